@@ -1,0 +1,64 @@
+-- Prepended to every script at load time, so each stays one atomic operation.
+-- KEYS (the same layout for every script, all with the launch's {hash tag}):
+--   1 meta       hash  loaded, selling, hold_ms, limit
+--   2 free       zset  "store:sku:unit" members of free units (score 0, lex order)
+--   3 holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
+--   4 expiry     zset  hold id by expires_ms (holds in state "held")
+--   5 confirming zset  hold id by deadline_ms (holds in state "confirming")
+--   6 cust       hash  registration -> bitmask of limit slots in use (holds + confirmed)
+--   7 held       hash  "store:sku" -> units held
+--   8 confirmed  hash  "store:sku" -> units confirmed
+--   9 allocated  hash  "store:sku" -> units allocated
+--  10 applied    set   outbox ids already applied (idempotency)
+--  11 events     stream hold events, drained into Postgres
+-- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
+local K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local K_CUST, K_HELD, K_CONFIRMED, K_ALLOC = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local K_APPLIED, K_EVENTS = KEYS[10], KEYS[11]
+
+local function member(store, sku, unit)
+  return store .. ':' .. sku .. ':' .. string.format('%08d', unit)
+end
+
+local function is_loaded()
+  return redis.call('HGET', K_META, 'loaded') == '1'
+end
+
+local function log(kind, id, h, now)
+  redis.call('XADD', K_EVENTS, 'MAXLEN', '~', 100000, '*',
+    'kind', kind, 'hold', id, 'reg', h.r, 'store', h.s, 'sku', h.k, 'at', now)
+end
+
+local function slot_mask(reg)
+  return tonumber(redis.call('HGET', K_CUST, reg) or '0')
+end
+
+local function free_slot(reg, slot)
+  local mask = bit.band(slot_mask(reg), bit.bnot(bit.lshift(1, slot)))
+  if mask == 0 then redis.call('HDEL', K_CUST, reg) else redis.call('HSET', K_CUST, reg, mask) end
+end
+
+local function forget_hold(id)
+  redis.call('HDEL', K_HOLDS, id)
+  redis.call('ZREM', K_EXPIRY, id)
+  redis.call('ZREM', K_CONFIRMING, id)
+end
+
+-- Returns the hold's unit to stock and its slot to its customer, exactly once.
+local function drop_hold(id, h, kind, now)
+  forget_hold(id)
+  redis.call('ZADD', K_FREE, 0, member(h.s, h.k, h.u))
+  redis.call('HINCRBY', K_HELD, h.s .. ':' .. h.k, -1)
+  free_slot(h.r, h.l)
+  log(kind, id, h, now)
+end
+
+-- Releases held holds whose time is up (at most `max`; -1 = all). Returns the count.
+local function expire_due(now, max)
+  local ids = redis.call('ZRANGEBYSCORE', K_EXPIRY, '-inf', now, 'LIMIT', 0, max)
+  for _, id in ipairs(ids) do
+    local raw = redis.call('HGET', K_HOLDS, id)
+    if raw then drop_hold(id, cjson.decode(raw), 'expired', now) else redis.call('ZREM', K_EXPIRY, id) end
+  end
+  return #ids
+end

@@ -1,0 +1,32 @@
+-- load: rebuild a launch's hot state from Postgres, in phases so that a large
+-- launch never blocks Redis for long. Until 'finish', every script sees "not-loaded".
+-- ARGV: 1 phase
+--   'begin'                                   wipe state (events stream kept)
+--   'units',  store:sku, unit...              add free units
+--   'counts', json {alloc={}, confirmed={}, cust={}}
+--   'finish', selling, hold_ms, limit         publish settings and mark loaded
+local phase = ARGV[1]
+
+if phase == 'begin' then
+  redis.call('DEL', K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING, K_CUST,
+    K_HELD, K_CONFIRMED, K_ALLOC, K_APPLIED)
+  redis.call('HSET', K_META, 'loaded', '0')
+elseif phase == 'units' then
+  local pair = ARGV[2]
+  for i = 3, #ARGV do
+    redis.call('ZADD', K_FREE, 0, pair .. ':' .. string.format('%08d', tonumber(ARGV[i])))
+  end
+elseif phase == 'counts' then
+  local c = cjson.decode(ARGV[2])
+  for pair, n in pairs(c.alloc) do
+    redis.call('HSET', K_ALLOC, pair, n)
+    redis.call('HSET', K_HELD, pair, 0)
+    redis.call('HSET', K_CONFIRMED, pair, c.confirmed[pair] or 0)
+  end
+  for reg, mask in pairs(c.cust) do redis.call('HSET', K_CUST, reg, mask) end
+elseif phase == 'finish' then
+  redis.call('HSET', K_META, 'selling', ARGV[2], 'hold_ms', ARGV[3], 'limit', ARGV[4], 'loaded', '1')
+else
+  return redis.error_reply('load: unknown phase ' .. tostring(phase))
+end
+return 'ok'

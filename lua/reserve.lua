@@ -1,0 +1,46 @@
+-- reserve: hold one unit of (store, sku) for a registration.
+-- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku
+-- Returns {'ok', unit, slot, expires_ms} or {error type}.
+local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local store, sku = ARGV[4], ARGV[5]
+local pair = store .. ':' .. sku
+
+if not is_loaded() then return {'not-loaded'} end
+expire_due(now, 64)
+if redis.call('HGET', K_META, 'selling') ~= '1' then return {'launch-not-selling'} end
+if redis.call('HEXISTS', K_ALLOC, pair) == 0 then return {'unknown-item'} end
+if redis.call('HEXISTS', K_HOLDS, hold_id) == 1 then return {'duplicate-hold'} end
+
+local limit = tonumber(redis.call('HGET', K_META, 'limit'))
+local function find_slot()
+  local mask = slot_mask(reg)
+  for i = 0, limit - 1 do
+    if bit.band(mask, bit.lshift(1, i)) == 0 then return i, mask end
+  end
+  return nil, mask
+end
+local function find_unit()
+  return redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', 0, 1)[1]
+end
+
+local slot, mask = find_slot()
+local unit = find_unit()
+if slot == nil or unit == nil then
+  -- Holds past their time may still pin this slot or unit: release them all first.
+  expire_due(now, -1)
+  slot, mask = find_slot()
+  unit = find_unit()
+end
+if slot == nil then return {'limit-reached'} end
+if unit == nil then return {'sold-out'} end
+
+local unit_no = tonumber(string.sub(unit, #pair + 2))
+local expires = now + tonumber(redis.call('HGET', K_META, 'hold_ms'))
+local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st = 'held'}
+redis.call('ZREM', K_FREE, unit)
+redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))
+redis.call('ZADD', K_EXPIRY, expires, hold_id)
+redis.call('HINCRBY', K_HELD, pair, 1)
+redis.call('HSET', K_CUST, reg, bit.bor(mask, bit.lshift(1, slot)))
+log('held', hold_id, h, now)
+return {'ok', unit_no, slot, expires}

@@ -1,0 +1,13 @@
+-- return_unit: a reservation cancelled or released in Postgres gives its unit back
+-- to stock and its slot back to the customer, once per outbox id.
+-- ARGV: 1 outbox id, 2 store, 3 sku, 4 unit, 5 registration id, 6 slot
+-- Returns {'ok'} or {'duplicate'} or {'not-loaded'}.
+local outbox_id, store, sku = ARGV[1], ARGV[2], ARGV[3]
+local unit, reg, slot = tonumber(ARGV[4]), ARGV[5], tonumber(ARGV[6])
+
+if not is_loaded() then return {'not-loaded'} end
+if redis.call('SADD', K_APPLIED, outbox_id) == 0 then return {'duplicate'} end
+redis.call('ZADD', K_FREE, 0, member(store, sku, unit))
+redis.call('HINCRBY', K_CONFIRMED, store .. ':' .. sku, -1)
+free_slot(reg, slot)
+return {'ok'}

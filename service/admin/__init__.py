@@ -1,0 +1,1 @@
+"""Launch set-up and operation: launches, stores, SKUs, allocations, registrations."""

@@ -1,0 +1,217 @@
+"""Creating, editing and moving launches through their lifecycle."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import msgspec
+
+from service import errors, events
+from service.admin.models import (
+    STATES,
+    TIMINGS,
+    Item,
+    ItemCreate,
+    Launch,
+    LaunchCreate,
+    LaunchUpdate,
+    Transition,
+)
+from service.deps import Deps
+from service.stock.rebuild import selling_flag
+
+_LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
+
+
+def _launch(row: asyncpg.Record) -> Launch:
+    return Launch(**dict(row))
+
+
+async def get_launch(deps: Deps, launch_id: str) -> Launch:
+    row = await deps.pool.fetchrow(
+        f"SELECT {_LAUNCH_COLUMNS} FROM launches WHERE id = $1", launch_id
+    )
+    if row is None:
+        raise errors.NotFound(f"No launch {launch_id!r}.")
+    return _launch(row)
+
+
+async def list_launches(deps: Deps) -> list[Launch]:
+    rows = await deps.pool.fetch(f"SELECT {_LAUNCH_COLUMNS} FROM launches ORDER BY created_at")
+    return [_launch(r) for r in rows]
+
+
+async def _publish_settings(deps: Deps, launch: Launch) -> None:
+    """Tell Redis what its scripts need to know of the launch (only if loaded there)."""
+    keys = deps.keys(launch.id)
+    if await deps.redis.hget(keys.meta, "loaded") == "1":
+        await deps.redis.hset(
+            keys.meta,
+            mapping={
+                "selling": selling_flag(launch.state, launch.paused),
+                "hold_ms": launch.hold_seconds * 1000,
+                "limit": launch.per_customer_limit,
+            },
+        )
+
+
+async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: str) -> Launch:
+    fields = msgspec.structs.asdict(body)
+    columns = list(fields)
+    placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
+    async with deps.pool.acquire() as con, con.transaction():
+        try:
+            row = await con.fetchrow(
+                f"INSERT INTO launches ({', '.join(columns)}) VALUES ({placeholders})"
+                f" RETURNING {_LAUNCH_COLUMNS}",
+                *fields.values(),
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise errors.Conflict(f"A launch {body.id!r} exists already.") from exc
+        await events.record(
+            con, launch_id=body.id, actor=actor, channel=channel, kind="launch.created",
+            subject=f"launch:{body.id}", data={"name": body.name},
+        )
+    return _launch(row)
+
+
+async def update_launch(
+    deps: Deps, launch_id: str, body: LaunchUpdate, *, actor: str, channel: str
+) -> Launch:
+    changes: dict[str, Any] = {
+        k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET
+    }
+    # Timings default to None in the struct; only those present in the body count.
+    if not changes:
+        return await get_launch(deps, launch_id)
+    sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
+    async with deps.pool.acquire() as con, con.transaction():
+        row = await con.fetchrow(
+            f"UPDATE launches SET {sets}, updated_at = now() WHERE id = $1"
+            f" RETURNING {_LAUNCH_COLUMNS}",
+            launch_id,
+            *changes.values(),
+        )
+        if row is None:
+            raise errors.NotFound(f"No launch {launch_id!r}.")
+        await events.record(
+            con, launch_id=launch_id, actor=actor, channel=channel, kind="launch.updated",
+            subject=f"launch:{launch_id}",
+            data={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()},
+        )
+    launch = _launch(row)
+    await _publish_settings(deps, launch)
+    return launch
+
+
+async def add_item(
+    deps: Deps, launch_id: str, table: str, body: ItemCreate, *, actor: str, channel: str
+) -> Item:
+    """Add a store (`table="stores"`) or a SKU (`table="skus"`)."""
+    assert table in ("stores", "skus")
+    await get_launch(deps, launch_id)
+    async with deps.pool.acquire() as con, con.transaction():
+        try:
+            await con.execute(
+                f"INSERT INTO {table} (launch_id, id, name) VALUES ($1, $2, $3)",
+                launch_id, body.id, body.name,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            raise errors.Conflict(f"{body.id!r} exists already in this launch.") from exc
+        await events.record(
+            con, launch_id=launch_id, actor=actor, channel=channel,
+            kind=f"{table[:-1]}.created", subject=f"launch:{launch_id}",
+            data={"id": body.id, "name": body.name},
+        )
+    return Item(id=body.id, name=body.name)
+
+
+async def list_items(deps: Deps, launch_id: str, table: str) -> list[Item]:
+    assert table in ("stores", "skus")
+    rows = await deps.pool.fetch(
+        f"SELECT id, name FROM {table} WHERE launch_id = $1 ORDER BY id", launch_id
+    )
+    return [Item(id=r["id"], name=r["name"]) for r in rows]
+
+
+def _allowed(current: str, target: str) -> bool:
+    if target == "selling" and current == "sold_out":
+        return True  # units came back
+    return STATES.index(target) > STATES.index(current)
+
+
+async def transition(
+    deps: Deps, launch_id: str, body: Transition, *, actor: str, channel: str
+) -> Launch:
+    """Move a launch by hand: advance to a later state, pause, resume or close."""
+    async with deps.pool.acquire() as con, con.transaction():
+        current = await con.fetchrow(
+            "SELECT state, paused FROM launches WHERE id = $1 FOR UPDATE", launch_id
+        )
+        if current is None:
+            raise errors.NotFound(f"No launch {launch_id!r}.")
+        state, paused = current["state"], current["paused"]
+        if body.action == "advance":
+            if body.to is None:
+                raise errors.InvalidField("`to` names the state to advance to.", field="to")
+            if not _allowed(state, body.to):
+                raise errors.InvalidTransition(f"A launch cannot go from {state} to {body.to}.")
+            state = body.to
+        elif body.action == "close":
+            if STATES.index(state) >= STATES.index("closed"):
+                raise errors.InvalidTransition(f"The launch is {state} already.")
+            state = "closed"
+        else:
+            want = body.action == "pause"
+            if paused == want:
+                raise errors.InvalidTransition(f"The launch is {'paused' if want else 'running'} already.")
+            paused = want
+        row = await con.fetchrow(
+            f"UPDATE launches SET state = $2, paused = $3, updated_at = now() WHERE id = $1"
+            f" RETURNING {_LAUNCH_COLUMNS}",
+            launch_id, state, paused,
+        )
+        await events.record(
+            con, launch_id=launch_id, actor=actor, channel=channel,
+            kind=f"launch.{body.action}", subject=f"launch:{launch_id}",
+            data={"from": current["state"], "to": state, "paused": paused, "reason": body.reason},
+        )
+    launch = _launch(row)
+    await _publish_settings(deps, launch)
+    return launch
+
+
+def due_state(launch: Launch, now: datetime) -> str | None:
+    """The latest state whose timing has come, if it is later than the current one."""
+    best: str | None = None
+    for field, state in TIMINGS.items():
+        at = getattr(launch, field)
+        if at is not None and at <= now and (best is None or STATES.index(state) > STATES.index(best)):
+            best = state
+    if best is not None and STATES.index(best) > STATES.index(launch.state):
+        if launch.state == "sold_out" and best == "selling":
+            return None
+        return best
+    return None
+
+
+async def advance_due(deps: Deps) -> list[Launch]:
+    """Move every launch whose next timing has come (run by the sweeper)."""
+    now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
+    moved = []
+    for launch in await list_launches(deps):
+        target = due_state(launch, now)
+        if target is None:
+            continue
+        try:
+            moved.append(
+                await transition(
+                    deps, launch.id, Transition(action="advance", to=target, reason="scheduled"),
+                    actor="scheduler", channel="system",
+                )
+            )
+        except errors.InvalidTransition:
+            continue  # someone moved it by hand meanwhile
+    return moved

@@ -1,0 +1,143 @@
+"""Request and response structs of launch administration."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+import msgspec
+
+LaunchId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+HoldSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
+Limit = Annotated[int, msgspec.Meta(ge=1, le=16)]
+FairnessMode = Literal["prequeue-shuffle", "fifo", "lottery"]
+LaunchState = Literal[
+    "draft", "registration_open", "registration_closed", "checkin_open", "selling",
+    "sold_out", "closed", "pickup", "archived",
+]
+STATES: tuple[str, ...] = (
+    "draft", "registration_open", "registration_closed", "checkin_open", "selling",
+    "sold_out", "closed", "pickup", "archived",
+)
+# Each timing moves the launch into the state next to it when its time comes.
+TIMINGS: dict[str, str] = {
+    "registration_opens_at": "registration_open",
+    "registration_closes_at": "registration_closed",
+    "checkin_opens_at": "checkin_open",
+    "sale_starts_at": "selling",
+    "sale_ends_at": "closed",
+    "pickup_starts_at": "pickup",
+    "archive_at": "archived",
+}
+
+
+class Timings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    registration_opens_at: datetime | None = None
+    registration_closes_at: datetime | None = None
+    checkin_opens_at: datetime | None = None
+    sale_starts_at: datetime | None = None
+    sale_ends_at: datetime | None = None
+    pickup_starts_at: datetime | None = None
+    pickup_ends_at: datetime | None = None
+    archive_at: datetime | None = None
+
+
+class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
+    id: LaunchId
+    name: Name
+    hold_seconds: HoldSeconds = 300
+    per_customer_limit: Limit = 1
+    fairness_mode: FairnessMode = "prequeue-shuffle"
+
+
+_MaybeTime = datetime | None | msgspec.UnsetType
+
+
+class LaunchUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Only the fields given change; a timing given as null is cleared."""
+
+    name: Name | msgspec.UnsetType = msgspec.UNSET
+    hold_seconds: HoldSeconds | msgspec.UnsetType = msgspec.UNSET
+    per_customer_limit: Limit | msgspec.UnsetType = msgspec.UNSET
+    fairness_mode: FairnessMode | msgspec.UnsetType = msgspec.UNSET
+    registration_opens_at: _MaybeTime = msgspec.UNSET
+    registration_closes_at: _MaybeTime = msgspec.UNSET
+    checkin_opens_at: _MaybeTime = msgspec.UNSET
+    sale_starts_at: _MaybeTime = msgspec.UNSET
+    sale_ends_at: _MaybeTime = msgspec.UNSET
+    pickup_starts_at: _MaybeTime = msgspec.UNSET
+    pickup_ends_at: _MaybeTime = msgspec.UNSET
+    archive_at: _MaybeTime = msgspec.UNSET
+
+
+class Launch(Timings, kw_only=True):
+    id: str
+    name: str
+    state: str
+    paused: bool
+    hold_seconds: int
+    per_customer_limit: int
+    fairness_mode: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class ItemCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A store or a SKU."""
+
+    id: ItemId
+    name: Name
+
+
+class Item(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+
+
+class AllocationSet(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    allocated: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+
+
+class Transition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`advance` to a later state, or `pause`, `resume`, `close`."""
+
+    action: Literal["advance", "pause", "resume", "close"]
+    to: LaunchState | None = None
+    reason: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+
+class RegistrationIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+
+
+class ImportProblem(msgspec.Struct, frozen=True):
+    line: int
+    problem: str
+
+
+class ImportReport(msgspec.Struct, kw_only=True):
+    created: int
+    duplicates: int
+    invalid: list[ImportProblem]
+
+
+class Registration(msgspec.Struct, kw_only=True):
+    id: int
+    public_id: str
+    launch_id: str
+    email: str
+    name: str | None
+    phone: str | None
+    channel: str
+    verified_at: datetime | None
+    created_at: datetime
+
+
+class ShopperToken(msgspec.Struct, kw_only=True):
+    registration_id: int
+    token: str
+    expires_ms: int

@@ -1,0 +1,1 @@
+"""Who is calling: signed shopper tokens and hashed API keys."""

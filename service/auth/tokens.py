@@ -1,0 +1,67 @@
+"""Signed shopper tokens bound to (launch, registration), with an expiry.
+
+Format: base64url(msgpack payload) "." base64url(HMAC-SHA256(secret, payload)).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+import msgspec
+
+from service.errors import Unauthorized
+
+
+class ShopperClaims(msgspec.Struct, frozen=True, array_like=True):
+    launch_id: str
+    registration_id: int
+    expires_ms: int
+    kind: str = "shopper"
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(ShopperClaims)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"fairdrop-token:" + secret.encode()).digest()
+
+    def _mac(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def sign(self, claims: ShopperClaims) -> str:
+        payload = _encoder.encode(claims)
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def verify(self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper") -> ShopperClaims:
+        """The claims of a genuine, unexpired token for `launch_id`, else `Unauthorized`."""
+        try:
+            body, mac = token.split(".")
+            payload = _unb64(body)
+            given = _unb64(mac)
+        except (ValueError, TypeError) as exc:
+            raise Unauthorized("The shopper token is malformed.") from exc
+        if not hmac.compare_digest(given, self._mac(payload)):
+            raise Unauthorized("The shopper token is not genuine.")
+        try:
+            claims = _decoder.decode(payload)
+        except msgspec.DecodeError as exc:
+            raise Unauthorized("The shopper token is malformed.") from exc
+        if claims.kind != kind:
+            raise Unauthorized("This token is not a shopper token.")
+        if claims.launch_id != launch_id:
+            raise Unauthorized("This token belongs to another launch.")
+        if claims.expires_ms <= now_ms:
+            raise Unauthorized("The shopper token has expired.")
+        return claims

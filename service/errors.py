@@ -1,0 +1,154 @@
+"""Domain errors. Each has a stable problem `type` and an HTTP status.
+
+The web layer maps every `FairdropError` to an RFC 9457 problem response in one
+place (`service.web.problems`); nothing else needs to know about HTTP.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+PROBLEM_BASE = "https://fairdrop.dev/problems/"
+
+
+class FairdropError(Exception):
+    """Base of every error fairdrop reports to a caller."""
+
+    type: ClassVar[str] = "error"
+    status: ClassVar[int] = 400
+    title: ClassVar[str] = "Request failed"
+
+    def __init__(self, detail: str | None = None, **extra: Any) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail or self.title
+        self.extra = extra
+
+
+class BadRequest(FairdropError):
+    type = "bad-request"
+    status = 400
+    title = "The request is malformed"
+
+
+class InvalidField(FairdropError):
+    type = "invalid-field"
+    status = 422
+    title = "A field has an invalid value"
+
+
+class Unauthorized(FairdropError):
+    type = "unauthorized"
+    status = 401
+    title = "Credentials are missing or invalid"
+
+
+class Forbidden(FairdropError):
+    type = "forbidden"
+    status = 403
+    title = "This key may not do that"
+
+
+class NotFound(FairdropError):
+    type = "not-found"
+    status = 404
+    title = "No such resource"
+
+
+class Conflict(FairdropError):
+    type = "conflict"
+    status = 409
+    title = "The resource is in a state that does not allow this"
+
+
+class LaunchNotSelling(FairdropError):
+    type = "launch-not-selling"
+    status = 409
+    title = "The launch is not selling right now"
+
+
+class NotAllowed(FairdropError):
+    type = "not-allowed"
+    status = 403
+    title = "This shopper may not reserve now"
+
+
+class SoldOut(FairdropError):
+    type = "sold-out"
+    status = 409
+    title = "No unit is left at that store for that product"
+
+
+class LimitReached(FairdropError):
+    type = "limit-reached"
+    status = 409
+    title = "The per-customer limit is reached"
+
+
+class HoldExpired(FairdropError):
+    type = "hold-expired"
+    status = 410
+    title = "The hold has expired or was released"
+
+
+class HoldNotFound(FairdropError):
+    type = "hold-not-found"
+    status = 404
+    title = "No such hold"
+
+
+class ConfirmRefused(FairdropError):
+    type = "confirm-refused"
+    status = 409
+    title = "The reservation could not be recorded; the hold was released"
+
+
+class AllocationTooLow(FairdropError):
+    type = "allocation-too-low"
+    status = 409
+    title = "An allocation cannot go below the units held or confirmed"
+
+
+class InvalidTransition(FairdropError):
+    type = "invalid-transition"
+    status = 409
+    title = "The launch cannot make that transition from its current state"
+
+
+class InvalidCode(FairdropError):
+    type = "invalid-code"
+    status = 422
+    title = "The reservation code is mistyped"
+
+
+class PayloadTooLarge(FairdropError):
+    type = "payload-too-large"
+    status = 413
+    title = "The request body is too large"
+
+
+class Unavailable(FairdropError):
+    type = "unavailable"
+    status = 503
+    title = "A backing service is unavailable; try again"
+
+
+ALL_ERRORS: tuple[type[FairdropError], ...] = (
+    BadRequest,
+    InvalidField,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    LaunchNotSelling,
+    NotAllowed,
+    SoldOut,
+    LimitReached,
+    HoldExpired,
+    HoldNotFound,
+    ConfirmRefused,
+    AllocationTooLow,
+    InvalidTransition,
+    InvalidCode,
+    PayloadTooLarge,
+    Unavailable,
+)

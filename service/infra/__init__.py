@@ -1,0 +1,1 @@
+"""Plumbing: settings, Postgres, Redis, Lua scripts, keys and the embedded servers."""

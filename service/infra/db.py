@@ -1,0 +1,111 @@
+"""Postgres: the pool and the migrations runner."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+from service.infra.settings import Settings
+
+# pg_advisory_lock key for "applying migrations" (any stable 64-bit number).
+_MIGRATION_LOCK = 0x6661697264726F70  # "fairdrop"
+
+Pool = asyncpg.Pool
+
+
+async def _init_connection(con: asyncpg.Connection) -> None:
+    await con.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+async def create_pool(settings: Settings, *, min_size: int = 2, max_size: int = 20) -> Pool:
+    """A pool whose connections see `settings.db_schema` first and decode jsonb."""
+    assert settings.database_url is not None, "resolve the embedded default first"
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size,
+        init=_init_connection,
+        server_settings={"search_path": settings.db_schema, "application_name": "fairdrop"},
+    )
+    assert pool is not None
+    return pool
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+def _migrations_dir() -> Path:
+    """`migrations/` beside the package (source checkout or editable install)."""
+    packaged = resources.files("service").joinpath("_migrations")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "migrations"
+
+
+def load_migrations(directory: Path | None = None) -> list[Migration]:
+    folder = directory or _migrations_dir()
+    return [Migration(p.stem, p.read_text()) for p in sorted(folder.glob("*.sql"))]
+
+
+def _each(rows: list[Any]) -> Iterator[tuple[str, str]]:
+    for row in rows:
+        yield row["version"], row["checksum"]
+
+
+async def migrate(con: asyncpg.Connection, schema: str = "public") -> list[str]:
+    """Apply pending migrations in order, each once, each in its own transaction.
+
+    An advisory lock makes concurrent starters wait instead of applying twice.
+    Returns the versions applied by this call.
+    """
+    applied_now: list[str] = []
+    await con.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+    try:
+        await con.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+        await con.execute(f'SET search_path TO "{schema}"')
+        await con.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version text PRIMARY KEY, checksum text NOT NULL,"
+            " applied_at timestamptz NOT NULL DEFAULT now())"
+        )
+        done = dict(_each(await con.fetch("SELECT version, checksum FROM schema_migrations")))
+        for migration in load_migrations():
+            if migration.version in done:
+                if done[migration.version] != migration.checksum:
+                    raise RuntimeError(
+                        f"migration {migration.version} was edited after it was applied"
+                    )
+                continue
+            async with con.transaction():
+                await con.execute(migration.sql)
+                await con.execute(
+                    "INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)",
+                    migration.version,
+                    migration.checksum,
+                )
+            applied_now.append(migration.version)
+    finally:
+        await con.execute("SELECT pg_advisory_unlock($1)", _MIGRATION_LOCK)
+    return applied_now
+
+
+async def migrate_url(database_url: str, schema: str = "public") -> list[str]:
+    con = await asyncpg.connect(database_url)
+    try:
+        return await migrate(con, schema)
+    finally:
+        await con.close()

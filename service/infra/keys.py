@@ -1,0 +1,50 @@
+"""Redis key names, built in one place. Every key of a launch carries its hash tag."""
+
+from __future__ import annotations
+
+import msgspec
+
+# The order is the KEYS layout every script expects (see lua/_shared.lua).
+LAUNCH_KEY_NAMES: tuple[str, ...] = (
+    "meta",
+    "free",
+    "holds",
+    "expiry",
+    "confirming",
+    "cust",
+    "held",
+    "confirmed",
+    "allocated",
+    "applied",
+    "events",
+)
+
+
+class LaunchKeys(msgspec.Struct, frozen=True):
+    """The keys of one launch, e.g. `fd:{iphone-17}:free`."""
+
+    launch_id: str
+    prefix: str = ""
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}fd:{{{self.launch_id}}}:{name}"
+
+    @property
+    def all(self) -> list[str]:
+        """Every key of the launch, in the order scripts take them as KEYS."""
+        return [self.key(name) for name in LAUNCH_KEY_NAMES]
+
+    def __getattr__(self, name: str) -> str:
+        if name in LAUNCH_KEY_NAMES:
+            return self.key(name)
+        raise AttributeError(name)
+
+
+def pair(store_id: str, sku_id: str) -> str:
+    """The field naming one (store, sku) in the launch's hashes."""
+    return f"{store_id}:{sku_id}"
+
+
+def unit_member(store_id: str, sku_id: str, unit_no: int) -> str:
+    """A free unit's member in the `free` sorted set."""
+    return f"{store_id}:{sku_id}:{unit_no:08d}"

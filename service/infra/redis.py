@@ -1,0 +1,91 @@
+"""The Redis client and the Lua scripts, registered once per client."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import redis.asyncio as aioredis
+from redis.commands.core import AsyncScript
+
+from service.errors import Unavailable
+from service.infra.keys import LaunchKeys
+
+Redis = aioredis.Redis
+
+SCRIPT_NAMES: tuple[str, ...] = (
+    "reserve",
+    "release",
+    "confirm_begin",
+    "confirm_end",
+    "confirm_abort",
+    "expire",
+    "add_units",
+    "withdraw_units",
+    "return_unit",
+    "load",
+)
+
+
+def _lua_dir() -> Path:
+    packaged = resources.files("service").joinpath("_lua")
+    if packaged.is_dir():
+        return Path(str(packaged))
+    return Path(__file__).resolve().parents[2] / "lua"
+
+
+def script_source(name: str) -> str:
+    """The text Redis runs for `name`: the shared prelude, then the operation."""
+    folder = _lua_dir()
+    return (folder / "_shared.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+
+
+def create_redis(url: str, *, max_connections: int = 200) -> Redis:
+    return aioredis.Redis.from_url(
+        url, decode_responses=True, max_connections=max_connections, health_check_interval=30
+    )
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode()
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+class Scripts:
+    """The launch scripts on one client. `await scripts.run("reserve", keys, now, ...)`.
+
+    redis-py's `AsyncScript` sends EVALSHA and reloads the script on NOSCRIPT.
+    Connection failures surface as `Unavailable` here, the one seam to the backend.
+    """
+
+    def __init__(self, client: Redis) -> None:
+        self.client = client
+        self._scripts: dict[str, AsyncScript] = {
+            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
+        }
+
+    async def run(self, name: str, keys: LaunchKeys, *args: str | int | float) -> Any:
+        try:
+            result = await self._scripts[name](keys=keys.all, args=list(args))
+        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            raise Unavailable("Redis is unreachable") from exc
+        return _decode(result)
+
+    async def run_many(
+        self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
+    ) -> list[Any]:
+        """Several calls of one script in one pipeline (one round trip)."""
+        script = self._scripts[name]
+        try:
+            async with self.client.pipeline(transaction=False) as pipe:
+                for args in calls:
+                    await script(keys=keys.all, args=list(args), client=pipe)
+                results = await pipe.execute()
+        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            raise Unavailable("Redis is unreachable") from exc
+        return [_decode(r) for r in results]

@@ -1,0 +1,106 @@
+"""One typed settings object, read from the environment once."""
+
+from __future__ import annotations
+
+import functools
+import os
+import secrets
+
+import msgspec
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True):
+    """Everything fairdrop reads from the environment.
+
+    Each field names its variable; unset variables take the default shown.
+    """
+
+    database_url: str | None = None
+    """`DATABASE_URL`: PostgreSQL URL. Unset → an embedded PostgreSQL is started."""
+    redis_url: str | None = None
+    """`REDIS_URL`: Redis/Valkey URL. Unset → an embedded Valkey is started."""
+    secret: str = ""
+    """`FAIRDROP_SECRET`: key that signs shopper tokens. Unset → random per process (dev only)."""
+    db_schema: str = "public"
+    """`FAIRDROP_DB_SCHEMA`: Postgres schema holding fairdrop's tables."""
+    redis_prefix: str = ""
+    """`FAIRDROP_REDIS_PREFIX`: prefix on every Redis key (isolates tests or tenants)."""
+    data_dir: str | None = None
+    """`FAIRDROP_DATA_DIR`: where the embedded servers keep data (default: per-user data dir)."""
+    host: str = "127.0.0.1"
+    """`FAIRDROP_HOST`: address `fairdrop serve` binds."""
+    port: int = 8000
+    """`FAIRDROP_PORT`: port `fairdrop serve` binds."""
+    workers: int = 1
+    """`FAIRDROP_WORKERS`: granian worker processes."""
+    confirm_deadline_seconds: float = 30.0
+    """`FAIRDROP_CONFIRM_DEADLINE`: how long a hold may stay *confirming* before the
+    reconciler settles it from Postgres."""
+    sweep_interval_seconds: float = 1.0
+    """`FAIRDROP_SWEEP_INTERVAL`: how often background tidy-up (expiry, outbox,
+    reconciler, scheduled transitions) runs in each process."""
+    shopper_token_ttl_seconds: int = 7 * 24 * 3600
+    """`FAIRDROP_TOKEN_TTL`: lifetime of a shopper token."""
+    max_body_bytes: int = 1_048_576
+    """`FAIRDROP_MAX_BODY`: largest request body accepted (bytes)."""
+    background: bool = True
+    """`FAIRDROP_BACKGROUND`: run the sweeper/outbox/reconciler loop in this process."""
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+
+_ENV = {
+    "database_url": ("DATABASE_URL", str),
+    "redis_url": ("REDIS_URL", str),
+    "secret": ("FAIRDROP_SECRET", str),
+    "db_schema": ("FAIRDROP_DB_SCHEMA", str),
+    "redis_prefix": ("FAIRDROP_REDIS_PREFIX", str),
+    "data_dir": ("FAIRDROP_DATA_DIR", str),
+    "host": ("FAIRDROP_HOST", str),
+    "port": ("FAIRDROP_PORT", int),
+    "workers": ("FAIRDROP_WORKERS", int),
+    "confirm_deadline_seconds": ("FAIRDROP_CONFIRM_DEADLINE", float),
+    "sweep_interval_seconds": ("FAIRDROP_SWEEP_INTERVAL", float),
+    "shopper_token_ttl_seconds": ("FAIRDROP_TOKEN_TTL", int),
+    "max_body_bytes": ("FAIRDROP_MAX_BODY", int),
+    "background": ("FAIRDROP_BACKGROUND", "bool"),
+}
+
+ENV_VARS: dict[str, str] = {field: var for field, (var, _) in _ENV.items()}
+
+
+def _parse_bool(raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"not a boolean: {raw!r}")
+
+
+def from_env(env: dict[str, str] | None = None) -> Settings:
+    """Build settings from `env` (default: the process environment)."""
+    source = os.environ if env is None else env
+    values: dict[str, object] = {}
+    for field, (var, kind) in _ENV.items():
+        raw = source.get(var)
+        if raw is None or raw == "":
+            continue
+        try:
+            if kind == "bool":
+                values[field] = _parse_bool(raw)
+            else:
+                values[field] = kind(raw)  # type: ignore[operator]
+        except ValueError as exc:
+            raise SystemExit(f"fairdrop: bad value for {var}: {exc}") from exc
+    if "secret" not in values:
+        values["secret"] = secrets.token_urlsafe(32)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@functools.cache
+def get_settings() -> Settings:
+    """The process's settings, built once."""
+    return from_env()

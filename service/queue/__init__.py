@@ -1,0 +1,1 @@
+"""Registration, the draw, tickets and admission."""

@@ -1,0 +1,125 @@
+"""Registrations: the operator's list import and shopper tokens."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+
+import msgspec
+
+from service import errors
+from service.admin.models import ImportProblem, ImportReport, Registration, RegistrationIn, ShopperToken
+from service.auth.tokens import ShopperClaims
+from service.deps import Deps
+from service.queue import emails
+from service.stock.codes import ALPHABET
+
+MAX_IMPORT_ROWS = 100_000
+_REG_COLUMNS = "id, public_id, launch_id, email, name, phone, channel, verified_at, created_at"
+
+
+def new_public_id() -> str:
+    return "r" + "".join(secrets.choice(ALPHABET) for _ in range(12)).lower()
+
+
+def parse_csv(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[ImportProblem]]:
+    """Rows of a CSV with a header naming `email` (and optionally `name`, `phone`)."""
+    reader = csv.DictReader(io.StringIO(text))
+    fields = {f.strip().lower() for f in reader.fieldnames or []}
+    if "email" not in fields:
+        raise errors.InvalidField("The CSV needs a header row with an `email` column.", field="email")
+    rows = []
+    for row in reader:
+        clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
+        rows.append((reader.line_num, {k: v for k, v in clean.items() if v}))
+    return rows, []
+
+
+def parse_json(body: bytes) -> list[tuple[int, dict[str, str]]]:
+    try:
+        items = msgspec.json.decode(body, type=list[dict[str, object]])
+    except msgspec.DecodeError as exc:
+        raise errors.BadRequest(f"The body is not a JSON list of objects: {exc}") from exc
+    return [(i + 1, item) for i, item in enumerate(items)]  # type: ignore[misc]
+
+
+async def import_registrations(
+    deps: Deps, launch_id: str, rows: list[tuple[int, dict[str, object]]], *, actor: str, channel: str,
+) -> ImportReport:
+    """Validate, normalise and insert; invalid rows are reported by line, never dropped silently."""
+    if len(rows) > MAX_IMPORT_ROWS:
+        raise errors.PayloadTooLarge(f"At most {MAX_IMPORT_ROWS} registrations per import.")
+    invalid: list[ImportProblem] = []
+    seen: set[str] = set()
+    duplicates = 0
+    good: list[tuple[str, str, str, str | None, str | None]] = []
+    for line, raw in rows:
+        try:
+            item = msgspec.convert(raw, RegistrationIn)
+        except msgspec.ValidationError as exc:
+            invalid.append(ImportProblem(line, str(exc)))
+            continue
+        if not emails.is_valid(item.email):
+            invalid.append(ImportProblem(line, f"{item.email!r} is not an e-mail address"))
+            continue
+        norm = emails.normalize(item.email)
+        if norm in seen:
+            duplicates += 1
+            continue
+        seen.add(norm)
+        good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone))
+    async with deps.pool.acquire() as con, con.transaction():
+        if not await con.fetchval("SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id):
+            raise errors.NotFound(f"No launch {launch_id!r}.")
+        created: int = await con.fetchval(
+            "WITH new AS ("
+            " INSERT INTO registrations (launch_id, public_id, email, email_norm, name, phone,"
+            "  channel, verified_at)"
+            " SELECT $1, p, e, n, nm, ph, $3, now()"
+            " FROM unnest($2::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
+            "  AS t(p, e, n, nm, ph)"
+            " ON CONFLICT (launch_id, email_norm) DO NOTHING RETURNING id),"
+            " ev AS (INSERT INTO events (launch_id, actor, channel, kind, subject)"
+            "  SELECT $1, $8, $3, 'registration.imported', 'registration:' || id FROM new)"
+            " SELECT count(*) FROM new",
+            launch_id,
+            [g[0] for g in good],
+            channel,
+            [g[1] for g in good],
+            [g[2] for g in good],
+            [g[3] for g in good],
+            [g[4] for g in good],
+            actor,
+        )
+    duplicates += len(good) - created
+    return ImportReport(created=created, duplicates=duplicates, invalid=invalid)
+
+
+async def get_registration(deps: Deps, launch_id: str, registration_id: int) -> Registration:
+    row = await deps.pool.fetchrow(
+        f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id = $2",
+        launch_id, registration_id,
+    )
+    if row is None:
+        raise errors.NotFound("No such registration.")
+    return Registration(**dict(row))
+
+
+async def list_registrations(deps: Deps, launch_id: str, limit: int = 100, after: int = 0) -> list[Registration]:
+    rows = await deps.pool.fetch(
+        f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id > $2"
+        " ORDER BY id LIMIT $3",
+        launch_id, after, limit,
+    )
+    return [Registration(**dict(r)) for r in rows]
+
+
+async def issue_token(deps: Deps, launch_id: str, registration_id: int) -> ShopperToken:
+    """A signed token bound to (launch, registration) that lets its holder shop."""
+    registration = await get_registration(deps, launch_id, registration_id)
+    if registration.verified_at is None:
+        raise errors.Conflict("The registration's e-mail is not verified yet.")
+    expires = deps.clock.now_ms() + deps.settings.shopper_token_ttl_seconds * 1000
+    token = deps.signer.sign(ShopperClaims(launch_id, registration_id, expires))
+    return ShopperToken(registration_id=registration_id, token=token, expires_ms=expires)

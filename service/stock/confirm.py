@@ -1,0 +1,160 @@
+"""Confirming a hold: the one step that crosses Redis and Postgres (DESIGN §4).
+
+1. `confirm_begin` (Lua) marks the hold *confirming* so it cannot expire.
+2. One Postgres statement inserts the reservation keyed by hold id (idempotent),
+   with its event and outbox rows. The reservation claims the hold's unit row and
+   one of the customer's limit slots; unique indexes make Postgres refuse a second
+   live claim on either, whatever Redis believed.
+3. `confirm_end` (Lua) turns the hold into a confirmed unit, or `confirm_abort`
+   settles it when step 2 did not commit. The reconciler settles holds whose
+   process died between the steps.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import asyncpg
+
+from service import errors
+from service.deps import Deps
+from service.stock.codes import new_code
+from service.stock.holds import raise_for, run_loaded
+from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+
+log = logging.getLogger(__name__)
+
+# One statement, so one round trip and its own transaction.
+_INSERT = f"""
+WITH launch AS (
+    SELECT id FROM launches WHERE id = $1 AND $7::smallint < per_customer_limit
+), r AS (
+    INSERT INTO reservations
+        (launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel)
+    SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM launch
+    ON CONFLICT (launch_id, hold_id) DO NOTHING
+    RETURNING {RESERVATION_COLUMNS}
+), e AS (
+    INSERT INTO events (launch_id, actor, channel, kind, subject, data)
+    SELECT launch_id, $10, channel, 'reservation.confirmed', 'registration:' || registration_id,
+           jsonb_build_object('reservation', id, 'hold', hold_id, 'store', store_id,
+                              'sku', sku_id, 'code', code)
+    FROM r
+), o AS (
+    INSERT INTO outbox (launch_id, topic, payload)
+    SELECT launch_id, 'notify.reservation_confirmed',
+           jsonb_build_object('reservation', id, 'registration', registration_id)
+    FROM r
+)
+SELECT * FROM r
+"""
+
+_BY_HOLD = f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE launch_id = $1 AND hold_id = $2"
+
+# Which unique index refused the insert → how Redis must settle the hold.
+_REFUSALS = {
+    "reservations_one_per_unit": "unit-taken",
+    "reservations_one_per_slot": "slot-taken",
+}
+
+
+async def find_by_hold(deps: Deps, launch_id: str, hold_id: str) -> Reservation | None:
+    row = await deps.pool.fetchrow(_BY_HOLD, launch_id, hold_id)
+    return None if row is None else reservation_from_row(row)
+
+
+async def _abort(deps: Deps, launch_id: str, hold_id: str, why: str) -> None:
+    await deps.scripts.run(
+        "confirm_abort", deps.keys(launch_id), deps.clock.now_ms(), hold_id, why
+    )
+
+
+async def _insert(
+    deps: Deps, launch_id: str, hold_id: str, registration_id: int,
+    store_id: str, sku_id: str, unit_no: int, slot: int, channel: str, actor: str,
+) -> Reservation | None:
+    """Insert the reservation; None when the launch guard refused (slot ≥ limit)."""
+    timeout = deps.settings.confirm_deadline_seconds / 3
+    for _attempt in range(5):
+        try:
+            row = await deps.pool.fetchrow(
+                _INSERT, launch_id, hold_id, registration_id, store_id, sku_id,
+                unit_no, slot, new_code(), channel, actor, timeout=timeout,
+            )
+        except asyncpg.UniqueViolationError as exc:
+            if exc.constraint_name == "reservations_launch_id_code_key":
+                continue  # two codes collided (2^-50 odds): draw another
+            raise
+        if row is not None:
+            return reservation_from_row(row)
+        existing = await find_by_hold(deps, launch_id, hold_id)
+        if existing is not None:
+            return existing
+        return None
+    raise RuntimeError("could not draw a unique reservation code")
+
+
+async def confirm(
+    deps: Deps,
+    launch_id: str,
+    registration_id: int,
+    hold_id: str,
+    *,
+    channel: str = "web",
+    actor: str | None = None,
+) -> Reservation:
+    """Turn a live hold into a durable reservation with a code, or raise why not."""
+    actor = actor or f"registration:{registration_id}"
+    deadline = deps.clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
+    reply = await run_loaded(
+        deps, "confirm_begin", launch_id, deps.clock.now_ms(), hold_id, registration_id, deadline
+    )
+    if reply[0] == "hold-not-found":
+        # Already confirmed by an earlier call (the hold is gone from Redis)?
+        done = await find_by_hold(deps, launch_id, hold_id)
+        if done is not None and done.registration_id == registration_id:
+            return done
+    raise_for(reply)
+    store_id, sku_id, unit_no, slot = reply[1], reply[2], int(reply[3]), int(reply[4])
+    try:
+        reservation = await _insert(
+            deps, launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot,
+            channel, actor,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        why = _REFUSALS.get(exc.constraint_name or "", "unit-taken")
+        await _abort(deps, launch_id, hold_id, why)
+        log.warning("confirm of %s refused by Postgres (%s)", hold_id, exc.constraint_name)
+        raise errors.ConfirmRefused() from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        await _abort(deps, launch_id, hold_id, "no-such-unit")
+        log.warning("confirm of %s refused: unit %s does not exist", hold_id, unit_no)
+        raise errors.ConfirmRefused() from exc
+    except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+        await _abort(deps, launch_id, hold_id, "retry")
+        raise errors.Unavailable("The reservation could not be saved; try again.") from exc
+    if reservation is None:
+        await _abort(deps, launch_id, hold_id, "slot-taken")
+        raise errors.LimitReached()
+    try:
+        await deps.scripts.run("confirm_end", deps.keys(launch_id), deps.clock.now_ms(), hold_id)
+    except errors.Unavailable:
+        log.warning("confirm_end for %s deferred to the reconciler", hold_id)
+    return reservation
+
+
+async def reconcile(deps: Deps, launch_id: str) -> dict[str, int]:
+    """Settle holds left *confirming* past their deadline by asking Postgres."""
+    keys = deps.keys(launch_id)
+    now = deps.clock.now_ms()
+    stuck: list[str] = await deps.redis.zrangebyscore(keys.confirming, "-inf", now)
+    settled = {"confirmed": 0, "aborted": 0}
+    for hold_id in stuck:
+        if await find_by_hold(deps, launch_id, hold_id) is not None:
+            await deps.scripts.run("confirm_end", keys, now, hold_id)
+            settled["confirmed"] += 1
+        else:
+            await deps.scripts.run("confirm_abort", keys, now, hold_id, "retry")
+            settled["aborted"] += 1
+    return settled

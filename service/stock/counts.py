@@ -1,0 +1,46 @@
+"""Stock counts as Redis and as Postgres see them (dashboards, tests, rebuild checks)."""
+
+from __future__ import annotations
+
+from service.deps import Deps
+from service.stock.models import StockCount
+
+
+async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
+    keys = deps.keys(launch_id)
+    async with deps.redis.pipeline(transaction=True) as pipe:
+        pipe.hgetall(keys.allocated)
+        pipe.hgetall(keys.held)
+        pipe.hgetall(keys.confirmed)
+        allocated, held, confirmed = await pipe.execute()
+    pairs = sorted(allocated)
+    async with deps.redis.pipeline(transaction=True) as pipe:
+        for p in pairs:
+            pipe.zlexcount(keys.free, f"[{p}:", f"({p};")
+        available = await pipe.execute()
+    out = []
+    for p, free in zip(pairs, available, strict=True):
+        store_id, sku_id = p.split(":", 1)
+        out.append(
+            StockCount(
+                store_id=store_id,
+                sku_id=sku_id,
+                allocated=int(allocated[p]),
+                available=int(free),
+                held=int(held.get(p, 0)),
+                confirmed=int(confirmed.get(p, 0)),
+            )
+        )
+    return out
+
+
+async def postgres_counts(deps: Deps, launch_id: str) -> dict[str, tuple[int, int]]:
+    """`"store:sku"` → (allocated units, live reservations), from the source of truth."""
+    rows = await deps.pool.fetch(
+        "SELECT u.store_id, u.sku_id, count(*) AS allocated, count(r.id) AS live"
+        " FROM units u LEFT JOIN reservations r ON r.launch_id = u.launch_id"
+        " AND r.store_id = u.store_id AND r.sku_id = u.sku_id AND r.unit_no = u.unit_no"
+        " WHERE u.launch_id = $1 GROUP BY u.store_id, u.sku_id",
+        launch_id,
+    )
+    return {f"{r['store_id']}:{r['sku_id']}": (r["allocated"], r["live"]) for r in rows}

@@ -1,0 +1,87 @@
+"""Holding and releasing units: one Lua script each, one Redis round trip."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from service import errors
+from service.deps import Deps
+from service.stock.models import Hold
+from service.stock.rebuild import rebuild
+
+# What a script's first reply word means for the caller.
+SCRIPT_ERRORS: dict[str, type[errors.FairdropError]] = {
+    "launch-not-selling": errors.LaunchNotSelling,
+    "sold-out": errors.SoldOut,
+    "limit-reached": errors.LimitReached,
+    "hold-expired": errors.HoldExpired,
+    "hold-not-found": errors.HoldNotFound,
+    "hold-confirming": errors.Conflict,
+    "unknown-item": errors.NotFound,
+    "duplicate-hold": errors.Conflict,
+}
+
+_DETAILS = {
+    "unknown-item": "The launch has no such store or product.",
+    "hold-confirming": "The hold is being confirmed and cannot be released now.",
+}
+
+
+def raise_for(reply: list[Any]) -> None:
+    word = reply[0]
+    if word == "ok":
+        return
+    error = SCRIPT_ERRORS.get(word)
+    if error is None:
+        raise RuntimeError(f"unexpected script reply {reply!r}")
+    raise error(_DETAILS.get(word))
+
+
+async def run_loaded(deps: Deps, name: str, launch_id: str, *args: str | int) -> list[Any]:
+    """Run a launch script; if Redis has lost the launch, rebuild it from Postgres once."""
+    keys = deps.keys(launch_id)
+    reply: list[Any] = await deps.scripts.run(name, keys, *args)
+    if reply[0] == "not-loaded":
+        await rebuild(deps, launch_id)
+        reply = await deps.scripts.run(name, keys, *args)
+    return reply
+
+
+def new_hold_id() -> str:
+    return secrets.token_hex(8)
+
+
+async def reserve(
+    deps: Deps, launch_id: str, registration_id: int, store_id: str, sku_id: str
+) -> Hold:
+    """Hold one unit of `sku_id` at `store_id` for the registration, or raise why not."""
+    hold_id = new_hold_id()
+    reply = await run_loaded(
+        deps, "reserve", launch_id, deps.clock.now_ms(), hold_id, registration_id, store_id, sku_id
+    )
+    raise_for(reply)
+    return Hold(
+        hold_id=hold_id,
+        launch_id=launch_id,
+        registration_id=registration_id,
+        store_id=store_id,
+        sku_id=sku_id,
+        unit_no=int(reply[1]),
+        expires_ms=int(reply[3]),
+    )
+
+
+async def release(deps: Deps, launch_id: str, registration_id: int, hold_id: str) -> None:
+    reply = await run_loaded(
+        deps, "release", launch_id, deps.clock.now_ms(), hold_id, registration_id
+    )
+    raise_for(reply)
+
+
+async def expire(deps: Deps, launch_id: str, max_holds: int = -1) -> int:
+    """Release holds past their time (the sweeper's tidy-up; scripts do it anyway)."""
+    released: int = await deps.scripts.run(
+        "expire", deps.keys(launch_id), deps.clock.now_ms(), max_holds
+    )
+    return released

@@ -1,0 +1,107 @@
+"""Rebuild a launch's hot state in Redis from Postgres, the source of truth.
+
+available = allocated − live reservations; live holds are lost and their units
+return. Runs under the launch's exclusive advisory lock, so no cancellation or
+stock change commits half-way through, and pending stock outbox rows are marked
+done in the same transaction (their effect is already in what we read).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+
+import msgspec
+
+from service.deps import Deps, launch_lock
+from service.errors import NotFound
+from service.infra.keys import pair
+from service.stock.outbox import STOCK_TOPICS
+
+_CHUNK = 5000
+
+
+class RebuildReport(msgspec.Struct, frozen=True):
+    launch_id: str
+    allocated: int
+    confirmed: int
+    available: int
+
+
+def selling_flag(state: str, paused: bool) -> int:
+    return 1 if state == "selling" and not paused else 0
+
+
+async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:
+    keys = deps.keys(launch_id)
+    async with deps.pool.acquire() as con, con.transaction():
+        await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        launch = await con.fetchrow(
+            "SELECT state, paused, hold_seconds, per_customer_limit FROM launches WHERE id = $1",
+            launch_id,
+        )
+        if launch is None:
+            raise NotFound(f"No launch {launch_id!r}.")
+        await con.execute(
+            "UPDATE outbox SET processed_at = now() WHERE launch_id = $1"
+            " AND processed_at IS NULL AND topic = ANY($2)",
+            launch_id,
+            STOCK_TOPICS,
+        )
+        units = await con.fetch(
+            "SELECT u.store_id, u.sku_id, u.unit_no, r.id IS NOT NULL AS taken"
+            " FROM units u LEFT JOIN reservations r ON r.launch_id = u.launch_id"
+            " AND r.store_id = u.store_id AND r.sku_id = u.sku_id AND r.unit_no = u.unit_no"
+            " WHERE u.launch_id = $1 ORDER BY u.store_id, u.sku_id, u.unit_no",
+            launch_id,
+        )
+        slots = await con.fetch(
+            "SELECT registration_id, slot FROM reservations"
+            " WHERE launch_id = $1 AND slot IS NOT NULL",
+            launch_id,
+        )
+        allocated: dict[str, int] = defaultdict(int)
+        confirmed: dict[str, int] = defaultdict(int)
+        free: dict[str, list[int]] = defaultdict(list)
+        for row in units:
+            key = pair(row["store_id"], row["sku_id"])
+            allocated[key] += 1
+            if row["taken"]:
+                confirmed[key] += 1
+            else:
+                free[key].append(row["unit_no"])
+        # Pairs with no units yet still exist for the scripts (sold out, not unknown).
+        for row in await con.fetch(
+            "SELECT s.id AS store_id, k.id AS sku_id FROM stores s JOIN skus k"
+            " ON k.launch_id = s.launch_id WHERE s.launch_id = $1",
+            launch_id,
+        ):
+            allocated[pair(row["store_id"], row["sku_id"])] += 0
+        masks: dict[str, int] = defaultdict(int)
+        for row in slots:
+            masks[str(row["registration_id"])] |= 1 << row["slot"]
+
+        run = deps.scripts.run
+        await run("load", keys, "begin")
+        for key, unit_numbers in free.items():
+            for start in range(0, len(unit_numbers), _CHUNK):
+                await run("load", keys, "units", key, *unit_numbers[start : start + _CHUNK])
+        counts = {"alloc": allocated, "confirmed": confirmed, "cust": masks}
+        await run("load", keys, "counts", json.dumps(counts))
+        await run(
+            "load",
+            keys,
+            "finish",
+            selling_flag(launch["state"], launch["paused"]),
+            launch["hold_seconds"] * 1000,
+            launch["per_customer_limit"],
+        )
+    total_alloc = sum(allocated.values())
+    total_conf = sum(confirmed.values())
+    return RebuildReport(launch_id, total_alloc, total_conf, total_alloc - total_conf)
+
+
+async def ensure_loaded(deps: Deps, launch_id: str) -> None:
+    """Load the launch into Redis from Postgres if Redis does not have it."""
+    if await deps.redis.hget(deps.keys(launch_id).meta, "loaded") != "1":
+        await rebuild(deps, launch_id)

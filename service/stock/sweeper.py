@@ -1,0 +1,92 @@
+"""Background tidy-up, run in every process; an advisory lock lets one sweep at a time.
+
+Correctness never waits for it: scripts expire holds as they touch a launch, and
+requests apply their own outbox rows. The sweeper catches what was left behind:
+idle launches' expired holds, confirms whose process died, outbox rows whose apply
+failed, hold events to copy into the audit trail, and scheduled transitions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from service.admin.launches import advance_due
+from service.deps import Deps
+from service.stock.confirm import reconcile
+from service.stock.holds import expire
+from service.stock.outbox import apply_pending
+
+log = logging.getLogger(__name__)
+
+_SWEEP_LOCK = 0x6664737765657000  # "fdsweep"
+ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed"]
+
+
+async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
+    """Copy hold events from the launch's Redis stream into Postgres, then trim them."""
+    key = deps.keys(launch_id).events
+    entries = await deps.redis.xrange(key, "-", "+", count=batch)
+    if not entries:
+        return 0
+    rows = [
+        (
+            launch_id,
+            f"registration:{f['reg']}",
+            "hold." + f["kind"],
+            f"registration:{f['reg']}",
+            {"hold": f["hold"], "store": f["store"], "sku": f["sku"], "at_ms": int(f["at"])},
+            f"{launch_id}:{entry_id}",
+        )
+        for entry_id, f in entries
+    ]
+    await deps.pool.executemany(
+        "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
+        " VALUES ($1, $2, 'system', $3, $4, $5, $6) ON CONFLICT (source_id) DO NOTHING",
+        rows,
+    )
+    await deps.redis.xdel(key, *[entry_id for entry_id, _ in entries])
+    return len(entries)
+
+
+async def sweep_once(deps: Deps) -> None:
+    await advance_due(deps)
+    launches = await deps.pool.fetch(
+        "SELECT id FROM launches WHERE state = ANY($1)", ACTIVE_STATES
+    )
+    for row in launches:
+        launch_id = row["id"]
+        await expire(deps, launch_id)
+        await reconcile(deps, launch_id)
+        await drain_events(deps, launch_id)
+    await apply_pending(deps)
+
+
+async def run_forever(deps: Deps) -> None:
+    interval = deps.settings.sweep_interval_seconds
+    while True:
+        try:
+            async with deps.pool.acquire() as con:
+                if await con.fetchval("SELECT pg_try_advisory_lock($1)", _SWEEP_LOCK):
+                    try:
+                        await sweep_once(deps)
+                    finally:
+                        await con.execute("SELECT pg_advisory_unlock($1)", _SWEEP_LOCK)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("sweep failed; next try in %.1fs", interval)
+        await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def running(deps: Deps) -> AsyncIterator[None]:
+    task = asyncio.create_task(run_forever(deps), name="fairdrop-sweeper")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
