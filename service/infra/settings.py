@@ -46,6 +46,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     background: bool = True
     """`FAIRDROP_BACKGROUND`: run the sweeper/outbox/reconciler loop in this process."""
 
+    secret_is_random: bool = False
+    """True when `FAIRDROP_SECRET` was unset and a random one was drawn."""
+
     @property
     def embedded(self) -> bool:
         return self.database_url is None or self.redis_url is None
@@ -97,6 +100,7 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
             raise SystemExit(f"fairdrop: bad value for {var}: {exc}") from exc
     if "secret" not in values:
         values["secret"] = secrets.token_urlsafe(32)
+        values["secret_is_random"] = True
     return Settings(**values)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,193 @@
+"""The `fairdrop` command: serve, demo, migrate, rebuild, admin create-key."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import TypeVar
+
+import msgspec
+
+from service.clock import SystemClock
+from service.deps import Deps
+from service.infra import db
+from service.infra.redis import create_redis
+from service.infra.settings import Settings, from_env
+
+T = TypeVar("T")
+
+
+@contextlib.contextmanager
+def _resolved(settings: Settings) -> Iterator[Settings]:
+    """Settings with real URLs: the given ones, or embedded servers started for this run."""
+    if not settings.embedded:
+        yield settings
+        return
+    from service.infra.embedded import services
+
+    print("fairdrop: DATABASE_URL/REDIS_URL unset; starting embedded PostgreSQL and Valkey…", file=sys.stderr)
+    with services(settings) as resolved:
+        yield resolved
+
+
+async def _with_deps(settings: Settings, work: Callable[[Deps], Awaitable[T]]) -> T:
+    assert settings.database_url is not None and settings.redis_url is not None
+    await db.migrate_url(settings.database_url, settings.db_schema)
+    pool = await db.create_pool(settings, min_size=1, max_size=5)
+    redis = create_redis(settings.redis_url)
+    try:
+        return await work(Deps(settings=settings, pool=pool, redis=redis, clock=SystemClock()))
+    finally:
+        await redis.aclose()
+        await pool.close()
+
+
+def _export(settings: Settings) -> None:
+    """Workers are separate processes: hand them the resolved settings by environment."""
+    assert settings.database_url is not None and settings.redis_url is not None
+    os.environ["DATABASE_URL"] = settings.database_url
+    os.environ["REDIS_URL"] = settings.redis_url
+    os.environ["FAIRDROP_SECRET"] = settings.secret
+
+
+def _serve(settings: Settings) -> None:
+    from granian import Granian
+
+    _export(settings)
+    Granian(
+        target="service.web.asgi:app",
+        address=settings.host,
+        port=settings.port,
+        interface="asgi",
+        workers=settings.workers,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        log_access=False,
+    ).serve()
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    with _resolved(settings) as s:
+        asyncio.run(_with_deps(s, _noop))
+        print(f"fairdrop: serving on http://{s.host}:{s.port} ({s.workers} worker(s))", file=sys.stderr)
+        _serve(s)
+
+
+async def _noop(deps: Deps) -> None:
+    return None
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
+    from service.demo import seed
+
+    with _resolved(settings) as s:
+        if s.secret_is_random:
+            # Tokens printed now must still verify in the workers: pin the secret.
+            s = msgspec.structs.replace(s, secret=_demo_secret(s))
+        info = asyncio.run(_with_deps(s, seed))
+        base = f"http://{s.host}:{s.port}"
+        print(f"""
+fairdrop demo — launch {info.launch_id!r} is selling.
+
+  API docs       {base}/schema/swagger
+  Launch         {base}/api/launches/{info.launch_id}
+  Stock (admin)  {base}/api/admin/launches/{info.launch_id}/stock
+  Admin API key  {info.admin_key}
+
+Shopper tokens (Authorization: Bearer …):""")
+        for email, token in info.shopper_tokens.items():
+            print(f"  {email:28} {token}")
+        first = next(iter(info.shopper_tokens.values()))
+        print(f"""
+Try it:
+  curl -s -X POST {base}/api/launches/{info.launch_id}/holds \\
+       -H 'Authorization: Bearer {first}' -H 'Content-Type: application/json' \\
+       -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}'
+  then POST {base}/api/launches/{info.launch_id}/holds/<hold_id>/confirm with the same header.
+""", flush=True)
+        _serve(s)
+
+
+def _demo_secret(settings: Settings) -> str:
+    """A demo secret kept beside the embedded data, so demo tokens survive restarts."""
+    import platformdirs
+
+    folder = settings.data_dir or platformdirs.user_data_dir("fairdrop")
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, "demo-secret")
+    if not os.path.exists(path):
+        import secrets
+
+        with open(path, "w") as f:
+            f.write(secrets.token_urlsafe(32))
+    with open(path) as f:
+        return f.read().strip()
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
+    with _resolved(settings) as s:
+        assert s.database_url is not None
+        applied = asyncio.run(db.migrate_url(s.database_url, s.db_schema))
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+
+
+def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> None:
+    from service.stock.rebuild import rebuild
+
+    async def work(deps: Deps) -> None:
+        report = await rebuild(deps, args.launch)
+        print(msgspec.json.encode(report).decode())
+
+    with _resolved(settings) as s:
+        asyncio.run(_with_deps(s, work))
+
+
+def cmd_create_key(settings: Settings, args: argparse.Namespace) -> None:
+    from service.auth.apikeys import create_key
+
+    async def work(deps: Deps) -> None:
+        key = await create_key(deps.pool, args.role, label=args.label, store_id=args.store)
+        print(key)
+
+    if (args.role == "staff") != (args.store is not None):
+        raise SystemExit("fairdrop: a staff key needs --store; other roles take none")
+    with _resolved(settings) as s:
+        asyncio.run(_with_deps(s, work))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="fairdrop", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the HTTP service (granian)").set_defaults(func=cmd_serve)
+    sub.add_parser("demo", help="seed a demo launch and serve it").set_defaults(func=cmd_demo)
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    rebuild = sub.add_parser("rebuild", help="rebuild a launch's Redis state from Postgres")
+    rebuild.add_argument("launch")
+    rebuild.set_defaults(func=cmd_rebuild)
+    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin", required=True)
+    key = admin.add_parser("create-key", help="create an API key and print it once")
+    key.add_argument("--role", choices=["admin", "operator", "staff", "agent"], default="admin")
+    key.add_argument("--store", default=None, help="the store a staff key is scoped to")
+    key.add_argument("--label", default="")
+    key.set_defaults(func=cmd_create_key)
+    for name in ("serve", "demo"):
+        p = sub.choices[name]
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+        p.add_argument("--workers", type=int)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    settings = from_env()
+    overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
+    settings = msgspec.structs.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    args.func(settings, args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,203 @@
+"""Launch administration over HTTP: API keys with role admin or operator."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, get, patch, post, put
+from litestar.params import Parameter
+
+from service.admin import allocations, launches
+from service.admin.models import (
+    AllocationSet,
+    ImportReport,
+    Item,
+    ItemCreate,
+    ItemId,
+    Launch,
+    LaunchCreate,
+    LaunchUpdate,
+    Registration,
+    ShopperToken,
+    Transition,
+)
+from service.auth.apikeys import Role, create_key
+from service.deps import Deps
+from service.errors import BadRequest
+from service.queue import registrations
+from service.stock.counts import postgres_counts, redis_counts
+from service.stock.models import StockCount
+from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
+from service.web.auth import require_key
+
+_OPS: tuple[Role, ...] = ("operator",)
+
+
+class StockView(msgspec.Struct):
+    launch_id: str
+    counts: list[StockCount]
+    postgres: dict[str, tuple[int, int]]
+
+
+class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    role: Role
+    label: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    store_id: ItemId | None = None
+    launch_id: str | None = None
+
+
+class KeyCreated(msgspec.Struct):
+    key: str
+    role: str
+
+
+class Event(msgspec.Struct):
+    id: int
+    at: str
+    actor: str
+    channel: str
+    kind: str
+    subject: str | None
+    data: dict[str, Any]
+
+
+class AdminController(Controller):
+    path = "/api/admin"
+    tags = ["admin"]
+
+    @get("/launches", operation_id="listLaunches")
+    async def list_launches(self, request: Request[Any, Any, Any], deps: Deps) -> list[Launch]:
+        await require_key(request, deps, *_OPS)
+        return await launches.list_launches(deps)
+
+    @post("/launches", operation_id="createLaunch")
+    async def create_launch(self, request: Request[Any, Any, Any], deps: Deps, data: LaunchCreate) -> Launch:
+        who = await require_key(request, deps, *_OPS)
+        return await launches.create_launch(deps, data, actor=who.actor, channel="admin")
+
+    @get("/launches/{launch_id:str}", operation_id="getLaunchAdmin")
+    async def get_launch(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> Launch:
+        await require_key(request, deps, *_OPS)
+        return await launches.get_launch(deps, launch_id)
+
+    @patch("/launches/{launch_id:str}", operation_id="updateLaunch")
+    async def update_launch(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: LaunchUpdate
+    ) -> Launch:
+        who = await require_key(request, deps, *_OPS)
+        return await launches.update_launch(deps, launch_id, data, actor=who.actor, channel="admin")
+
+    @post("/launches/{launch_id:str}/transitions", operation_id="transitionLaunch", status_code=200)
+    async def transition(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: Transition
+    ) -> Launch:
+        who = await require_key(request, deps, *_OPS)
+        return await launches.transition(deps, launch_id, data, actor=who.actor, channel="admin")
+
+    @get("/launches/{launch_id:str}/stores", operation_id="listStores")
+    async def list_stores(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> list[Item]:
+        await require_key(request, deps, *_OPS)
+        return await launches.list_items(deps, launch_id, "stores")
+
+    @post("/launches/{launch_id:str}/stores", operation_id="createStore")
+    async def create_store(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
+    ) -> Item:
+        who = await require_key(request, deps, *_OPS)
+        return await launches.add_item(deps, launch_id, "stores", data, actor=who.actor, channel="admin")
+
+    @get("/launches/{launch_id:str}/skus", operation_id="listSkus")
+    async def list_skus(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> list[Item]:
+        await require_key(request, deps, *_OPS)
+        return await launches.list_items(deps, launch_id, "skus")
+
+    @post("/launches/{launch_id:str}/skus", operation_id="createSku")
+    async def create_sku(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
+    ) -> Item:
+        who = await require_key(request, deps, *_OPS)
+        return await launches.add_item(deps, launch_id, "skus", data, actor=who.actor, channel="admin")
+
+    @put("/launches/{launch_id:str}/allocations/{store_id:str}/{sku_id:str}", operation_id="setAllocation")
+    async def set_allocation(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, store_id: str, sku_id: str,
+        data: AllocationSet,
+    ) -> StockCount:
+        who = await require_key(request, deps, *_OPS)
+        return await allocations.set_allocation(
+            deps, launch_id, store_id, sku_id, data.allocated, actor=who.actor, channel="admin"
+        )
+
+    @get("/launches/{launch_id:str}/stock", operation_id="getStock")
+    async def stock(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> StockView:
+        await require_key(request, deps, *_OPS)
+        await launches.get_launch(deps, launch_id)
+        await ensure_loaded(deps, launch_id)
+        return StockView(launch_id, await redis_counts(deps, launch_id), await postgres_counts(deps, launch_id))
+
+    @post("/launches/{launch_id:str}/rebuild", operation_id="rebuildLaunch", status_code=200)
+    async def rebuild(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> RebuildReport:
+        await require_key(request, deps, *_OPS)
+        return await rebuild(deps, launch_id)
+
+    @post("/launches/{launch_id:str}/registrations/import", operation_id="importRegistrations",
+          status_code=200, request_max_body_size=32 * 1024 * 1024)
+    async def import_registrations(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> ImportReport:
+        who = await require_key(request, deps, *_OPS)
+        body = await request.body()
+        kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
+        if kind == "text/csv":
+            try:
+                text = body.decode("utf-8-sig")
+            except UnicodeDecodeError as exc:
+                raise BadRequest("The CSV is not UTF-8.") from exc
+            rows, _ = registrations.parse_csv(text)
+        elif kind == "application/json":
+            rows = registrations.parse_json(body)  # type: ignore[assignment]
+        else:
+            raise BadRequest("Send the list as application/json or text/csv.")
+        return await registrations.import_registrations(
+            deps, launch_id, rows, actor=who.actor, channel="admin"  # type: ignore[arg-type]
+        )
+
+    @get("/launches/{launch_id:str}/registrations", operation_id="listRegistrations")
+    async def list_registrations(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        after: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+    ) -> list[Registration]:
+        await require_key(request, deps, *_OPS)
+        return await registrations.list_registrations(deps, launch_id, limit, after)
+
+    @post("/launches/{launch_id:str}/registrations/{registration_id:int}/token",
+          operation_id="issueShopperToken", status_code=200)
+    async def token(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, registration_id: int
+    ) -> ShopperToken:
+        await require_key(request, deps, *_OPS)
+        return await registrations.issue_token(deps, launch_id, registration_id)
+
+    @get("/launches/{launch_id:str}/events", operation_id="listEvents")
+    async def events(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        after: Annotated[int, Parameter(ge=0)] = 0,
+        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+    ) -> list[Event]:
+        await require_key(request, deps, *_OPS)
+        rows = await deps.pool.fetch(
+            "SELECT id, at, actor, channel, kind, subject, data FROM events"
+            " WHERE launch_id = $1 AND id > $2 ORDER BY id LIMIT $3",
+            launch_id, after, limit,
+        )
+        return [Event(**{**dict(r), "at": r["at"].isoformat()}) for r in rows]
+
+    @post("/keys", operation_id="createKey")
+    async def create_key(self, request: Request[Any, Any, Any], deps: Deps, data: KeyCreate) -> KeyCreated:
+        await require_key(request, deps, "admin")
+        if (data.role == "staff") != (data.store_id is not None):
+            raise BadRequest("A staff key needs a store_id; other roles take none.")
+        key = await create_key(deps.pool, data.role, label=data.label, store_id=data.store_id, launch_id=data.launch_id)
+        return KeyCreated(key=key, role=data.role)

@@ -1,0 +1,84 @@
+"""The Litestar application factory."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from litestar import Litestar
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.types import Message, Scope
+
+from service.clock import Clock, SystemClock
+from service.deps import Deps
+from service.infra import db
+from service.infra.redis import create_redis
+from service.infra.settings import Settings, get_settings
+from service.stock import sweeper
+from service.web import health
+from service.web.admin import AdminController
+from service.web.problems import EXCEPTION_HANDLERS
+from service.web.shopper import ShopperController
+
+log = logging.getLogger(__name__)
+
+
+def _provide_deps(state: State) -> Deps:
+    deps: Deps = state.deps
+    return deps
+
+
+def _lifespan(settings: Settings, clock: Clock) -> Any:
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = await db.create_pool(settings)
+        assert settings.redis_url is not None
+        redis = create_redis(settings.redis_url)
+        deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
+        app.state.deps = deps
+        try:
+            if settings.background:
+                async with sweeper.running(deps):
+                    yield
+            else:
+                yield
+        finally:
+            await redis.aclose()
+            await pool.close()
+
+    return lifespan
+
+
+async def _count_responses(message: Message, scope: Scope) -> None:
+    if message["type"] == "http.response.start":
+        handler = scope.get("route_handler")
+        route = getattr(handler, "operation_id", None) or "unmatched"
+        health.count_response(str(route), int(message["status"]))
+
+
+def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
+    """Build the app. Its lifespan opens the Postgres pool and the Redis client."""
+    settings = settings or get_settings()
+    return Litestar(
+        route_handlers=[
+            AdminController,
+            ShopperController,
+            health.healthz,
+            health.readyz,
+            health.metrics,
+        ],
+        dependencies={"deps": Provide(_provide_deps, sync_to_thread=False)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[_lifespan(settings, clock or SystemClock())],
+        request_max_body_size=settings.max_body_bytes,
+        before_send=[_count_responses],
+        openapi_config=OpenAPIConfig(
+            title="fairdrop", version="0.1.0",
+            description="Runs the launch of a scarce product fairly and without falling over.",
+        ),
+        debug=False,
+    )

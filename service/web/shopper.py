@@ -1,0 +1,118 @@
+"""Shopper endpoints: hold, release, confirm, my reservations, cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
+
+from service.admin import launches
+from service.deps import Deps
+from service.errors import NotFound
+from service.stock import confirm as confirming
+from service.stock import holds, reservations
+from service.stock.codes import format_code
+from service.stock.counts import redis_counts
+from service.stock.models import Hold, Reservation
+from service.stock.rebuild import ensure_loaded
+from service.web.auth import channel_of, require_shopper
+
+ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+
+
+class HoldCreate(msgspec.Struct, forbid_unknown_fields=True):
+    store_id: ItemId
+    sku_id: ItemId
+
+
+class ReservationOut(msgspec.Struct):
+    reservation: Reservation
+    code_display: str
+
+
+class Availability(msgspec.Struct):
+    store_id: str
+    sku_id: str
+    available: int
+
+
+class PublicLaunch(msgspec.Struct):
+    id: str
+    name: str
+    state: str
+    paused: bool
+    hold_seconds: int
+    per_customer_limit: int
+    stores: list[dict[str, str]]
+    skus: list[dict[str, str]]
+    availability: list[Availability]
+
+
+class MyReservations(msgspec.Struct):
+    registration_id: int
+    reservations: list[ReservationOut]
+
+
+def _out(r: Reservation) -> ReservationOut:
+    return ReservationOut(reservation=r, code_display=format_code(r.code))
+
+
+class ShopperController(Controller):
+    path = "/api/launches/{launch_id:str}"
+    tags = ["shopper"]
+
+    @get("/", operation_id="getLaunch", summary="Public facts of a launch, with live availability")
+    async def launch(self, deps: Deps, launch_id: str) -> PublicLaunch:
+        launch = await launches.get_launch(deps, launch_id)
+        await ensure_loaded(deps, launch_id)
+        stores = await launches.list_items(deps, launch_id, "stores")
+        skus = await launches.list_items(deps, launch_id, "skus")
+        counts = await redis_counts(deps, launch_id)
+        return PublicLaunch(
+            id=launch.id, name=launch.name, state=launch.state, paused=launch.paused,
+            hold_seconds=launch.hold_seconds, per_customer_limit=launch.per_customer_limit,
+            stores=[{"id": s.id, "name": s.name} for s in stores],
+            skus=[{"id": s.id, "name": s.name} for s in skus],
+            availability=[Availability(c.store_id, c.sku_id, c.available) for c in counts],
+        )
+
+    @post("/holds", operation_id="createHold", summary="Hold one unit (one Redis round trip)")
+    async def hold(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: HoldCreate) -> Hold:
+        claims = require_shopper(request, deps, launch_id)
+        return await holds.reserve(deps, launch_id, claims.registration_id, data.store_id, data.sku_id)
+
+    @delete("/holds/{hold_id:str}", operation_id="releaseHold", summary="Give a held unit back")
+    async def release(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str) -> None:
+        claims = require_shopper(request, deps, launch_id)
+        await holds.release(deps, launch_id, claims.registration_id, hold_id)
+
+    @post("/holds/{hold_id:str}/confirm", operation_id="confirmHold", summary="Confirm a hold into a reservation")
+    async def confirm(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str) -> ReservationOut:
+        claims = require_shopper(request, deps, launch_id)
+        reservation = await confirming.confirm(
+            deps, launch_id, claims.registration_id, hold_id, channel=channel_of(request)
+        )
+        return _out(reservation)
+
+    @get("/me", operation_id="myReservations", summary="The caller's reservations in this launch")
+    async def me(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> MyReservations:
+        claims = require_shopper(request, deps, launch_id)
+        found = await reservations.for_registration(deps, launch_id, claims.registration_id)
+        return MyReservations(claims.registration_id, [_out(r) for r in found])
+
+    @post("/reservations/{reservation_id:int}/cancel", operation_id="cancelReservation",
+          summary="Cancel one of the caller's reservations", status_code=200)
+    async def cancel(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        reservation_id: Annotated[int, Parameter(ge=1)],
+    ) -> ReservationOut:
+        claims = require_shopper(request, deps, launch_id)
+        if reservation_id > 2**62:
+            raise NotFound("No such reservation.")
+        cancelled = await reservations.cancel(
+            deps, launch_id, reservation_id, registration_id=claims.registration_id,
+            actor=f"registration:{claims.registration_id}", channel=channel_of(request),
+        )
+        return _out(cancelled)
