@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
@@ -18,6 +19,7 @@ from service.infra.settings import Settings
 _MIGRATION_LOCK = 0x6661697264726F70  # "fairdrop"
 
 Pool = asyncpg.Pool
+_SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
 async def _init_connection(con: asyncpg.Connection) -> None:
@@ -66,12 +68,19 @@ def _each(rows: list[Any]) -> Iterator[tuple[str, str]]:
         yield row["version"], row["checksum"]
 
 
+def check_schema(schema: str) -> str:
+    if not _SCHEMA.match(schema):
+        raise ValueError(f"bad schema name {schema!r}: letters, digits and _ only")
+    return schema
+
+
 async def migrate(con: asyncpg.Connection, schema: str = "public") -> list[str]:
     """Apply pending migrations in order, each once, each in its own transaction.
 
     An advisory lock makes concurrent starters wait instead of applying twice.
     Returns the versions applied by this call.
     """
+    check_schema(schema)
     applied_now: list[str] = []
     await con.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
     try:
@@ -104,6 +113,7 @@ async def migrate(con: asyncpg.Connection, schema: str = "public") -> list[str]:
 
 
 async def migrate_url(database_url: str, schema: str = "public") -> list[str]:
+    check_schema(schema)
     con = await asyncpg.connect(database_url)
     try:
         return await migrate(con, schema)

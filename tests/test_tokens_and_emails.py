@@ -1,0 +1,67 @@
+"""Shopper tokens (signed, bound, expiring) and e-mail normalisation."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from service.auth.tokens import ShopperClaims, TokenSigner
+from service.errors import Unauthorized
+from service.queue import emails
+
+NOW = 1_800_000_000_000
+
+
+def test_a_token_verifies_for_its_launch_only() -> None:
+    signer = TokenSigner("k1")
+    token = signer.sign(ShopperClaims("launch-a", 42, NOW + 1000))
+    assert signer.verify(token, launch_id="launch-a", now_ms=NOW).registration_id == 42
+    with pytest.raises(Unauthorized, match="another launch"):
+        signer.verify(token, launch_id="launch-b", now_ms=NOW)
+
+
+def test_expired_forged_and_malformed_tokens_are_refused() -> None:
+    signer = TokenSigner("k1")
+    token = signer.sign(ShopperClaims("l", 1, NOW + 1000))
+    with pytest.raises(Unauthorized, match="expired"):
+        signer.verify(token, launch_id="l", now_ms=NOW + 1000)
+    with pytest.raises(Unauthorized, match="not genuine"):
+        TokenSigner("other-secret").verify(token, launch_id="l", now_ms=NOW)
+    body, mac = token.split(".")
+    forged = TokenSigner("k1").sign(ShopperClaims("l", 2, NOW + 1000)).split(".")[0] + "." + mac
+    with pytest.raises(Unauthorized, match="not genuine"):
+        signer.verify(forged, launch_id="l", now_ms=NOW)
+    for junk in ("", "abc", "a.b.c", "!!!.???", body):
+        with pytest.raises(Unauthorized):
+            signer.verify(junk, launch_id="l", now_ms=NOW)
+
+
+@given(st.binary(max_size=80))
+def test_random_bytes_never_verify(junk: bytes) -> None:
+    signer = TokenSigner("k1")
+    with pytest.raises(Unauthorized):
+        signer.verify(junk.hex() + "." + junk.hex(), launch_id="l", now_ms=NOW)
+
+
+@pytest.mark.parametrize(
+    ("typed", "normal"),
+    [
+        ("  Ada@Example.COM ", "ada@example.com"),
+        ("ada+launch@example.com", "ada@example.com"),
+        ("A.da.Love+x@gmail.com", "adalove@gmail.com"),
+        ("a.da@googlemail.com", "ada@gmail.com"),
+        ("a.da@example.com", "a.da@example.com"),
+    ],
+)
+def test_normalisation_for_duplicates(typed: str, normal: str) -> None:
+    assert emails.normalize(typed) == normal
+
+
+@pytest.mark.parametrize("bad", ["", "ada", "ada@", "@example.com", "a b@example.com", "ada@localhost"])
+def test_invalid_addresses(bad: str) -> None:
+    assert not emails.is_valid(bad)
+
+
+def test_valid_addresses() -> None:
+    assert emails.is_valid("ada.lovelace+drop@mail.example.co.uk")
