@@ -29,7 +29,10 @@ def _resolved(settings: Settings) -> Iterator[Settings]:
         return
     from service.infra.embedded import services
 
-    print("fairdrop: DATABASE_URL/REDIS_URL unset; starting embedded PostgreSQL and Valkey…", file=sys.stderr)
+    print(
+        "fairdrop: DATABASE_URL/REDIS_URL unset; starting embedded PostgreSQL and Valkey…",
+        file=sys.stderr,
+    )
     with services(settings) as resolved:
         yield resolved
 
@@ -56,15 +59,16 @@ def _export(settings: Settings) -> None:
 
 def _serve(settings: Settings) -> None:
     from granian import Granian
+    from granian.constants import Interfaces, Loops
 
     _export(settings)
     Granian(
         target="service.web.asgi:app",
         address=settings.host,
         port=settings.port,
-        interface="asgi",
+        interface=Interfaces.ASGI,
         workers=settings.workers,
-        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
         log_access=False,
     ).serve()
 
@@ -72,7 +76,10 @@ def _serve(settings: Settings) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
     with _resolved(settings) as s:
         asyncio.run(_with_deps(s, _noop))
-        print(f"fairdrop: serving on http://{s.host}:{s.port} ({s.workers} worker(s))", file=sys.stderr)
+        print(
+            f"fairdrop: serving on http://{s.host}:{s.port} ({s.workers} worker(s))",
+            file=sys.stderr,
+        )
         _serve(s)
 
 
@@ -101,13 +108,16 @@ Shopper tokens (Authorization: Bearer …):""")
         for email, token in info.shopper_tokens.items():
             print(f"  {email:28} {token}")
         first = next(iter(info.shopper_tokens.values()))
-        print(f"""
+        print(
+            f"""
 Try it:
   curl -s -X POST {base}/api/launches/{info.launch_id}/holds \\
        -H 'Authorization: Bearer {first}' -H 'Content-Type: application/json' \\
        -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}'
   then POST {base}/api/launches/{info.launch_id}/holds/<hold_id>/confirm with the same header.
-""", flush=True)
+""",
+            flush=True,
+        )
         _serve(s)
 
 
@@ -163,11 +173,15 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (granian)").set_defaults(func=cmd_serve)
     sub.add_parser("demo", help="seed a demo launch and serve it").set_defaults(func=cmd_demo)
-    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(func=cmd_migrate)
+    sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
+        func=cmd_migrate
+    )
     rebuild = sub.add_parser("rebuild", help="rebuild a launch's Redis state from Postgres")
     rebuild.add_argument("launch")
     rebuild.set_defaults(func=cmd_rebuild)
-    admin = sub.add_parser("admin", help="administration").add_subparsers(dest="admin", required=True)
+    admin = sub.add_parser("admin", help="administration").add_subparsers(
+        dest="admin", required=True
+    )
     key = admin.add_parser("create-key", help="create an API key and print it once")
     key.add_argument("--role", choices=["admin", "operator", "staff", "agent"], default="admin")
     key.add_argument("--store", default=None, help="the store a staff key is scoped to")
@@ -185,7 +199,9 @@ def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
     settings = from_env()
     overrides = {k: getattr(args, k, None) for k in ("host", "port", "workers")}
-    settings = msgspec.structs.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
+    settings = msgspec.structs.replace(
+        settings, **{k: v for k, v in overrides.items() if v is not None}
+    )
     args.func(settings, args)
 
 

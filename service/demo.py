@@ -14,11 +14,27 @@ from service.queue import registrations
 DEMO_ID = "demo"
 STORES = [("LDN", "London Regent St"), ("MAN", "Manchester Arndale")]
 SKUS = [("PHONE-128", "Phone 17, 128 GB"), ("PHONE-256", "Phone 17, 256 GB")]
-UNITS = {("LDN", "PHONE-128"): 12, ("LDN", "PHONE-256"): 8, ("MAN", "PHONE-128"): 10, ("MAN", "PHONE-256"): 6}
-SHOPPERS = [
+UNITS = {
+    ("LDN", "PHONE-128"): 12,
+    ("LDN", "PHONE-256"): 8,
+    ("MAN", "PHONE-128"): 10,
+    ("MAN", "PHONE-256"): 6,
+}
+SHOPPERS: list[dict[str, object]] = [
     {"email": f"shopper{i}@example.com", "name": name}
-    for i, name in enumerate(["Ada Lovelace", "Alan Turing", "Grace Hopper", "Edsger Dijkstra",
-                              "Barbara Liskov", "Donald Knuth", "Frances Allen", "Ken Thompson"], 1)
+    for i, name in enumerate(
+        [
+            "Ada Lovelace",
+            "Alan Turing",
+            "Grace Hopper",
+            "Edsger Dijkstra",
+            "Barbara Liskov",
+            "Donald Knuth",
+            "Frances Allen",
+            "Ken Thompson",
+        ],
+        1,
+    )
 ]
 
 
@@ -34,20 +50,47 @@ async def seed(deps: Deps) -> DemoInfo:
     try:
         await launches.create_launch(
             deps,
-            LaunchCreate(id=DEMO_ID, name="Phone 17 launch (demo)", hold_seconds=120, per_customer_limit=2),
-            actor=actor, channel=channel,
+            LaunchCreate(
+                id=DEMO_ID, name="Phone 17 launch (demo)", hold_seconds=120, per_customer_limit=2
+            ),
+            actor=actor,
+            channel=channel,
         )
         for store_id, name in STORES:
-            await launches.add_item(deps, DEMO_ID, "stores", ItemCreate(id=store_id, name=name), actor=actor, channel=channel)
+            await launches.add_item(
+                deps,
+                DEMO_ID,
+                "stores",
+                ItemCreate(id=store_id, name=name),
+                actor=actor,
+                channel=channel,
+            )
         for sku_id, name in SKUS:
-            await launches.add_item(deps, DEMO_ID, "skus", ItemCreate(id=sku_id, name=name), actor=actor, channel=channel)
+            await launches.add_item(
+                deps,
+                DEMO_ID,
+                "skus",
+                ItemCreate(id=sku_id, name=name),
+                actor=actor,
+                channel=channel,
+            )
         for (store_id, sku_id), n in UNITS.items():
-            await allocations.set_allocation(deps, DEMO_ID, store_id, sku_id, n, actor=actor, channel=channel)
+            await allocations.set_allocation(
+                deps, DEMO_ID, store_id, sku_id, n, actor=actor, channel=channel
+            )
         await registrations.import_registrations(
-            deps, DEMO_ID, [(i + 1, s) for i, s in enumerate(SHOPPERS)], actor=actor, channel=channel
+            deps,
+            DEMO_ID,
+            [(i + 1, s) for i, s in enumerate(SHOPPERS)],
+            actor=actor,
+            channel=channel,
         )
         await launches.transition(
-            deps, DEMO_ID, Transition(action="advance", to="selling", reason="demo"), actor=actor, channel=channel
+            deps,
+            DEMO_ID,
+            Transition(action="advance", to="selling", reason="demo"),
+            actor=actor,
+            channel=channel,
         )
     except Conflict:
         pass  # seeded on an earlier run; the embedded data dir keeps it

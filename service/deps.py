@@ -32,4 +32,6 @@ class Deps:
 
 def launch_lock(launch_id: str) -> int:
     """The advisory-lock key of a launch's stock (shared by changes, exclusive for rebuild)."""
-    return int.from_bytes(hashlib.sha256(b"fairdrop-launch:" + launch_id.encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha256(b"fairdrop-launch:" + launch_id.encode()).digest()[:8], "big", signed=True
+    )

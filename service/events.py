@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
+from service.infra.db import Conn, Pool
 
 INSERT_EVENT = (
     "INSERT INTO events (launch_id, actor, channel, kind, subject, data)"
@@ -13,7 +13,7 @@ INSERT_EVENT = (
 
 
 async def record(
-    con: asyncpg.Connection | asyncpg.Pool,
+    con: Conn | Pool,
     *,
     launch_id: str | None,
     actor: str,

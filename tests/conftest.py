@@ -57,7 +57,9 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
-    pool = await db.create_pool(settings, min_size=1, max_size=int(os.environ.get("FD_TEST_POOL", "30")))
+    pool = await db.create_pool(
+        settings, min_size=1, max_size=int(os.environ.get("FD_TEST_POOL", "30"))
+    )
     assert settings.redis_url is not None
     redis = create_redis(settings.redis_url)
     d = Deps(settings=settings, pool=pool, redis=redis, clock=clock)

@@ -34,12 +34,16 @@ async def test_lifecycle_moves_forward_only_and_every_move_is_an_event(deps: Dep
     moved = await launches.transition(deps, "l1", Transition(action="advance", to="selling"), **A)
     assert moved.state == "selling"
     with pytest.raises(errors.InvalidTransition):
-        await launches.transition(deps, "l1", Transition(action="advance", to="registration_open"), **A)
+        await launches.transition(
+            deps, "l1", Transition(action="advance", to="registration_open"), **A
+        )
     assert (await launches.transition(deps, "l1", Transition(action="pause"), **A)).paused
     with pytest.raises(errors.InvalidTransition):
         await launches.transition(deps, "l1", Transition(action="pause"), **A)
     assert not (await launches.transition(deps, "l1", Transition(action="resume"), **A)).paused
-    assert (await launches.transition(deps, "l1", Transition(action="close"), **A)).state == "closed"
+    assert (
+        await launches.transition(deps, "l1", Transition(action="close"), **A)
+    ).state == "closed"
     kinds = await _kinds(deps)
     assert kinds[:3] == ["launch.created", "store.created", "sku.created"]
     assert kinds[3:] == ["launch.advance", "launch.pause", "launch.resume", "launch.close"]
@@ -74,8 +78,12 @@ async def test_timings_move_the_launch(deps: Deps, clock: FakeClock) -> None:
     now = datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
     await launches.create_launch(
         deps,
-        LaunchCreate(id="l3", name="N", registration_opens_at=now + timedelta(minutes=1),
-                     sale_starts_at=now + timedelta(minutes=10)),
+        LaunchCreate(
+            id="l3",
+            name="N",
+            registration_opens_at=now + timedelta(minutes=1),
+            sale_starts_at=now + timedelta(minutes=10),
+        ),
         **A,
     )
     assert await launches.advance_due(deps) == []
@@ -111,12 +119,15 @@ async def test_allocation_raises_at_once_and_never_lowers_below_held(deps: Deps)
 async def test_import_normalises_deduplicates_and_reports_lines(deps: Deps) -> None:
     await _launch(deps)
     csv_text = "Email,Name,Phone\nada@example.com,Ada,\n ADA+x@Example.com ,Ada again,\nnot-an-email,X,\n,Empty,\nbob@example.com,Bob,+44 1\n"
-    rows, _ = registrations.parse_csv(csv_text)
-    report = await registrations.import_registrations(deps, "l1", rows, **A)  # type: ignore[arg-type]
+    rows = registrations.parse_csv(csv_text)
+    report = await registrations.import_registrations(deps, "l1", rows, **A)
     assert report.created == 2 and report.duplicates == 1
     assert [p.line for p in report.invalid] == [4, 5]
     again = await registrations.import_registrations(
-        deps, "l1", [(1, {"email": "Bob@example.com"}), (2, {"email": "cy@example.com", "age": 3})], **A
+        deps,
+        "l1",
+        [(1, {"email": "Bob@example.com"}), (2, {"email": "cy@example.com", "age": 3})],
+        **A,
     )
     assert again.created == 0 and again.duplicates == 1 and again.invalid[0].line == 2
     regs = await registrations.list_registrations(deps, "l1")

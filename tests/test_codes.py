@@ -7,7 +7,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.errors import InvalidCode
-from service.stock.codes import ALPHABET, CODE_LENGTH, check_character, format_code, new_code, normalize_code
+from service.stock.codes import (
+    ALPHABET,
+    CODE_LENGTH,
+    check_character,
+    format_code,
+    new_code,
+    normalize_code,
+)
 
 bodies = st.text(alphabet=ALPHABET, min_size=10, max_size=10)
 

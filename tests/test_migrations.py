@@ -21,9 +21,13 @@ async def schema(base_settings: Settings):  # type: ignore[no-untyped-def]
     await con.close()
 
 
-async def test_concurrent_starters_apply_each_migration_once(base_settings: Settings, schema: str) -> None:
+async def test_concurrent_starters_apply_each_migration_once(
+    base_settings: Settings, schema: str
+) -> None:
     assert base_settings.database_url
-    results = await asyncio.gather(*(db.migrate_url(base_settings.database_url, schema) for _ in range(6)))
+    results = await asyncio.gather(
+        *(db.migrate_url(base_settings.database_url, schema) for _ in range(6))
+    )
     everything = [m.version for m in db.load_migrations()]
     applied = [v for r in results for v in r]
     assert sorted(applied) == sorted(everything), "each migration applied by exactly one starter"

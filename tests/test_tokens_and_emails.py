@@ -58,7 +58,9 @@ def test_normalisation_for_duplicates(typed: str, normal: str) -> None:
     assert emails.normalize(typed) == normal
 
 
-@pytest.mark.parametrize("bad", ["", "ada", "ada@", "@example.com", "a b@example.com", "ada@localhost"])
+@pytest.mark.parametrize(
+    "bad", ["", "ada", "ada@", "@example.com", "a b@example.com", "ada@localhost"]
+)
 def test_invalid_addresses(bad: str) -> None:
     assert not emails.is_valid(bad)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import msgspec
@@ -16,6 +16,7 @@ from service.admin.models import (
     ItemCreate,
     Launch,
     LaunchCreate,
+    LaunchState,
     LaunchUpdate,
     Transition,
 )
@@ -25,7 +26,8 @@ from service.stock.rebuild import selling_flag
 _LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
 
 
-def _launch(row: asyncpg.Record) -> Launch:
+def _launch(row: asyncpg.Record | None) -> Launch:
+    assert row is not None
     return Launch(**dict(row))
 
 
@@ -71,8 +73,13 @@ async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: 
         except asyncpg.UniqueViolationError as exc:
             raise errors.Conflict(f"A launch {body.id!r} exists already.") from exc
         await events.record(
-            con, launch_id=body.id, actor=actor, channel=channel, kind="launch.created",
-            subject=f"launch:{body.id}", data={"name": body.name},
+            con,
+            launch_id=body.id,
+            actor=actor,
+            channel=channel,
+            kind="launch.created",
+            subject=f"launch:{body.id}",
+            data={"name": body.name},
         )
     return _launch(row)
 
@@ -97,7 +104,11 @@ async def update_launch(
         if row is None:
             raise errors.NotFound(f"No launch {launch_id!r}.")
         await events.record(
-            con, launch_id=launch_id, actor=actor, channel=channel, kind="launch.updated",
+            con,
+            launch_id=launch_id,
+            actor=actor,
+            channel=channel,
+            kind="launch.updated",
             subject=f"launch:{launch_id}",
             data={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()},
         )
@@ -116,13 +127,19 @@ async def add_item(
         try:
             await con.execute(
                 f"INSERT INTO {table} (launch_id, id, name) VALUES ($1, $2, $3)",
-                launch_id, body.id, body.name,
+                launch_id,
+                body.id,
+                body.name,
             )
         except asyncpg.UniqueViolationError as exc:
             raise errors.Conflict(f"{body.id!r} exists already in this launch.") from exc
         await events.record(
-            con, launch_id=launch_id, actor=actor, channel=channel,
-            kind=f"{table[:-1]}.created", subject=f"launch:{launch_id}",
+            con,
+            launch_id=launch_id,
+            actor=actor,
+            channel=channel,
+            kind=f"{table[:-1]}.created",
+            subject=f"launch:{launch_id}",
             data={"id": body.id, "name": body.name},
         )
     return Item(id=body.id, name=body.name)
@@ -166,16 +183,24 @@ async def transition(
         else:
             want = body.action == "pause"
             if paused == want:
-                raise errors.InvalidTransition(f"The launch is {'paused' if want else 'running'} already.")
+                raise errors.InvalidTransition(
+                    f"The launch is {'paused' if want else 'running'} already."
+                )
             paused = want
         row = await con.fetchrow(
             f"UPDATE launches SET state = $2, paused = $3, updated_at = now() WHERE id = $1"
             f" RETURNING {_LAUNCH_COLUMNS}",
-            launch_id, state, paused,
+            launch_id,
+            state,
+            paused,
         )
         await events.record(
-            con, launch_id=launch_id, actor=actor, channel=channel,
-            kind=f"launch.{body.action}", subject=f"launch:{launch_id}",
+            con,
+            launch_id=launch_id,
+            actor=actor,
+            channel=channel,
+            kind=f"launch.{body.action}",
+            subject=f"launch:{launch_id}",
             data={"from": current["state"], "to": state, "paused": paused, "reason": body.reason},
         )
     launch = _launch(row)
@@ -188,7 +213,11 @@ def due_state(launch: Launch, now: datetime) -> str | None:
     best: str | None = None
     for field, state in TIMINGS.items():
         at = getattr(launch, field)
-        if at is not None and at <= now and (best is None or STATES.index(state) > STATES.index(best)):
+        if (
+            at is not None
+            and at <= now
+            and (best is None or STATES.index(state) > STATES.index(best))
+        ):
             best = state
     if best is not None and STATES.index(best) > STATES.index(launch.state):
         if launch.state == "sold_out" and best == "selling":
@@ -208,8 +237,11 @@ async def advance_due(deps: Deps) -> list[Launch]:
         try:
             moved.append(
                 await transition(
-                    deps, launch.id, Transition(action="advance", to=target, reason="scheduled"),
-                    actor="scheduler", channel="system",
+                    deps,
+                    launch.id,
+                    Transition(action="advance", to=cast(LaunchState, target), reason="scheduled"),
+                    actor="scheduler",
+                    channel="system",
                 )
             )
         except errors.InvalidTransition:

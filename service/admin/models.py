@@ -14,12 +14,26 @@ HoldSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=16)]
 FairnessMode = Literal["prequeue-shuffle", "fifo", "lottery"]
 LaunchState = Literal[
-    "draft", "registration_open", "registration_closed", "checkin_open", "selling",
-    "sold_out", "closed", "pickup", "archived",
+    "draft",
+    "registration_open",
+    "registration_closed",
+    "checkin_open",
+    "selling",
+    "sold_out",
+    "closed",
+    "pickup",
+    "archived",
 ]
 STATES: tuple[str, ...] = (
-    "draft", "registration_open", "registration_closed", "checkin_open", "selling",
-    "sold_out", "closed", "pickup", "archived",
+    "draft",
+    "registration_open",
+    "registration_closed",
+    "checkin_open",
+    "selling",
+    "sold_out",
+    "closed",
+    "pickup",
+    "archived",
 )
 # Each timing moves the launch into the state next to it when its time comes.
 TIMINGS: dict[str, str] = {

@@ -44,7 +44,9 @@ class TokenSigner:
         payload = _encoder.encode(claims)
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
-    def verify(self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper") -> ShopperClaims:
+    def verify(
+        self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper"
+    ) -> ShopperClaims:
         """The claims of a genuine, unexpired token for `launch_id`, else `Unauthorized`."""
         try:
             body, mac = token.split(".")

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 
@@ -18,11 +18,18 @@ from service.infra.settings import Settings
 # pg_advisory_lock key for "applying migrations" (any stable 64-bit number).
 _MIGRATION_LOCK = 0x6661697264726F70  # "fairdrop"
 
-Pool = asyncpg.Pool
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
+else:  # the stubs' generics do not exist at run time
+    Pool = asyncpg.Pool
+    Conn = asyncpg.Connection
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
-async def _init_connection(con: asyncpg.Connection) -> None:
+async def _init_connection(con: Conn) -> None:
     await con.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
@@ -74,7 +81,7 @@ def check_schema(schema: str) -> str:
     return schema
 
 
-async def migrate(con: asyncpg.Connection, schema: str = "public") -> list[str]:
+async def migrate(con: Conn, schema: str = "public") -> list[str]:
     """Apply pending migrations in order, each once, each in its own transaction.
 
     An advisory lock makes concurrent starters wait instead of applying twice.

@@ -9,7 +9,13 @@ import secrets
 import msgspec
 
 from service import errors
-from service.admin.models import ImportProblem, ImportReport, Registration, RegistrationIn, ShopperToken
+from service.admin.models import (
+    ImportProblem,
+    ImportReport,
+    Registration,
+    RegistrationIn,
+    ShopperToken,
+)
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.queue import emails
@@ -23,29 +29,36 @@ def new_public_id() -> str:
     return "r" + "".join(secrets.choice(ALPHABET) for _ in range(12)).lower()
 
 
-def parse_csv(text: str) -> tuple[list[tuple[int, dict[str, str]]], list[ImportProblem]]:
+def parse_csv(text: str) -> list[tuple[int, dict[str, object]]]:
     """Rows of a CSV with a header naming `email` (and optionally `name`, `phone`)."""
     reader = csv.DictReader(io.StringIO(text))
     fields = {f.strip().lower() for f in reader.fieldnames or []}
     if "email" not in fields:
-        raise errors.InvalidField("The CSV needs a header row with an `email` column.", field="email")
-    rows = []
+        raise errors.InvalidField(
+            "The CSV needs a header row with an `email` column.", field="email"
+        )
+    rows: list[tuple[int, dict[str, object]]] = []
     for row in reader:
         clean = {(k or "").strip().lower(): (v or "").strip() for k, v in row.items() if k}
         rows.append((reader.line_num, {k: v for k, v in clean.items() if v}))
-    return rows, []
+    return rows
 
 
-def parse_json(body: bytes) -> list[tuple[int, dict[str, str]]]:
+def parse_json(body: bytes) -> list[tuple[int, dict[str, object]]]:
     try:
         items = msgspec.json.decode(body, type=list[dict[str, object]])
     except msgspec.DecodeError as exc:
         raise errors.BadRequest(f"The body is not a JSON list of objects: {exc}") from exc
-    return [(i + 1, item) for i, item in enumerate(items)]  # type: ignore[misc]
+    return [(i + 1, item) for i, item in enumerate(items)]
 
 
 async def import_registrations(
-    deps: Deps, launch_id: str, rows: list[tuple[int, dict[str, object]]], *, actor: str, channel: str,
+    deps: Deps,
+    launch_id: str,
+    rows: list[tuple[int, dict[str, object]]],
+    *,
+    actor: str,
+    channel: str,
 ) -> ImportReport:
     """Validate, normalise and insert; invalid rows are reported by line, never dropped silently."""
     if len(rows) > MAX_IMPORT_ROWS:
@@ -70,7 +83,9 @@ async def import_registrations(
         seen.add(norm)
         good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone))
     async with deps.pool.acquire() as con, con.transaction():
-        if not await con.fetchval("SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id):
+        if not await con.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id
+        ):
             raise errors.NotFound(f"No launch {launch_id!r}.")
         created: int = await con.fetchval(
             "WITH new AS ("
@@ -99,18 +114,23 @@ async def import_registrations(
 async def get_registration(deps: Deps, launch_id: str, registration_id: int) -> Registration:
     row = await deps.pool.fetchrow(
         f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id = $2",
-        launch_id, registration_id,
+        launch_id,
+        registration_id,
     )
     if row is None:
         raise errors.NotFound("No such registration.")
     return Registration(**dict(row))
 
 
-async def list_registrations(deps: Deps, launch_id: str, limit: int = 100, after: int = 0) -> list[Registration]:
+async def list_registrations(
+    deps: Deps, launch_id: str, limit: int = 100, after: int = 0
+) -> list[Registration]:
     rows = await deps.pool.fetch(
         f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id > $2"
         " ORDER BY id LIMIT $3",
-        launch_id, after, limit,
+        launch_id,
+        after,
+        limit,
     )
     return [Registration(**dict(r)) for r in rows]
 

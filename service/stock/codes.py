@@ -54,9 +54,9 @@ def normalize_code(typed: str) -> str:
     try:
         canonical = "".join(ALPHABET[_VALUE[ch]] for ch in cleaned)
     except KeyError as exc:
-        raise InvalidCode(f"{exc.args[0]!r} is not used in reservation codes.", field="code") from exc
-    if check_character(canonical[:BODY_LENGTH]) != canonical[BODY_LENGTH]:
         raise InvalidCode(
-            "This code does not check out: a character is mistyped.", field="code"
-        )
+            f"{exc.args[0]!r} is not used in reservation codes.", field="code"
+        ) from exc
+    if check_character(canonical[:BODY_LENGTH]) != canonical[BODY_LENGTH]:
+        raise InvalidCode("This code does not check out: a character is mistyped.", field="code")
     return canonical

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
@@ -65,22 +64,38 @@ async def find_by_hold(deps: Deps, launch_id: str, hold_id: str) -> Reservation 
 
 
 async def _abort(deps: Deps, launch_id: str, hold_id: str, why: str) -> None:
-    await deps.scripts.run(
-        "confirm_abort", deps.keys(launch_id), deps.clock.now_ms(), hold_id, why
-    )
+    await deps.scripts.run("confirm_abort", deps.keys(launch_id), deps.clock.now_ms(), hold_id, why)
 
 
 async def _insert(
-    deps: Deps, launch_id: str, hold_id: str, registration_id: int,
-    store_id: str, sku_id: str, unit_no: int, slot: int, channel: str, actor: str,
+    deps: Deps,
+    launch_id: str,
+    hold_id: str,
+    registration_id: int,
+    store_id: str,
+    sku_id: str,
+    unit_no: int,
+    slot: int,
+    channel: str,
+    actor: str,
 ) -> Reservation | None:
     """Insert the reservation; None when the launch guard refused (slot ≥ limit)."""
     timeout = deps.settings.confirm_deadline_seconds / 3
     for _attempt in range(5):
         try:
             row = await deps.pool.fetchrow(
-                _INSERT, launch_id, hold_id, registration_id, store_id, sku_id,
-                unit_no, slot, new_code(), channel, actor, timeout=timeout,
+                _INSERT,
+                launch_id,
+                hold_id,
+                registration_id,
+                store_id,
+                sku_id,
+                unit_no,
+                slot,
+                new_code(),
+                channel,
+                actor,
+                timeout=timeout,
             )
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "reservations_launch_id_code_key":
@@ -119,8 +134,16 @@ async def confirm(
     store_id, sku_id, unit_no, slot = reply[1], reply[2], int(reply[3]), int(reply[4])
     try:
         reservation = await _insert(
-            deps, launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot,
-            channel, actor,
+            deps,
+            launch_id,
+            hold_id,
+            registration_id,
+            store_id,
+            sku_id,
+            unit_no,
+            slot,
+            channel,
+            actor,
         )
     except asyncpg.UniqueViolationError as exc:
         why = _REFUSALS.get(exc.constraint_name or "", "unit-taken")
@@ -131,7 +154,7 @@ async def confirm(
         await _abort(deps, launch_id, hold_id, "no-such-unit")
         log.warning("confirm of %s refused: unit %s does not exist", hold_id, unit_no)
         raise errors.ConfirmRefused() from exc
-    except (asyncpg.PostgresError, OSError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
         await _abort(deps, launch_id, hold_id, "retry")
         raise errors.Unavailable("The reservation could not be saved; try again.") from exc
     if reservation is None:
@@ -148,7 +171,7 @@ async def reconcile(deps: Deps, launch_id: str) -> dict[str, int]:
     """Settle holds left *confirming* past their deadline by asking Postgres."""
     keys = deps.keys(launch_id)
     now = deps.clock.now_ms()
-    stuck: list[str] = await deps.redis.zrangebyscore(keys.confirming, "-inf", now)
+    stuck = [str(h) for h in await deps.redis.zrangebyscore(keys.confirming, "-inf", now)]
     settled = {"confirmed": 0, "aborted": 0}
     for hold_id in stuck:
         if await find_by_hold(deps, launch_id, hold_id) is not None:

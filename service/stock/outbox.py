@@ -9,9 +9,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import asyncpg
-
 from service.deps import Deps
+from service.infra.db import Conn
 from service.infra.keys import pair
 
 log = logging.getLogger(__name__)
@@ -19,9 +18,7 @@ log = logging.getLogger(__name__)
 STOCK_TOPICS = ["add_units", "return_unit"]
 
 
-async def enqueue(
-    con: asyncpg.Connection, launch_id: str, topic: str, payload: dict[str, Any]
-) -> int:
+async def enqueue(con: Conn, launch_id: str, topic: str, payload: dict[str, Any]) -> int:
     outbox_id: int = await con.fetchval(
         "INSERT INTO outbox (launch_id, topic, payload) VALUES ($1, $2, $3) RETURNING id",
         launch_id,
@@ -39,8 +36,14 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
         )
     elif topic == "return_unit":
         reply = await deps.scripts.run(
-            "return_unit", keys, str(outbox_id), p["store"], p["sku"], p["unit"],
-            p["registration"], p["slot"],
+            "return_unit",
+            keys,
+            str(outbox_id),
+            p["store"],
+            p["sku"],
+            p["unit"],
+            p["registration"],
+            p["slot"],
         )
     else:
         raise ValueError(f"not a stock topic: {topic}")

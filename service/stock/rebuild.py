@@ -1,6 +1,6 @@
 """Rebuild a launch's hot state in Redis from Postgres, the source of truth.
 
-available = allocated − live reservations; live holds are lost and their units
+available = allocated - live reservations; live holds are lost and their units
 return. Runs under the launch's exclusive advisory lock, so no cancellation or
 stock change commits half-way through, and pending stock outbox rows are marked
 done in the same transaction (their effect is already in what we read).

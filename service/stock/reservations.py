@@ -40,7 +40,9 @@ async def cancel(
             launch_id,
             reservation_id,
         )
-        if old is None or (registration_id is not None and old["registration_id"] != registration_id):
+        if old is None or (
+            registration_id is not None and old["registration_id"] != registration_id
+        ):
             raise errors.NotFound("No such reservation.")
         if old["status"] != "confirmed":
             raise errors.Conflict(f"The reservation is {old['status']} and cannot be cancelled.")

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import cast
 
 from service.admin.launches import advance_due
 from service.deps import Deps
@@ -28,7 +29,9 @@ ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed"]
 async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
     """Copy hold events from the launch's Redis stream into Postgres, then trim them."""
     key = deps.keys(launch_id).events
-    entries = await deps.redis.xrange(key, "-", "+", count=batch)
+    entries = cast(
+        "list[tuple[str, dict[str, str]]]", await deps.redis.xrange(key, "-", "+", count=batch)
+    )
     if not entries:
         return 0
     rows = [
@@ -53,9 +56,7 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
 
 async def sweep_once(deps: Deps) -> None:
     await advance_due(deps)
-    launches = await deps.pool.fetch(
-        "SELECT id FROM launches WHERE state = ANY($1)", ACTIVE_STATES
-    )
+    launches = await deps.pool.fetch("SELECT id FROM launches WHERE state = ANY($1)", ACTIVE_STATES)
     for row in launches:
         launch_id = row["id"]
         await expire(deps, launch_id)

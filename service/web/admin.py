@@ -72,12 +72,16 @@ class AdminController(Controller):
         return await launches.list_launches(deps)
 
     @post("/launches", operation_id="createLaunch")
-    async def create_launch(self, request: Request[Any, Any, Any], deps: Deps, data: LaunchCreate) -> Launch:
+    async def create_launch(
+        self, request: Request[Any, Any, Any], deps: Deps, data: LaunchCreate
+    ) -> Launch:
         who = await require_key(request, deps, *_OPS)
         return await launches.create_launch(deps, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}", operation_id="getLaunchAdmin")
-    async def get_launch(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> Launch:
+    async def get_launch(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> Launch:
         await require_key(request, deps, *_OPS)
         return await launches.get_launch(deps, launch_id)
 
@@ -96,7 +100,9 @@ class AdminController(Controller):
         return await launches.transition(deps, launch_id, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}/stores", operation_id="listStores")
-    async def list_stores(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> list[Item]:
+    async def list_stores(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> list[Item]:
         await require_key(request, deps, *_OPS)
         return await launches.list_items(deps, launch_id, "stores")
 
@@ -105,10 +111,14 @@ class AdminController(Controller):
         self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
     ) -> Item:
         who = await require_key(request, deps, *_OPS)
-        return await launches.add_item(deps, launch_id, "stores", data, actor=who.actor, channel="admin")
+        return await launches.add_item(
+            deps, launch_id, "stores", data, actor=who.actor, channel="admin"
+        )
 
     @get("/launches/{launch_id:str}/skus", operation_id="listSkus")
-    async def list_skus(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> list[Item]:
+    async def list_skus(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> list[Item]:
         await require_key(request, deps, *_OPS)
         return await launches.list_items(deps, launch_id, "skus")
 
@@ -117,11 +127,21 @@ class AdminController(Controller):
         self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
     ) -> Item:
         who = await require_key(request, deps, *_OPS)
-        return await launches.add_item(deps, launch_id, "skus", data, actor=who.actor, channel="admin")
+        return await launches.add_item(
+            deps, launch_id, "skus", data, actor=who.actor, channel="admin"
+        )
 
-    @put("/launches/{launch_id:str}/allocations/{store_id:str}/{sku_id:str}", operation_id="setAllocation")
+    @put(
+        "/launches/{launch_id:str}/allocations/{store_id:str}/{sku_id:str}",
+        operation_id="setAllocation",
+    )
     async def set_allocation(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, store_id: str, sku_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        deps: Deps,
+        launch_id: str,
+        store_id: str,
+        sku_id: str,
         data: AllocationSet,
     ) -> StockCount:
         who = await require_key(request, deps, *_OPS)
@@ -134,15 +154,23 @@ class AdminController(Controller):
         await require_key(request, deps, *_OPS)
         await launches.get_launch(deps, launch_id)
         await ensure_loaded(deps, launch_id)
-        return StockView(launch_id, await redis_counts(deps, launch_id), await postgres_counts(deps, launch_id))
+        return StockView(
+            launch_id, await redis_counts(deps, launch_id), await postgres_counts(deps, launch_id)
+        )
 
     @post("/launches/{launch_id:str}/rebuild", operation_id="rebuildLaunch", status_code=200)
-    async def rebuild(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> RebuildReport:
+    async def rebuild(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> RebuildReport:
         await require_key(request, deps, *_OPS)
         return await rebuild(deps, launch_id)
 
-    @post("/launches/{launch_id:str}/registrations/import", operation_id="importRegistrations",
-          status_code=200, request_max_body_size=32 * 1024 * 1024)
+    @post(
+        "/launches/{launch_id:str}/registrations/import",
+        operation_id="importRegistrations",
+        status_code=200,
+        request_max_body_size=32 * 1024 * 1024,
+    )
     async def import_registrations(
         self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
     ) -> ImportReport:
@@ -154,26 +182,36 @@ class AdminController(Controller):
                 text = body.decode("utf-8-sig")
             except UnicodeDecodeError as exc:
                 raise BadRequest("The CSV is not UTF-8.") from exc
-            rows, _ = registrations.parse_csv(text)
+            rows = registrations.parse_csv(text)
         elif kind == "application/json":
-            rows = registrations.parse_json(body)  # type: ignore[assignment]
+            rows = registrations.parse_json(body)
         else:
             raise BadRequest("Send the list as application/json or text/csv.")
         return await registrations.import_registrations(
-            deps, launch_id, rows, actor=who.actor, channel="admin"  # type: ignore[arg-type]
+            deps,
+            launch_id,
+            rows,
+            actor=who.actor,
+            channel="admin",
         )
 
     @get("/launches/{launch_id:str}/registrations", operation_id="listRegistrations")
     async def list_registrations(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        deps: Deps,
+        launch_id: str,
         after: Annotated[int, Parameter(ge=0)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> list[Registration]:
         await require_key(request, deps, *_OPS)
         return await registrations.list_registrations(deps, launch_id, limit, after)
 
-    @post("/launches/{launch_id:str}/registrations/{registration_id:int}/token",
-          operation_id="issueShopperToken", status_code=200)
+    @post(
+        "/launches/{launch_id:str}/registrations/{registration_id:int}/token",
+        operation_id="issueShopperToken",
+        status_code=200,
+    )
     async def token(
         self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, registration_id: int
     ) -> ShopperToken:
@@ -182,7 +220,10 @@ class AdminController(Controller):
 
     @get("/launches/{launch_id:str}/events", operation_id="listEvents")
     async def events(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        deps: Deps,
+        launch_id: str,
         after: Annotated[int, Parameter(ge=0)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
@@ -190,14 +231,20 @@ class AdminController(Controller):
         rows = await deps.pool.fetch(
             "SELECT id, at, actor, channel, kind, subject, data FROM events"
             " WHERE launch_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            launch_id, after, limit,
+            launch_id,
+            after,
+            limit,
         )
         return [Event(**{**dict(r), "at": r["at"].isoformat()}) for r in rows]
 
     @post("/keys", operation_id="createKey")
-    async def create_key(self, request: Request[Any, Any, Any], deps: Deps, data: KeyCreate) -> KeyCreated:
+    async def create_key(
+        self, request: Request[Any, Any, Any], deps: Deps, data: KeyCreate
+    ) -> KeyCreated:
         await require_key(request, deps, "admin")
         if (data.role == "staff") != (data.store_id is not None):
             raise BadRequest("A staff key needs a store_id; other roles take none.")
-        key = await create_key(deps.pool, data.role, label=data.label, store_id=data.store_id, launch_id=data.launch_id)
+        key = await create_key(
+            deps.pool, data.role, label=data.label, store_id=data.store_id, launch_id=data.launch_id
+        )
         return KeyCreated(key=key, role=data.role)

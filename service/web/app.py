@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
         openapi_config=OpenAPIConfig(
-            title="fairdrop", version="0.1.0",
+            title="fairdrop",
+            version="0.1.0",
             description="Runs the launch of a scarce product fairly and without falling over.",
         ),
         debug=False,

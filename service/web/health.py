@@ -41,9 +41,15 @@ async def readyz(deps: Deps) -> Response[dict[str, Any]]:
     if ready:
         return Response({"status": "ready", "checks": checks})
     return Response(
-        {"type": "https://fairdrop.dev/problems/unavailable", "title": "Not ready", "status": 503,
-         "detail": "A backing service is down.", "checks": checks},
-        status_code=503, media_type=MEDIA_TYPE,
+        {
+            "type": "https://fairdrop.dev/problems/unavailable",
+            "title": "Not ready",
+            "status": 503,
+            "detail": "A backing service is down.",
+            "checks": checks,
+        },
+        status_code=503,
+        media_type=MEDIA_TYPE,
     )
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
 
 from service.errors import PROBLEM_BASE, FairdropError
 
@@ -52,19 +53,32 @@ def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
     out = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            out.append({"field": item.get("key"), "message": item.get("message"), "source": item.get("source")})
+            out.append(
+                {
+                    "field": item.get("key"),
+                    "message": item.get("message"),
+                    "source": item.get("source"),
+                }
+            )
     return out
 
 
-def validation_error(request: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+def validation_error(
+    request: Request[Any, Any, Any], exc: ValidationException
+) -> Response[dict[str, Any]]:
     errors = _field_errors(exc)
     fields = [e["field"] for e in errors if e["field"]]
     detail = exc.detail
     if errors:
         detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
     return problem(
-        request, 400, "invalid-request", "The request does not match what this endpoint takes",
-        detail, errors=errors, fields=fields,
+        request,
+        400,
+        "invalid-request",
+        "The request does not match what this endpoint takes",
+        detail,
+        errors=errors,
+        fields=fields,
     )
 
 
@@ -77,12 +91,15 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return problem(
-        request, HTTP_500_INTERNAL_SERVER_ERROR, "internal-error", "Internal error",
+        request,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "Internal error",
         "Something went wrong on our side; it has been logged.",
     )
 
 
-EXCEPTION_HANDLERS: dict[type[Exception], Any] = {
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FairdropError: domain_error,
     ValidationException: validation_error,
     HTTPException: http_error,

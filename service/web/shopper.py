@@ -71,25 +71,41 @@ class ShopperController(Controller):
         skus = await launches.list_items(deps, launch_id, "skus")
         counts = await redis_counts(deps, launch_id)
         return PublicLaunch(
-            id=launch.id, name=launch.name, state=launch.state, paused=launch.paused,
-            hold_seconds=launch.hold_seconds, per_customer_limit=launch.per_customer_limit,
+            id=launch.id,
+            name=launch.name,
+            state=launch.state,
+            paused=launch.paused,
+            hold_seconds=launch.hold_seconds,
+            per_customer_limit=launch.per_customer_limit,
             stores=[{"id": s.id, "name": s.name} for s in stores],
             skus=[{"id": s.id, "name": s.name} for s in skus],
             availability=[Availability(c.store_id, c.sku_id, c.available) for c in counts],
         )
 
     @post("/holds", operation_id="createHold", summary="Hold one unit (one Redis round trip)")
-    async def hold(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: HoldCreate) -> Hold:
+    async def hold(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: HoldCreate
+    ) -> Hold:
         claims = require_shopper(request, deps, launch_id)
-        return await holds.reserve(deps, launch_id, claims.registration_id, data.store_id, data.sku_id)
+        return await holds.reserve(
+            deps, launch_id, claims.registration_id, data.store_id, data.sku_id
+        )
 
     @delete("/holds/{hold_id:str}", operation_id="releaseHold", summary="Give a held unit back")
-    async def release(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str) -> None:
+    async def release(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str
+    ) -> None:
         claims = require_shopper(request, deps, launch_id)
         await holds.release(deps, launch_id, claims.registration_id, hold_id)
 
-    @post("/holds/{hold_id:str}/confirm", operation_id="confirmHold", summary="Confirm a hold into a reservation")
-    async def confirm(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str) -> ReservationOut:
+    @post(
+        "/holds/{hold_id:str}/confirm",
+        operation_id="confirmHold",
+        summary="Confirm a hold into a reservation",
+    )
+    async def confirm(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str
+    ) -> ReservationOut:
         claims = require_shopper(request, deps, launch_id)
         reservation = await confirming.confirm(
             deps, launch_id, claims.registration_id, hold_id, channel=channel_of(request)
@@ -97,22 +113,35 @@ class ShopperController(Controller):
         return _out(reservation)
 
     @get("/me", operation_id="myReservations", summary="The caller's reservations in this launch")
-    async def me(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> MyReservations:
+    async def me(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+    ) -> MyReservations:
         claims = require_shopper(request, deps, launch_id)
         found = await reservations.for_registration(deps, launch_id, claims.registration_id)
         return MyReservations(claims.registration_id, [_out(r) for r in found])
 
-    @post("/reservations/{reservation_id:int}/cancel", operation_id="cancelReservation",
-          summary="Cancel one of the caller's reservations", status_code=200)
+    @post(
+        "/reservations/{reservation_id:int}/cancel",
+        operation_id="cancelReservation",
+        summary="Cancel one of the caller's reservations",
+        status_code=200,
+    )
     async def cancel(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str,
+        self,
+        request: Request[Any, Any, Any],
+        deps: Deps,
+        launch_id: str,
         reservation_id: Annotated[int, Parameter(ge=1)],
     ) -> ReservationOut:
         claims = require_shopper(request, deps, launch_id)
         if reservation_id > 2**62:
             raise NotFound("No such reservation.")
         cancelled = await reservations.cancel(
-            deps, launch_id, reservation_id, registration_id=claims.registration_id,
-            actor=f"registration:{claims.registration_id}", channel=channel_of(request),
+            deps,
+            launch_id,
+            reservation_id,
+            registration_id=claims.registration_id,
+            actor=f"registration:{claims.registration_id}",
+            channel=channel_of(request),
         )
         return _out(cancelled)
