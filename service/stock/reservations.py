@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from service import errors, events
 from service.deps import Deps, launch_lock
+from service.stock.codes import normalize_code
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 from service.stock.outbox import apply_now, enqueue
 
@@ -16,6 +17,26 @@ async def for_registration(deps: Deps, launch_id: str, registration_id: int) -> 
         registration_id,
     )
     return [reservation_from_row(r) for r in rows]
+
+
+async def by_code(
+    deps: Deps, launch_id: str, typed: str, store_id: str | None = None
+) -> Reservation:
+    """The reservation whose code was typed or scanned (forgiving; see `normalize_code`).
+
+    `store_id` set → only that store's reservations are visible (others are 404).
+    """
+    code = normalize_code(typed)
+    row = await deps.pool.fetchrow(
+        f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE launch_id = $1 AND code = $2"
+        " AND ($3::text IS NULL OR store_id = $3)",
+        launch_id,
+        code,
+        store_id,
+    )
+    if row is None:
+        raise errors.NotFound("No reservation has this code.")
+    return reservation_from_row(row)
 
 
 async def cancel(

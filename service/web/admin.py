@@ -26,8 +26,9 @@ from service.auth.apikeys import Role, create_key
 from service.deps import Deps
 from service.errors import BadRequest
 from service.queue import registrations
+from service.stock import reservations
 from service.stock.counts import postgres_counts, redis_counts
-from service.stock.models import StockCount
+from service.stock.models import Reservation, StockCount
 from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
 from service.web.auth import require_key
 
@@ -201,7 +202,7 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         deps: Deps,
         launch_id: str,
-        after: Annotated[int, Parameter(ge=0)] = 0,
+        after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
     ) -> list[Registration]:
         await require_key(request, deps, *_OPS)
@@ -213,10 +214,25 @@ class AdminController(Controller):
         status_code=200,
     )
     async def token(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, registration_id: int
+        self,
+        request: Request[Any, Any, Any],
+        deps: Deps,
+        launch_id: str,
+        registration_id: Annotated[int, Parameter(ge=1, le=2**62)],
     ) -> ShopperToken:
         await require_key(request, deps, *_OPS)
         return await registrations.issue_token(deps, launch_id, registration_id)
+
+    @get(
+        "/launches/{launch_id:str}/reservations/by-code/{code:str}",
+        operation_id="findReservationByCode",
+        summary="Look a reservation up by its code (case, spaces, hyphens, O/I/L forgiven)",
+    )
+    async def by_code(
+        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, code: str
+    ) -> Reservation:
+        await require_key(request, deps, *_OPS)
+        return await reservations.by_code(deps, launch_id, code)
 
     @get("/launches/{launch_id:str}/events", operation_id="listEvents")
     async def events(
@@ -224,7 +240,7 @@ class AdminController(Controller):
         request: Request[Any, Any, Any],
         deps: Deps,
         launch_id: str,
-        after: Annotated[int, Parameter(ge=0)] = 0,
+        after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
         await require_key(request, deps, *_OPS)

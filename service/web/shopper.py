@@ -10,7 +10,6 @@ from litestar.params import Parameter
 
 from service.admin import launches
 from service.deps import Deps
-from service.errors import NotFound
 from service.stock import confirm as confirming
 from service.stock import holds, reservations
 from service.stock.codes import format_code
@@ -131,11 +130,9 @@ class ShopperController(Controller):
         request: Request[Any, Any, Any],
         deps: Deps,
         launch_id: str,
-        reservation_id: Annotated[int, Parameter(ge=1)],
+        reservation_id: Annotated[int, Parameter(ge=1, le=2**62)],
     ) -> ReservationOut:
         claims = require_shopper(request, deps, launch_id)
-        if reservation_id > 2**62:
-            raise NotFound("No such reservation.")
         cancelled = await reservations.cancel(
             deps,
             launch_id,
