@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, Request, get, patch, post, put
-from litestar.params import Parameter
+from litestar import Controller, get, patch, post, put
+from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from service.admin import allocations, launches
 from service.admin.models import (
@@ -23,7 +23,6 @@ from service.admin.models import (
     Transition,
 )
 from service.auth.apikeys import Role, create_key
-from service.deps import Deps
 from service.errors import BadRequest
 from service.queue import registrations
 from service.stock import reservations
@@ -31,12 +30,13 @@ from service.stock.counts import postgres_counts, redis_counts
 from service.stock.models import Reservation, StockCount
 from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
 from service.web.auth import require_key
+from service.web.params import AnyRequest, AppDeps
 
 _OPS: tuple[Role, ...] = ("operator",)
 
 
 class StockView(msgspec.Struct):
-    launch_id: str
+    launch_id: FromPath[str]
     counts: list[StockCount]
     postgres: dict[str, tuple[int, int]]
 
@@ -68,48 +68,60 @@ class AdminController(Controller):
     tags = ["admin"]
 
     @get("/launches", operation_id="listLaunches")
-    async def list_launches(self, request: Request[Any, Any, Any], deps: Deps) -> list[Launch]:
+    async def list_launches(self, request: AnyRequest, deps: AppDeps) -> list[Launch]:
         await require_key(request, deps, *_OPS)
         return await launches.list_launches(deps)
 
     @post("/launches", operation_id="createLaunch")
     async def create_launch(
-        self, request: Request[Any, Any, Any], deps: Deps, data: LaunchCreate
+        self, request: AnyRequest, deps: AppDeps, data: JSONBody[LaunchCreate]
     ) -> Launch:
         who = await require_key(request, deps, *_OPS)
         return await launches.create_launch(deps, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}", operation_id="getLaunchAdmin")
     async def get_launch(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> Launch:
         await require_key(request, deps, *_OPS)
         return await launches.get_launch(deps, launch_id)
 
     @patch("/launches/{launch_id:str}", operation_id="updateLaunch")
     async def update_launch(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: LaunchUpdate
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[LaunchUpdate],
     ) -> Launch:
         who = await require_key(request, deps, *_OPS)
         return await launches.update_launch(deps, launch_id, data, actor=who.actor, channel="admin")
 
     @post("/launches/{launch_id:str}/transitions", operation_id="transitionLaunch", status_code=200)
     async def transition(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: Transition
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[Transition],
     ) -> Launch:
         who = await require_key(request, deps, *_OPS)
         return await launches.transition(deps, launch_id, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}/stores", operation_id="listStores")
     async def list_stores(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> list[Item]:
         await require_key(request, deps, *_OPS)
         return await launches.list_items(deps, launch_id, "stores")
 
     @post("/launches/{launch_id:str}/stores", operation_id="createStore")
     async def create_store(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[ItemCreate],
     ) -> Item:
         who = await require_key(request, deps, *_OPS)
         return await launches.add_item(
@@ -118,14 +130,18 @@ class AdminController(Controller):
 
     @get("/launches/{launch_id:str}/skus", operation_id="listSkus")
     async def list_skus(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> list[Item]:
         await require_key(request, deps, *_OPS)
         return await launches.list_items(deps, launch_id, "skus")
 
     @post("/launches/{launch_id:str}/skus", operation_id="createSku")
     async def create_sku(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: ItemCreate
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[ItemCreate],
     ) -> Item:
         who = await require_key(request, deps, *_OPS)
         return await launches.add_item(
@@ -138,12 +154,12 @@ class AdminController(Controller):
     )
     async def set_allocation(
         self,
-        request: Request[Any, Any, Any],
-        deps: Deps,
-        launch_id: str,
-        store_id: str,
-        sku_id: str,
-        data: AllocationSet,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        store_id: FromPath[str],
+        sku_id: FromPath[str],
+        data: JSONBody[AllocationSet],
     ) -> StockCount:
         who = await require_key(request, deps, *_OPS)
         return await allocations.set_allocation(
@@ -151,7 +167,9 @@ class AdminController(Controller):
         )
 
     @get("/launches/{launch_id:str}/stock", operation_id="getStock")
-    async def stock(self, request: Request[Any, Any, Any], deps: Deps, launch_id: str) -> StockView:
+    async def stock(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> StockView:
         await require_key(request, deps, *_OPS)
         await launches.get_launch(deps, launch_id)
         await ensure_loaded(deps, launch_id)
@@ -161,7 +179,7 @@ class AdminController(Controller):
 
     @post("/launches/{launch_id:str}/rebuild", operation_id="rebuildLaunch", status_code=200)
     async def rebuild(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> RebuildReport:
         await require_key(request, deps, *_OPS)
         return await rebuild(deps, launch_id)
@@ -173,7 +191,7 @@ class AdminController(Controller):
         request_max_body_size=32 * 1024 * 1024,
     )
     async def import_registrations(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> ImportReport:
         who = await require_key(request, deps, *_OPS)
         body = await request.body()
@@ -199,11 +217,11 @@ class AdminController(Controller):
     @get("/launches/{launch_id:str}/registrations", operation_id="listRegistrations")
     async def list_registrations(
         self,
-        request: Request[Any, Any, Any],
-        deps: Deps,
-        launch_id: str,
-        after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 100,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[Registration]:
         await require_key(request, deps, *_OPS)
         return await registrations.list_registrations(deps, launch_id, limit, after)
@@ -215,10 +233,10 @@ class AdminController(Controller):
     )
     async def token(
         self,
-        request: Request[Any, Any, Any],
-        deps: Deps,
-        launch_id: str,
-        registration_id: Annotated[int, Parameter(ge=1, le=2**62)],
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        registration_id: Annotated[int, PathParameter(ge=1, le=2**62)],
     ) -> ShopperToken:
         await require_key(request, deps, *_OPS)
         return await registrations.issue_token(deps, launch_id, registration_id)
@@ -229,7 +247,11 @@ class AdminController(Controller):
         summary="Look a reservation up by its code (case, spaces, hyphens, O/I/L forgiven)",
     )
     async def by_code(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, code: str
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        code: FromPath[str],
     ) -> Reservation:
         await require_key(request, deps, *_OPS)
         return await reservations.by_code(deps, launch_id, code)
@@ -237,11 +259,11 @@ class AdminController(Controller):
     @get("/launches/{launch_id:str}/events", operation_id="listEvents")
     async def events(
         self,
-        request: Request[Any, Any, Any],
-        deps: Deps,
-        launch_id: str,
-        after: Annotated[int, Parameter(ge=0, le=2**62)] = 0,
-        limit: Annotated[int, Parameter(ge=1, le=1000)] = 200,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
         await require_key(request, deps, *_OPS)
         rows = await deps.pool.fetch(
@@ -255,7 +277,7 @@ class AdminController(Controller):
 
     @post("/keys", operation_id="createKey")
     async def create_key(
-        self, request: Request[Any, Any, Any], deps: Deps, data: KeyCreate
+        self, request: AnyRequest, deps: AppDeps, data: JSONBody[KeyCreate]
     ) -> KeyCreated:
         await require_key(request, deps, "admin")
         if (data.role == "staff") != (data.store_id is not None):

@@ -6,9 +6,9 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Response, get
 
-from service.deps import Deps
+from service.web.params import AnyRequest, AppDeps
 from service.web.problems import MEDIA_TYPE
 
 # Responses by (route, status); problems by type. Per process, as Prometheus expects.
@@ -25,7 +25,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", operation_id="ready", tags=["ops"])
-async def readyz(deps: Deps) -> Response[dict[str, Any]]:
+async def readyz(deps: AppDeps) -> Response[dict[str, Any]]:
     checks: dict[str, str] = {}
     try:
         await asyncio.wait_for(deps.pool.fetchval("SELECT 1"), 2)
@@ -54,7 +54,7 @@ async def readyz(deps: Deps) -> Response[dict[str, Any]]:
 
 
 @get("/metrics", operation_id="metrics", tags=["ops"], media_type="text/plain; version=0.0.4")
-async def metrics(request: Request[Any, Any, Any], deps: Deps) -> str:
+async def metrics(request: AnyRequest, deps: AppDeps) -> str:
     lines = [
         "# HELP fairdrop_http_responses_total HTTP responses by route and status.",
         "# TYPE fairdrop_http_responses_total counter",

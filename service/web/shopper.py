@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
-from litestar import Controller, Request, delete, get, post
-from litestar.params import Parameter
+from litestar import Controller, delete, get, post
+from litestar.params import FromPath, JSONBody, PathParameter
 
 from service.admin import launches
-from service.deps import Deps
 from service.stock import confirm as confirming
 from service.stock import holds, reservations
 from service.stock.codes import format_code
@@ -17,6 +16,7 @@ from service.stock.counts import redis_counts
 from service.stock.models import Hold, Reservation
 from service.stock.rebuild import ensure_loaded
 from service.web.auth import channel_of, require_shopper
+from service.web.params import AnyRequest, AppDeps
 
 ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
@@ -32,8 +32,8 @@ class ReservationOut(msgspec.Struct):
 
 
 class Availability(msgspec.Struct):
-    store_id: str
-    sku_id: str
+    store_id: FromPath[str]
+    sku_id: FromPath[str]
     available: int
 
 
@@ -63,7 +63,7 @@ class ShopperController(Controller):
     tags = ["shopper"]
 
     @get("/", operation_id="getLaunch", summary="Public facts of a launch, with live availability")
-    async def launch(self, deps: Deps, launch_id: str) -> PublicLaunch:
+    async def launch(self, deps: AppDeps, launch_id: FromPath[str]) -> PublicLaunch:
         launch = await launches.get_launch(deps, launch_id)
         await ensure_loaded(deps, launch_id)
         stores = await launches.list_items(deps, launch_id, "stores")
@@ -83,7 +83,11 @@ class ShopperController(Controller):
 
     @post("/holds", operation_id="createHold", summary="Hold one unit (one Redis round trip)")
     async def hold(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, data: HoldCreate
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[HoldCreate],
     ) -> Hold:
         claims = require_shopper(request, deps, launch_id)
         return await holds.reserve(
@@ -92,7 +96,11 @@ class ShopperController(Controller):
 
     @delete("/holds/{hold_id:str}", operation_id="releaseHold", summary="Give a held unit back")
     async def release(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        hold_id: FromPath[str],
     ) -> None:
         claims = require_shopper(request, deps, launch_id)
         await holds.release(deps, launch_id, claims.registration_id, hold_id)
@@ -103,7 +111,11 @@ class ShopperController(Controller):
         summary="Confirm a hold into a reservation",
     )
     async def confirm(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str, hold_id: str
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        hold_id: FromPath[str],
     ) -> ReservationOut:
         claims = require_shopper(request, deps, launch_id)
         reservation = await confirming.confirm(
@@ -113,7 +125,7 @@ class ShopperController(Controller):
 
     @get("/me", operation_id="myReservations", summary="The caller's reservations in this launch")
     async def me(
-        self, request: Request[Any, Any, Any], deps: Deps, launch_id: str
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> MyReservations:
         claims = require_shopper(request, deps, launch_id)
         found = await reservations.for_registration(deps, launch_id, claims.registration_id)
@@ -127,10 +139,10 @@ class ShopperController(Controller):
     )
     async def cancel(
         self,
-        request: Request[Any, Any, Any],
-        deps: Deps,
-        launch_id: str,
-        reservation_id: Annotated[int, Parameter(ge=1, le=2**62)],
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: Annotated[int, PathParameter(ge=1, le=2**62)],
     ) -> ReservationOut:
         claims = require_shopper(request, deps, launch_id)
         cancelled = await reservations.cancel(

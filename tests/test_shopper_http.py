@@ -1,0 +1,107 @@
+"""A shopper's whole path over HTTP: hold, release, hold, confirm, see it, cancel it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.auth.apikeys import create_key
+from service.infra import db
+from service.infra.settings import Settings
+from service.web.app import create_app
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+async def admin_key(settings: Settings) -> str:
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        return await create_key(pool, "admin", label="test")
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    app = create_app(msgspec.structs.replace(settings, background=False))
+    async with AsyncTestClient(app) as c:
+        yield c
+
+
+async def _setup(client: AsyncTestClient, key: str) -> dict[str, str]:  # type: ignore[type-arg]
+    h = {"Authorization": f"Bearer {key}"}
+    ok = [
+        await client.post("/api/admin/launches", json={"id": "drop", "name": "Drop", "per_customer_limit": 2}, headers=h),
+        await client.post("/api/admin/launches/drop/stores", json={"id": "S1", "name": "One"}, headers=h),
+        await client.post("/api/admin/launches/drop/skus", json={"id": "K1", "name": "Phone"}, headers=h),
+        await client.put("/api/admin/launches/drop/allocations/S1/K1", json={"allocated": 2}, headers=h),
+        await client.post(
+            "/api/admin/launches/drop/registrations/import",
+            content=b"email\nada@example.com\nbob@example.com\n",
+            headers={**h, "content-type": "text/csv"},
+        ),
+        await client.post("/api/admin/launches/drop/transitions", json={"action": "advance", "to": "selling"}, headers=h),
+    ]
+    assert [r.status_code for r in ok] == [201, 201, 201, 200, 200, 200], [r.text for r in ok]
+    tokens = {}
+    for rid in (1, 2):
+        r = await client.post(f"/api/admin/launches/drop/registrations/{rid}/token", headers=h)
+        tokens[str(rid)] = r.json()["token"]
+    return tokens
+
+
+async def test_the_shopper_path(client: AsyncTestClient, admin_key: str) -> None:  # type: ignore[type-arg]
+    tokens = await _setup(client, admin_key)
+    ada = {"Authorization": f"Bearer {tokens['1']}", "X-Fairdrop-Channel": "app"}
+    bob = {"Authorization": f"Bearer {tokens['2']}"}
+    item = {"store_id": "S1", "sku_id": "K1"}
+
+    first = await client.post("/api/launches/drop/holds", json=item, headers=ada)
+    assert first.status_code == 201
+    assert (await client.delete(f"/api/launches/drop/holds/{first.json()['hold_id']}", headers=ada)).status_code == 204
+    gone = await client.delete(f"/api/launches/drop/holds/{first.json()['hold_id']}", headers=ada)
+    assert gone.status_code == 404 and gone.json()["type"].endswith("/hold-not-found")
+
+    held = (await client.post("/api/launches/drop/holds", json=item, headers=ada)).json()
+    # Bob cannot confirm or release Ada's hold: it is not his.
+    stolen = await client.post(f"/api/launches/drop/holds/{held['hold_id']}/confirm", headers=bob)
+    assert stolen.status_code == 404
+    confirmed = await client.post(f"/api/launches/drop/holds/{held['hold_id']}/confirm", headers=ada)
+    assert confirmed.status_code == 201
+    body = confirmed.json()
+    code = body["reservation"]["code"]
+    assert body["code_display"].replace("-", "") == code and body["reservation"]["channel"] == "app"
+    again = await client.post(f"/api/launches/drop/holds/{held['hold_id']}/confirm", headers=ada)
+    assert again.json()["reservation"]["code"] == code, "confirming twice gives the same reservation"
+
+    assert (await client.post("/api/launches/drop/holds", json=item, headers=bob)).status_code == 201
+    sold = await client.post("/api/launches/drop/holds", json=item, headers=bob)
+    assert sold.status_code == 409 and sold.headers["content-type"].startswith(PROBLEM)
+    assert sold.json()["type"].endswith("/sold-out")
+
+    mine = (await client.get("/api/launches/drop/me", headers=ada)).json()
+    assert [r["reservation"]["code"] for r in mine["reservations"]] == [code]
+    rid = mine["reservations"][0]["reservation"]["id"]
+    assert (await client.post(f"/api/launches/drop/reservations/{rid}/cancel", headers=bob)).status_code == 404
+    cancelled = await client.post(f"/api/launches/drop/reservations/{rid}/cancel", headers=ada)
+    assert cancelled.status_code == 200 and cancelled.json()["reservation"]["status"] == "cancelled"
+    twice = await client.post(f"/api/launches/drop/reservations/{rid}/cancel", headers=ada)
+    assert twice.status_code == 409
+
+    h = {"Authorization": f"Bearer {admin_key}"}
+    stock = (await client.get("/api/admin/launches/drop/stock", headers=h)).json()
+    assert stock["counts"] == [
+        {"store_id": "S1", "sku_id": "K1", "allocated": 2, "available": 1, "held": 1, "confirmed": 0}
+    ]
+    assert stock["postgres"] == {"S1:K1": [2, 0]}
+    found = await client.get(f"/api/admin/launches/drop/reservations/by-code/{code.lower()[:5]}-{code[5:]}", headers=h)
+    assert found.status_code == 200 and found.json()["status"] == "cancelled"
+    typo = code[:3] + ("A" if code[3] != "A" else "B") + code[4:]
+    assert (await client.get(f"/api/admin/launches/drop/reservations/by-code/{typo}", headers=h)).status_code == 422
+    kinds = [e["kind"] for e in (await client.get("/api/admin/launches/drop/events", headers=h)).json()]
+    assert {"reservation.confirmed", "reservation.cancelled", "launch.advance"} <= set(kinds)
