@@ -120,6 +120,24 @@ class InvalidCode(FairdropError):
     title = "The reservation code is mistyped"
 
 
+class RegistrationClosed(FairdropError):
+    type = "registration-closed"
+    status = 409
+    title = "Registration for this launch is not open"
+
+
+class RegistrationFull(FairdropError):
+    type = "registration-full"
+    status = 409
+    title = "This launch has taken all the registrations it can"
+
+
+class NotRegistered(FairdropError):
+    type = "not-registered"
+    status = 403
+    title = "Only verified registrations may do this"
+
+
 class PayloadTooLarge(FairdropError):
     type = "payload-too-large"
     status = 413
@@ -149,6 +167,9 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     AllocationTooLow,
     InvalidTransition,
     InvalidCode,
+    RegistrationClosed,
+    RegistrationFull,
+    NotRegistered,
     PayloadTooLarge,
     Unavailable,
 )

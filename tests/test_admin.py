@@ -118,7 +118,7 @@ async def test_allocation_raises_at_once_and_never_lowers_below_held(deps: Deps)
 
 async def test_import_normalises_deduplicates_and_reports_lines(deps: Deps) -> None:
     await _launch(deps)
-    csv_text = "Email,Name,Phone\nada@example.com,Ada,\n ADA+x@Example.com ,Ada again,\nnot-an-email,X,\n,Empty,\nbob@example.com,Bob,+44 1\n"
+    csv_text = "Email,Name,Phone\nada@example.com,Ada,\n ADA+x@Example.com ,Ada again,\nnot-an-email,X,\n,Empty,\nbob@example.com,Bob,+44 20 7946 0958\n"
     rows = registrations.parse_csv(csv_text)
     report = await registrations.import_registrations(deps, "l1", rows, **A)
     assert report.created == 2 and report.duplicates == 1

@@ -58,12 +58,19 @@ class Timings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     archive_at: datetime | None = None
 
 
+Cap = Annotated[int, msgspec.Meta(ge=1, le=100_000_000)]
+
+
 class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
     id: LaunchId
     name: Name
     hold_seconds: HoldSeconds = 300
     per_customer_limit: Limit = 1
     fairness_mode: FairnessMode = "prequeue-shuffle"
+    registration_cap: Cap | None = None
+    """At most this many registrations (None: no cap)."""
+    lottery_size: Cap | None = None
+    """`lottery` mode: how many registrations the draw invites."""
 
 
 _MaybeTime = datetime | None | msgspec.UnsetType
@@ -76,6 +83,8 @@ class LaunchUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     hold_seconds: HoldSeconds | msgspec.UnsetType = msgspec.UNSET
     per_customer_limit: Limit | msgspec.UnsetType = msgspec.UNSET
     fairness_mode: FairnessMode | msgspec.UnsetType = msgspec.UNSET
+    registration_cap: Cap | msgspec.UnsetType | None = msgspec.UNSET
+    lottery_size: Cap | msgspec.UnsetType | None = msgspec.UNSET
     registration_opens_at: _MaybeTime = msgspec.UNSET
     registration_closes_at: _MaybeTime = msgspec.UNSET
     checkin_opens_at: _MaybeTime = msgspec.UNSET
@@ -94,6 +103,8 @@ class Launch(Timings, kw_only=True):
     hold_seconds: int
     per_customer_limit: int
     fairness_mode: str
+    registration_cap: int | None
+    lottery_size: int | None
     created_at: datetime
     updated_at: datetime
 

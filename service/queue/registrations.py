@@ -18,7 +18,7 @@ from service.admin.models import (
 )
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.queue import emails
+from service.queue import emails, phones
 from service.stock.codes import ALPHABET
 
 MAX_IMPORT_ROWS = 100_000
@@ -66,7 +66,7 @@ async def import_registrations(
     invalid: list[ImportProblem] = []
     seen: set[str] = set()
     duplicates = 0
-    good: list[tuple[str, str, str, str | None, str | None]] = []
+    good: list[tuple[str, str, str, str | None, str | None, str | None]] = []
     for line, raw in rows:
         try:
             item = msgspec.convert(raw, RegistrationIn)
@@ -77,11 +77,17 @@ async def import_registrations(
             invalid.append(ImportProblem(line, f"{item.email!r} is not an e-mail address"))
             continue
         norm = emails.normalize(item.email)
-        if norm in seen:
+        phone_norm = phones.normalize(item.phone) if item.phone else None
+        if item.phone and phone_norm is None:
+            invalid.append(ImportProblem(line, f"{item.phone!r} is not a phone number"))
+            continue
+        if norm in seen or (phone_norm is not None and phone_norm in seen):
             duplicates += 1
             continue
         seen.add(norm)
-        good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone))
+        if phone_norm is not None:
+            seen.add(phone_norm)
+        good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm))
     async with deps.pool.acquire() as con, con.transaction():
         if not await con.fetchval(
             "SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id
@@ -90,11 +96,11 @@ async def import_registrations(
         created: int = await con.fetchval(
             "WITH new AS ("
             " INSERT INTO registrations (launch_id, public_id, email, email_norm, name, phone,"
-            "  channel, verified_at)"
-            " SELECT $1, p, e, n, nm, ph, $3, now()"
-            " FROM unnest($2::text[], $4::text[], $5::text[], $6::text[], $7::text[])"
-            "  AS t(p, e, n, nm, ph)"
-            " ON CONFLICT (launch_id, email_norm) DO NOTHING RETURNING id),"
+            "  phone_norm, channel, verified_at)"
+            " SELECT $1, p, e, n, nm, ph, pn, $3, now()"
+            " FROM unnest($2::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[])"
+            "  AS t(p, e, n, nm, ph, pn)"
+            " ON CONFLICT DO NOTHING RETURNING id),"
             " ev AS (INSERT INTO events (launch_id, actor, channel, kind, subject)"
             "  SELECT $1, $8, $3, 'registration.imported', 'registration:' || id FROM new)"
             " SELECT count(*) FROM new",
@@ -106,6 +112,7 @@ async def import_registrations(
             [g[3] for g in good],
             [g[4] for g in good],
             actor,
+            [g[5] for g in good],
         )
     duplicates += len(good) - created
     return ImportReport(created=created, duplicates=duplicates, invalid=invalid)

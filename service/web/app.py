@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,6 +23,7 @@ from service.stock import sweeper
 from service.web import health
 from service.web.admin import AdminController
 from service.web.problems import EXCEPTION_HANDLERS
+from service.web.registration import RegistrationController
 from service.web.shopper import ShopperController
 
 log = logging.getLogger(__name__)
@@ -63,14 +65,20 @@ async def _count_responses(message: Message, scope: Scope) -> None:
 def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
     """Build the app. Its lifespan opens the Postgres pool and the Redis client."""
     settings = settings or get_settings()
+    handlers: list[Any] = [
+        AdminController,
+        ShopperController,
+        RegistrationController,
+        health.healthz,
+        health.readyz,
+        health.metrics,
+    ]
+    if os.environ.get("FAIRDROP_BENCH_ENDPOINTS") == "1":
+        from service.web import bench  # baselines for tests/bench/run.py only
+
+        handlers += bench.HANDLERS
     return Litestar(
-        route_handlers=[
-            AdminController,
-            ShopperController,
-            health.healthz,
-            health.readyz,
-            health.metrics,
-        ],
+        route_handlers=handlers,
         dependencies={"deps": Provide(_provide_deps, sync_to_thread=False)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings, clock or SystemClock())],

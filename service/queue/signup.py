@@ -1,0 +1,159 @@
+"""Public pre-registration and e-mail verification.
+
+A second registration with the same (normalised) e-mail or phone answers exactly
+like the first, so nobody can learn whether an address is registered; the owner of
+an unverified address gets the verification link again instead.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import asyncpg
+import msgspec
+
+from service import errors, events
+from service.auth.tokens import ShopperClaims
+from service.deps import Deps
+from service.infra.db import Conn
+from service.queue import emails, phones
+from service.queue.registrations import new_public_id
+from service.stock.outbox import enqueue
+
+VERIFY_KIND = "verify"
+VERIFY_TTL_MS = 3 * 24 * 3600 * 1000
+
+
+class SignUp(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
+    name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
+    phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
+    preferred_store: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None = None
+
+
+class SignUpAccepted(msgspec.Struct):
+    status: str = "check-your-email"
+    detail: str = "If this address can register, a verification link is on its way."
+
+
+class Verified(msgspec.Struct):
+    status: str
+    public_id: str
+    launch_id: str
+
+
+def verification_link(deps: Deps, launch_id: str, registration_id: int, base_url: str) -> str:
+    expires = deps.clock.now_ms() + VERIFY_TTL_MS
+    token = deps.signer.sign(ShopperClaims(launch_id, registration_id, expires, VERIFY_KIND))
+    return f"{base_url}/api/launches/{launch_id}/verify?token={token}"
+
+
+async def sign_up(
+    deps: Deps, launch_id: str, body: SignUp, *, channel: str, base_url: str
+) -> SignUpAccepted:
+    if not emails.is_valid(body.email):
+        raise errors.InvalidField("This is not an e-mail address.", field="email")
+    phone_norm = phones.normalize(body.phone) if body.phone else None
+    if body.phone and phone_norm is None:
+        raise errors.InvalidField("This is not a phone number.", field="phone")
+    async with deps.pool.acquire() as con, con.transaction():
+        launch = await con.fetchrow(
+            "SELECT state, registration_cap FROM launches WHERE id = $1 FOR SHARE", launch_id
+        )
+        if launch is None:
+            raise errors.NotFound(f"No launch {launch_id!r}.")
+        if launch["state"] != "registration_open":
+            raise errors.RegistrationClosed()
+        if body.preferred_store is not None and not await con.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM stores WHERE launch_id = $1 AND id = $2)",
+            launch_id,
+            body.preferred_store,
+        ):
+            raise errors.InvalidField("The launch has no such store.", field="preferred_store")
+        existing = await con.fetchrow(
+            "SELECT id, verified_at FROM registrations WHERE launch_id = $1"
+            " AND (email_norm = $2 OR phone_norm = $3)",
+            launch_id,
+            emails.normalize(body.email),
+            phone_norm,
+        )
+        if existing is not None:
+            if existing["verified_at"] is None:
+                await _send_link(deps, con, launch_id, existing["id"], base_url)
+            return SignUpAccepted()
+        cap = launch["registration_cap"]
+        if cap is not None:
+            # Serialise sign-ups of this launch so the cap holds exactly.
+            await con.execute("SELECT pg_advisory_xact_lock(hashtext('signup:' || $1))", launch_id)
+            count = await con.fetchval(
+                "SELECT count(*) FROM registrations WHERE launch_id = $1", launch_id
+            )
+            if count >= cap:
+                raise errors.RegistrationFull()
+        try:
+            registration_id: int = await con.fetchval(
+                "INSERT INTO registrations (launch_id, public_id, email, email_norm, name, phone,"
+                " phone_norm, preferred_store, channel) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                " RETURNING id",
+                launch_id,
+                new_public_id(),
+                body.email.strip(),
+                emails.normalize(body.email),
+                body.name,
+                body.phone,
+                phone_norm,
+                body.preferred_store,
+                channel,
+            )
+        except asyncpg.UniqueViolationError:
+            return SignUpAccepted()  # a concurrent twin won; answer the same
+        await events.record(
+            con,
+            launch_id=launch_id,
+            actor=f"registration:{registration_id}",
+            channel=channel,
+            kind="registration.created",
+            subject=f"registration:{registration_id}",
+        )
+        await _send_link(deps, con, launch_id, registration_id, base_url)
+    return SignUpAccepted()
+
+
+async def _send_link(
+    deps: Deps, con: Conn, launch_id: str, registration_id: int, base_url: str
+) -> None:
+    link = verification_link(deps, launch_id, registration_id, base_url)
+    await enqueue(
+        con, launch_id, "notify.verify_email", {"registration": registration_id, "link": link}
+    )
+
+
+async def verify(deps: Deps, launch_id: str, token: str, *, channel: str) -> Verified:
+    claims = deps.signer.verify(
+        token, launch_id=launch_id, now_ms=deps.clock.now_ms(), kind=VERIFY_KIND
+    )
+    async with deps.pool.acquire() as con, con.transaction():
+        public_id = await con.fetchval(
+            "UPDATE registrations SET verified_at = now()"
+            " WHERE launch_id = $1 AND id = $2 AND verified_at IS NULL RETURNING public_id",
+            launch_id,
+            claims.registration_id,
+        )
+        if public_id is None:  # clicked twice, or gone
+            public_id = await con.fetchval(
+                "SELECT public_id FROM registrations WHERE launch_id = $1 AND id = $2",
+                launch_id,
+                claims.registration_id,
+            )
+            if public_id is None:
+                raise errors.NotFound("No such registration.")
+            return Verified(status="verified", public_id=public_id, launch_id=launch_id)
+        await events.record(
+            con,
+            launch_id=launch_id,
+            actor=f"registration:{claims.registration_id}",
+            channel=channel,
+            kind="registration.verified",
+            subject=f"registration:{claims.registration_id}",
+        )
+    return Verified(status="verified", public_id=public_id, launch_id=launch_id)

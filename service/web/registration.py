@@ -1,0 +1,42 @@
+"""Public pre-registration: sign up, verify the e-mail."""
+
+from __future__ import annotations
+
+from litestar import Controller, get, post
+from litestar.params import FromPath, FromQuery, JSONBody
+
+from service.queue import signup
+from service.web.auth import channel_of
+from service.web.params import AnyRequest, AppDeps
+
+
+class RegistrationController(Controller):
+    path = "/api/launches/{launch_id:str}"
+    tags = ["registration"]
+
+    @post(
+        "/registrations",
+        operation_id="signUp",
+        status_code=202,
+        summary="Register for a launch; a verification link is e-mailed",
+    )
+    async def sign_up(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[signup.SignUp],
+    ) -> signup.SignUpAccepted:
+        return await signup.sign_up(
+            deps,
+            launch_id,
+            data,
+            channel=channel_of(request),
+            base_url=str(request.base_url).rstrip("/"),
+        )
+
+    @get("/verify", operation_id="verifyEmail", summary="Follow the e-mailed verification link")
+    async def verify(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], token: FromQuery[str]
+    ) -> signup.Verified:
+        return await signup.verify(deps, launch_id, token, channel=channel_of(request))
