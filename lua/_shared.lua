@@ -11,10 +11,19 @@
 --   9 allocated  hash  "store:sku" -> units allocated
 --  10 applied    set   outbox ids already applied (idempotency)
 --  11 events     stream hold events, drained into Postgres
+--  12 qpos       hash  registration -> queue rank (-1: checked in before the draw)
+--  13 prequeue   zset  registration by check-in ms, until the draw ranks them
+--  14 drawset    zset  the pre-queue as the draw took it
+--  15 qmeta      hash  phase, qlen, admitted, credit, last_ms, rate, cap, window_ms,
+--                      mrate (measured admissions/s), lapsed
+--  16 window     zset  rank by deadline_ms: admitted, no hold placed yet
+--  17 shopping   hash  registration -> live holds of an admitted shopper
 -- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
 local K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_CUST, K_HELD, K_CONFIRMED, K_ALLOC = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_APPLIED, K_EVENTS = KEYS[10], KEYS[11]
+local K_QPOS, K_PREQUEUE, K_DRAWSET, K_QMETA = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
+local K_WINDOW, K_SHOPPING = KEYS[16], KEYS[17]
 
 local function member(store, sku, unit)
   return store .. ':' .. sku .. ':' .. string.format('%08d', unit)
@@ -49,7 +58,7 @@ local function drop_hold(id, h, kind, now)
   forget_hold(id)
   redis.call('ZADD', K_FREE, 0, member(h.s, h.k, h.u))
   redis.call('HINCRBY', K_HELD, h.s .. ':' .. h.k, -1)
-  free_slot(h.r, h.l)
+  -- mutated
   log(kind, id, h, now)
 end
 

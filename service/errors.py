@@ -132,6 +132,18 @@ class RegistrationFull(FairdropError):
     title = "This launch has taken all the registrations it can"
 
 
+class CheckinClosed(FairdropError):
+    type = "checkin-closed"
+    status = 409
+    title = "The waiting room of this launch is not open"
+
+
+class NotAdmitted(FairdropError):
+    type = "not-admitted"
+    status = 403
+    title = "It is not your turn yet, or your turn has lapsed"
+
+
 class NotRegistered(FairdropError):
     type = "not-registered"
     status = 403
@@ -170,6 +182,8 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     RegistrationClosed,
     RegistrationFull,
     NotRegistered,
+    CheckinClosed,
+    NotAdmitted,
     PayloadTooLarge,
     Unavailable,
 )

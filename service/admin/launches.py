@@ -21,6 +21,7 @@ from service.admin.models import (
     Transition,
 )
 from service.deps import Deps
+from service.queue import lifecycle
 from service.stock.rebuild import selling_flag
 
 _LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
@@ -114,6 +115,7 @@ async def update_launch(
         )
     launch = _launch(row)
     await _publish_settings(deps, launch)
+    await lifecycle.publish_admission(deps, launch)
     return launch
 
 
@@ -205,6 +207,7 @@ async def transition(
         )
     launch = _launch(row)
     await _publish_settings(deps, launch)
+    await lifecycle.on_state(deps, launch, current["state"])
     return launch
 
 

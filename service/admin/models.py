@@ -59,6 +59,9 @@ class Timings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 Cap = Annotated[int, msgspec.Meta(ge=1, le=100_000_000)]
+AdmitRate = Annotated[float, msgspec.Meta(ge=0, le=100_000)]
+ActiveCap = Annotated[int, msgspec.Meta(ge=1, le=1_000_000)]
+WindowSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
 
 
 class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
@@ -71,6 +74,12 @@ class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
     """At most this many registrations (None: no cap)."""
     lottery_size: Cap | None = None
     """`lottery` mode: how many registrations the draw invites."""
+    admit_rate: AdmitRate = 5.0
+    """Shoppers admitted from the queue per second."""
+    active_cap: ActiveCap = 500
+    """At most this many admitted shoppers at once."""
+    admission_window_seconds: WindowSeconds = 120
+    """An admitted shopper's time to place a hold before the place lapses."""
 
 
 _MaybeTime = datetime | None | msgspec.UnsetType
@@ -85,6 +94,9 @@ class LaunchUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     fairness_mode: FairnessMode | msgspec.UnsetType = msgspec.UNSET
     registration_cap: Cap | msgspec.UnsetType | None = msgspec.UNSET
     lottery_size: Cap | msgspec.UnsetType | None = msgspec.UNSET
+    admit_rate: AdmitRate | msgspec.UnsetType = msgspec.UNSET
+    active_cap: ActiveCap | msgspec.UnsetType = msgspec.UNSET
+    admission_window_seconds: WindowSeconds | msgspec.UnsetType = msgspec.UNSET
     registration_opens_at: _MaybeTime = msgspec.UNSET
     registration_closes_at: _MaybeTime = msgspec.UNSET
     checkin_opens_at: _MaybeTime = msgspec.UNSET
@@ -105,6 +117,9 @@ class Launch(Timings, kw_only=True):
     fairness_mode: str
     registration_cap: int | None
     lottery_size: int | None
+    admit_rate: float
+    active_cap: int
+    admission_window_seconds: int
     created_at: datetime
     updated_at: datetime
 

@@ -1,6 +1,8 @@
-"""Signed shopper tokens bound to (launch, registration), with an expiry.
+"""Signed tokens: shopper links bound to (launch, registration) and queue tickets.
 
 Format: base64url(msgpack payload) "." base64url(HMAC-SHA256(secret, payload)).
+Every claims struct starts with the launch id; its `kind` keeps one sort of token
+from being replayed as another.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import TypeVar
 
 import msgspec
 
@@ -23,6 +26,7 @@ class ShopperClaims(msgspec.Struct, frozen=True, array_like=True):
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(ShopperClaims)
+C = TypeVar("C", bound=msgspec.Struct)
 
 
 def _b64(data: bytes) -> str:
@@ -40,26 +44,30 @@ class TokenSigner:
     def _mac(self, payload: bytes) -> bytes:
         return hmac.new(self._key, payload, hashlib.sha256).digest()
 
-    def sign(self, claims: ShopperClaims) -> str:
+    def sign(self, claims: msgspec.Struct) -> str:
         payload = _encoder.encode(claims)
         return f"{_b64(payload)}.{_b64(self._mac(payload))}"
 
-    def verify(
-        self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper"
-    ) -> ShopperClaims:
-        """The claims of a genuine, unexpired token for `launch_id`, else `Unauthorized`."""
+    def open(self, token: str, decoder: msgspec.msgpack.Decoder[C], what: str = "token") -> C:
+        """The claims of a genuine token (not yet checked for launch, kind or expiry)."""
         try:
             body, mac = token.split(".")
             payload = _unb64(body)
             given = _unb64(mac)
         except (ValueError, TypeError) as exc:
-            raise Unauthorized("The shopper token is malformed.") from exc
+            raise Unauthorized(f"The {what} is malformed.") from exc
         if not hmac.compare_digest(given, self._mac(payload)):
-            raise Unauthorized("The shopper token is not genuine.")
+            raise Unauthorized(f"The {what} is not genuine.")
         try:
-            claims = _decoder.decode(payload)
+            return decoder.decode(payload)
         except msgspec.DecodeError as exc:
-            raise Unauthorized("The shopper token is malformed.") from exc
+            raise Unauthorized(f"The {what} is malformed.") from exc
+
+    def verify(
+        self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper"
+    ) -> ShopperClaims:
+        """The claims of a genuine, unexpired token for `launch_id`, else `Unauthorized`."""
+        claims = self.open(token, _decoder, "shopper token")
         if claims.kind != kind:
             raise Unauthorized("This token is not a shopper token.")
         if claims.launch_id != launch_id:

@@ -17,6 +17,12 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "allocated",
     "applied",
     "events",
+    "qpos",
+    "prequeue",
+    "drawset",
+    "qmeta",
+    "window",
+    "shopping",
 )
 
 

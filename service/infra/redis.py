@@ -26,6 +26,10 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "withdraw_units",
     "return_unit",
     "load",
+    "checkin",
+    "draw_begin",
+    "draw_finish",
+    "admit",
 )
 
 
@@ -42,10 +46,17 @@ def script_source(name: str) -> str:
     return (folder / "_shared.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
 
 
-def create_redis(url: str, *, max_connections: int = 200) -> Redis:
-    return aioredis.Redis.from_url(
-        url, decode_responses=True, max_connections=max_connections, health_check_interval=30
+def create_redis(url: str, *, max_connections: int = 200, pool_timeout: float = 10.0) -> Redis:
+    """A client whose callers beyond `max_connections` wait (up to `pool_timeout` s)
+    for a free connection, instead of failing at once with "Too many connections"."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        decode_responses=True,
+        max_connections=max_connections,
+        timeout=pool_timeout,
+        health_check_interval=30,
     )
+    return aioredis.Redis.from_pool(pool)
 
 
 def _decode(value: Any) -> Any:

@@ -19,14 +19,21 @@ from service.deps import Deps
 from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings, get_settings
+from service.queue.status import QueueWatch
 from service.stock import sweeper
 from service.web import health
 from service.web.admin import AdminController
 from service.web.problems import EXCEPTION_HANDLERS
+from service.web.queue import QueueController
 from service.web.registration import RegistrationController
 from service.web.shopper import ShopperController
 
 log = logging.getLogger(__name__)
+
+
+def _provide_watch(state: State) -> QueueWatch:
+    watch: QueueWatch = state.watch
+    return watch
 
 
 def _provide_deps(state: State) -> Deps:
@@ -42,11 +49,12 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         redis = create_redis(settings.redis_url)
         deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
         app.state.deps = deps
+        app.state.watch = watch = QueueWatch(deps)
         try:
-            if settings.background:
-                async with sweeper.running(deps):
-                    yield
-            else:
+            async with contextlib.AsyncExitStack() as stack:
+                await stack.enter_async_context(watch.running())
+                if settings.background:
+                    await stack.enter_async_context(sweeper.running(deps))
                 yield
         finally:
             await redis.aclose()
@@ -69,6 +77,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         AdminController,
         ShopperController,
         RegistrationController,
+        QueueController,
         health.healthz,
         health.readyz,
         health.metrics,
@@ -79,7 +88,10 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         handlers += bench.HANDLERS
     return Litestar(
         route_handlers=handlers,
-        dependencies={"deps": Provide(_provide_deps, sync_to_thread=False)},
+        dependencies={
+            "deps": Provide(_provide_deps, sync_to_thread=False),
+            "watch": Provide(_provide_watch, sync_to_thread=False),
+        },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,

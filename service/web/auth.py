@@ -12,7 +12,7 @@ from service.web.params import AnyRequest
 SHOPPER_COOKIE = "fd_shopper"
 
 
-def _bearer(request: AnyRequest) -> str | None:
+def bearer(request: AnyRequest) -> str | None:
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() == "bearer" and value.strip():
@@ -21,7 +21,7 @@ def _bearer(request: AnyRequest) -> str | None:
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
-    presented = request.headers.get("x-api-key") or _bearer(request)
+    presented = request.headers.get("x-api-key") or bearer(request)
     if not presented:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
     principal = await authenticate(deps.pool, presented)
@@ -30,7 +30,7 @@ async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principa
 
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
-    token = _bearer(request) or request.cookies.get(SHOPPER_COOKIE)
+    token = bearer(request) or request.cookies.get(SHOPPER_COOKIE)
     if not token:
         raise Unauthorized("Send the shopper token as `Authorization: Bearer …` or the cookie.")
     return shopper_claims(deps, token, launch_id)

@@ -1,0 +1,49 @@
+-- admit: advance the admission counter lazily as a function of time.
+--   admitted = min(qlen, admitted + rate * elapsed), further capped so that active
+--   shoppers stay within `cap` and the admitted-but-not-yet-holding stay within the
+--   free units (no point admitting people to nothing). Ranks admitted now get a window
+--   to place a hold; windows past their time lapse and free their capacity.
+-- ARGV: 1 now_ms
+-- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms}.
+local now = tonumber(ARGV[1])
+
+local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
+local phase = redis.call('HGET', K_QMETA, 'phase') or 'none'
+local qlen, admitted = num('qlen', 0), num('admitted', 0)
+local window_ms = num('window_ms', 120000)
+local lapsed = num('lapsed', 0) + redis.call('ZREMRANGEBYSCORE', K_WINDOW, '-inf', now)
+
+local held = 0
+for _, n in ipairs(redis.call('HVALS', K_HELD)) do held = held + tonumber(n) end
+local free = redis.call('ZCARD', K_FREE)
+local sold_out = (is_loaded() and free == 0 and held == 0) and 1 or 0
+
+local waiting_window = redis.call('ZCARD', K_WINDOW)
+local active = waiting_window + redis.call('HLEN', K_SHOPPING)
+local last = num('last_ms', now)
+local credit = num('credit', admitted)
+if phase == 'drawn' and redis.call('HGET', K_META, 'selling') == '1' then
+  local rate = num('rate', 0)
+  local target = math.min(qlen, credit + rate * math.max(0, now - last) / 1000)
+  local room = math.min(num('cap', 0) - active, free - waiting_window)
+  local new = math.min(math.floor(target), admitted + math.max(0, room))
+  for r = admitted, new - 1 do redis.call('ZADD', K_WINDOW, now + window_ms, r) end
+  active = active + math.max(0, new - admitted)
+  -- Capped: bank no credit, or a burst would follow when room comes back.
+  if new < math.floor(target) then credit = new else credit = target end
+  admitted = math.max(admitted, new)
+else
+  credit = admitted
+end
+
+-- Measured admission rate: a moving average over intervals of at least a second.
+local mrate = tonumber(redis.call('HGET', K_QMETA, 'mrate') or '-1')
+local mrate_t, mrate_base = num('mrate_t', now), num('mrate_base', admitted)
+if now - mrate_t >= 1000 then
+  local inst = (admitted - mrate_base) * 1000 / (now - mrate_t)
+  if mrate < 0 then mrate = inst else mrate = 0.7 * mrate + 0.3 * inst end
+  mrate_t, mrate_base = now, admitted
+end
+redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', now,
+  'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
+return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms}

@@ -1,0 +1,19 @@
+-- checkin: one place per registration. Before the draw a check-in joins the
+-- pre-queue (rank -1, ordered later by the draw); after it, the tail of the queue.
+-- Checking in again returns the same place.
+-- ARGV: 1 now_ms, 2 registration id
+-- Returns {'ok', rank} or {'closed'} when check-in is not open.
+local now, reg = tonumber(ARGV[1]), ARGV[2]
+
+local rank = redis.call('HGET', K_QPOS, reg)
+if rank then return {'ok', tonumber(rank)} end
+local phase = redis.call('HGET', K_QMETA, 'phase')
+if not phase then return {'closed'} end
+if phase ~= 'drawn' then
+  redis.call('ZADD', K_PREQUEUE, 'NX', now, reg)
+  redis.call('HSET', K_QPOS, reg, -1)
+  return {'ok', -1}
+end
+rank = redis.call('HINCRBY', K_QMETA, 'qlen', 1) - 1
+redis.call('HSET', K_QPOS, reg, rank)
+return {'ok', rank}

@@ -1,0 +1,176 @@
+"""The draw: a random order that anyone can check and nobody can choose.
+
+Commit: when registration closes a 32-byte seed is drawn and `sha256(seed)` is
+published. Draw: when the sale starts, everyone who checked in is ordered by
+`HMAC-SHA256(seed, public id)`; then the seed is revealed with the ordered list of
+public ids, so anyone can recompute the order and check it against the commitment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+
+import msgspec
+
+from service import errors, events
+from service.deps import Deps
+
+
+class Commitment(msgspec.Struct, frozen=True):
+    launch_id: str
+    seed_hash: str
+    committed_at: datetime
+    seed: str | None = None
+    """Hex; published only after the draw."""
+    revealed_at: datetime | None = None
+    entrants: int | None = None
+
+
+class PublishedDraw(msgspec.Struct, frozen=True):
+    """What anyone needs to check the draw: `verify-draw` reads exactly this."""
+
+    launch_id: str
+    seed_hash: str
+    seed: str
+    order: list[str]
+    """Public ids, first in the queue first."""
+
+
+def draw_key(seed: bytes, public_id: str) -> bytes:
+    return hmac.new(seed, public_id.encode(), hashlib.sha256).digest()
+
+
+def order(seed: bytes, public_ids: Iterable[str]) -> list[str]:
+    """The drawn order of `public_ids` under `seed`."""
+    return sorted(public_ids, key=lambda pid: draw_key(seed, pid))
+
+
+def check(published: PublishedDraw) -> list[str]:
+    """Problems with a published draw (empty when it checks out)."""
+    problems = []
+    try:
+        seed = bytes.fromhex(published.seed)
+    except ValueError:
+        return ["the seed is not hex"]
+    if hashlib.sha256(seed).hexdigest() != published.seed_hash:
+        problems.append("sha256(seed) does not match the published commitment")
+    if order(seed, published.order) != published.order:
+        problems.append("the list is not in the order the seed gives")
+    if len(set(published.order)) != len(published.order):
+        problems.append("an id appears twice")
+    return problems
+
+
+async def commit(deps: Deps, launch_id: str, *, actor: str = "system") -> Commitment:
+    """Draw and store the seed, publish its hash; once per launch (later calls return it)."""
+    seed = secrets.token_bytes(32)
+    async with deps.pool.acquire() as con, con.transaction():
+        inserted = await con.fetchval(
+            "INSERT INTO draws (launch_id, seed_hash, seed) VALUES ($1, $2, $3)"
+            " ON CONFLICT (launch_id) DO NOTHING RETURNING launch_id",
+            launch_id,
+            hashlib.sha256(seed).hexdigest(),
+            seed,
+        )
+        if inserted is not None:
+            await events.record(
+                con,
+                launch_id=launch_id,
+                actor=actor,
+                channel="system",
+                kind="draw.committed",
+                subject=f"launch:{launch_id}",
+                data={"seed_hash": hashlib.sha256(seed).hexdigest()},
+            )
+    return await commitment(deps, launch_id)
+
+
+async def commitment(deps: Deps, launch_id: str) -> Commitment:
+    row = await deps.pool.fetchrow(
+        "SELECT seed_hash, committed_at, seed, revealed_at, entrants FROM draws"
+        " WHERE launch_id = $1",
+        launch_id,
+    )
+    if row is None:
+        raise errors.NotFound("This launch has no draw yet.")
+    revealed = row["revealed_at"] is not None
+    return Commitment(
+        launch_id=launch_id,
+        seed_hash=row["seed_hash"],
+        committed_at=row["committed_at"],
+        seed=bytes(row["seed"]).hex() if revealed else None,
+        revealed_at=row["revealed_at"],
+        entrants=row["entrants"],
+    )
+
+
+async def published(deps: Deps, launch_id: str) -> PublishedDraw:
+    """The revealed draw with its ordered list, or `NotFound` before the reveal."""
+    c = await commitment(deps, launch_id)
+    if c.seed is None:
+        raise errors.NotFound("The draw has not been made yet; only its commitment is public.")
+    rows = await deps.pool.fetch(
+        "SELECT r.public_id FROM queue_places q JOIN registrations r"
+        " ON r.id = q.registration_id WHERE q.launch_id = $1 AND q.rank < $2 ORDER BY q.rank",
+        launch_id,
+        c.entrants or 0,
+    )
+    return PublishedDraw(
+        launch_id=launch_id,
+        seed_hash=c.seed_hash,
+        seed=c.seed,
+        order=[r["public_id"] for r in rows],
+    )
+
+
+async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
+    """Order the pre-queue, give everyone their rank, reveal the seed. Returns entrants."""
+    keys = deps.keys(launch_id)
+    began = await deps.scripts.run("draw_begin", keys)
+    if began[0] != "ok":
+        raise errors.Conflict(f"The queue is not waiting for a draw (it is {began[1]}).")
+    await commit(deps, launch_id, actor=actor)
+    seed = bytes(await deps.pool.fetchval("SELECT seed FROM draws WHERE launch_id = $1", launch_id))
+    members = [str(m) for m in await deps.redis.zrange(keys.drawset, 0, -1)]
+    public = dict(
+        (r["id"], r["public_id"])
+        for r in await deps.pool.fetch(
+            "SELECT id, public_id FROM registrations WHERE launch_id = $1 AND id = ANY($2)",
+            launch_id,
+            [int(m) for m in members],
+        )
+    )
+    drawn = order(seed, (public[int(m)] for m in members))
+    reg_of = {pid: rid for rid, pid in public.items()}
+    ranked = [reg_of[pid] for pid in drawn]
+    for start in range(0, len(ranked), 10_000):
+        chunk = ranked[start : start + 10_000]
+        await deps.redis.hset(
+            keys.qpos, mapping={str(rid): start + i for i, rid in enumerate(chunk)}
+        )
+    async with deps.pool.acquire() as con, con.transaction():
+        await con.copy_records_to_table(
+            "queue_places",
+            records=((launch_id, rid, rank) for rank, rid in enumerate(ranked)),
+            columns=["launch_id", "registration_id", "rank"],
+        )
+        await con.execute(
+            "UPDATE draws SET revealed_at = now(), entrants = $2 WHERE launch_id = $1",
+            launch_id,
+            len(ranked),
+        )
+        await events.record(
+            con,
+            launch_id=launch_id,
+            actor=actor,
+            channel="system",
+            kind="draw.revealed",
+            subject=f"launch:{launch_id}",
+            data={"entrants": len(ranked), "seed": seed.hex()},
+        )
+    await deps.scripts.run("draw_finish", keys, len(ranked))
+    return len(ranked)

@@ -1,0 +1,198 @@
+"""Where am I in the queue? Answered from memory, with no Redis round trip.
+
+Each process keeps, per launch, the admission counter, the measured admission rate
+and the sold-out flag, refreshed from Redis every ~200 ms by running the `admit`
+script (which also advances admission). The ticket carries the rank; the rest is
+arithmetic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import contextlib
+import logging
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Literal
+
+import msgspec
+
+from service.deps import Deps
+from service.queue.tickets import PREQUEUE, TicketClaims
+
+log = logging.getLogger(__name__)
+
+State = Literal["prequeue", "waiting", "admitted", "lapsed", "sold_out", "closed"]
+REFRESH_SECONDS = 0.2
+_HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
+
+
+class Snapshot(msgspec.Struct, frozen=True):
+    phase: str
+    qlen: int
+    admitted: int
+    measured_rate: float | None
+    """Admissions per second, None until measured."""
+    sold_out: bool
+    active: int
+    lapsed: int
+    window_ms: int
+    at_ms: int
+
+
+class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
+    state: State
+    rank: int | None
+    position: int | None
+    """1 = next in line; None when not waiting."""
+    ahead: int | None
+    eta_seconds: float | None
+    next_poll_seconds: float
+    admitted_until_ms: int | None = None
+    queue_length: int
+    measured_rate: float | None
+
+
+def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
+    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms = reply
+    mrate = int(str(mrate_milli)) / 1000
+    return Snapshot(
+        phase=str(phase),
+        qlen=int(str(qlen)),
+        admitted=int(str(admitted)),
+        measured_rate=mrate if mrate > 0 else None,
+        sold_out=int(str(sold_out)) == 1,
+        active=int(str(active)),
+        lapsed=int(str(lapsed)),
+        window_ms=int(str(window_ms)),
+        at_ms=at_ms,
+    )
+
+
+def next_poll(ahead: int, eta: float | None) -> float:
+    """Farther back → poll less often; never more than every second or less than 30 s."""
+    guess = eta / 10 if eta is not None else 1 + ahead / 200
+    return round(min(30.0, max(1.0, guess)), 1)
+
+
+def compute(
+    claims: TicketClaims,
+    snap: Snapshot,
+    now_ms: int,
+    admitted_at_ms: int | None,
+    closed: bool,
+) -> QueueStatus:
+    """The status of the ticket's holder, from the snapshot alone."""
+    rank = claims.rank
+
+    def status(
+        state: State,
+        *,
+        ahead: int | None = None,
+        eta: float | None = None,
+        poll: float,
+        until: int | None = None,
+    ) -> QueueStatus:
+        return QueueStatus(
+            state=state,
+            rank=None if rank < 0 else rank,
+            position=None if ahead is None or state == "admitted" else ahead + 1,
+            ahead=ahead,
+            eta_seconds=eta,
+            next_poll_seconds=poll,
+            admitted_until_ms=until,
+            queue_length=snap.qlen,
+            measured_rate=snap.measured_rate,
+        )
+
+    if closed:
+        return status("closed", poll=30.0)
+    if rank == PREQUEUE or snap.phase != "drawn":
+        return status("prequeue", poll=2.0)
+    if rank < snap.admitted:
+        until = None if admitted_at_ms is None else admitted_at_ms + snap.window_ms
+        lapsed = until is not None and now_ms >= until
+        return status("lapsed" if lapsed else "admitted", ahead=0, eta=0.0, poll=5.0, until=until)
+    ahead = rank - snap.admitted
+    if snap.sold_out:
+        return status("sold_out", ahead=ahead, poll=10.0)
+    eta = None if snap.measured_rate is None else round((ahead + 1) / snap.measured_rate, 1)
+    return status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
+
+
+class QueueWatch:
+    """The process's view of every active launch's queue."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self.snapshots: dict[str, Snapshot] = {}
+        self.closed: set[str] = set()
+        self._history: dict[str, deque[tuple[int, int]]] = {}
+
+    async def refresh(self, launch_id: str) -> Snapshot:
+        now = self.deps.clock.now_ms()
+        reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
+        snap = snapshot_from_reply(reply, now)
+        self.snapshots[launch_id] = snap
+        history = self._history.setdefault(launch_id, deque(maxlen=_HISTORY))
+        if not history or history[-1][1] != snap.admitted:
+            history.append((now, snap.admitted))
+        return snap
+
+    def admitted_at(self, launch_id: str, rank: int) -> int | None:
+        """When this process first saw `rank` admitted (None if before its memory)."""
+        history = self._history.get(launch_id)
+        if not history:
+            return None
+        counts = [admitted for _, admitted in history]
+        i = bisect.bisect_right(counts, rank)
+        if i == 0 or i >= len(history):  # admitted before our memory, or not yet
+            return None
+        return history[i][0]
+
+    async def status(self, claims: TicketClaims) -> QueueStatus:
+        snap = self.snapshots.get(claims.launch_id)
+        if snap is None:  # the first ask for this launch in this process
+            snap = await self.refresh(claims.launch_id)
+        return compute(
+            claims,
+            snap,
+            self.deps.clock.now_ms(),
+            self.admitted_at(claims.launch_id, claims.rank),
+            claims.launch_id in self.closed,
+        )
+
+    async def _active_launches(self) -> list[str]:
+        rows = await self.deps.pool.fetch(
+            "SELECT id, state FROM launches WHERE state IN"
+            " ('checkin_open', 'selling', 'sold_out', 'closed')"
+        )
+        self.closed = {r["id"] for r in rows if r["state"] == "closed"}
+        return [r["id"] for r in rows if r["state"] != "closed"]
+
+    async def run(self, interval: float = REFRESH_SECONDS) -> None:
+        launches: list[str] = []
+        tick = 0
+        while True:
+            try:
+                if tick % 25 == 0:
+                    launches = await self._active_launches()
+                for launch_id in launches:
+                    await self.refresh(launch_id)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("queue refresh failed")
+            tick += 1
+            await asyncio.sleep(interval)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self.run(), name="fairdrop-queue-watch")
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

@@ -1,0 +1,131 @@
+"""The waiting room over HTTP: check in, status (free of Redis), a live stream, the draw."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator
+
+import msgspec
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
+from litestar.di import NamedDependency
+from litestar.params import FromPath
+from litestar.response import ServerSentEvent
+
+from service.queue import checkin, draw, tickets
+from service.queue.status import QueueStatus, QueueWatch
+from service.queue.tickets import TicketClaims
+from service.web.auth import bearer, require_shopper
+from service.web.params import AnyRequest, AppDeps
+
+TICKET_COOKIE = "fd_ticket"
+Watch = NamedDependency[QueueWatch]
+_encoder = msgspec.json.Encoder()
+
+
+class StatusOut(msgspec.Struct, frozen=True):
+    status: QueueStatus
+    ticket: str | None = None
+    """A fresh ticket when the draw has just given this holder a rank."""
+
+
+def _ticket_cookie(launch_id: str, ticket: str) -> Cookie:
+    return Cookie(
+        key=TICKET_COOKIE,
+        value=ticket,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        max_age=tickets.TTL_MS // 1000,
+    )
+
+
+def read_ticket(request: AnyRequest, deps: AppDeps, launch_id: str) -> TicketClaims:
+    from service.errors import Unauthorized
+
+    token = bearer(request) or request.cookies.get(TICKET_COOKIE)
+    if not token:
+        raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
+    return tickets.read(deps, token, launch_id)
+
+
+async def _status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) -> StatusOut:
+    status = await watch.status(claims)
+    if status.state == "prequeue" and claims.rank == tickets.PREQUEUE:
+        snap = watch.snapshots.get(claims.launch_id)
+        if snap is not None and snap.phase == "drawn":
+            rank = await checkin.current_rank(deps, claims.launch_id, claims.registration_id)
+            if rank is not None and rank >= 0:
+                fresh = tickets.issue(deps, claims.launch_id, claims.registration_id, rank)
+                claims = tickets.read(deps, fresh, claims.launch_id)
+                return StatusOut(status=await watch.status(claims), ticket=fresh)
+    return StatusOut(status=status)
+
+
+class QueueController(Controller):
+    path = "/api/launches/{launch_id:str}"
+    tags = ["waiting room"]
+
+    @post(
+        "/queue/checkin",
+        operation_id="checkIn",
+        status_code=200,
+        summary="Check in to the waiting room; returns the ticket (same place every time)",
+    )
+    async def check_in(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> Response[checkin.CheckedIn]:
+        claims = require_shopper(request, deps, launch_id)
+        done = await checkin.check_in(deps, launch_id, claims.registration_id)
+        return Response(done, cookies=[_ticket_cookie(launch_id, done.ticket)])
+
+    @get(
+        "/queue/status",
+        operation_id="queueStatus",
+        summary="Where am I? Answered from memory: no Redis round trip",
+    )
+    async def status(
+        self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
+    ) -> Response[StatusOut]:
+        out = await _status(deps, watch, read_ticket(request, deps, launch_id))
+        cookies = [] if out.ticket is None else [_ticket_cookie(launch_id, out.ticket)]
+        return Response(out, cookies=cookies)
+
+    @get(
+        "/queue/events",
+        operation_id="queueEvents",
+        summary="The same status as a server-sent-event stream",
+    )
+    async def events(
+        self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
+    ) -> ServerSentEvent:
+        claims = read_ticket(request, deps, launch_id)
+
+        async def stream() -> AsyncGenerator[str, None]:
+            nonlocal claims
+            for _ in range(3600):
+                out = await _status(deps, watch, claims)
+                if out.ticket is not None:
+                    claims = tickets.read(deps, out.ticket, launch_id)
+                yield _encoder.encode(out).decode()
+                if out.status.state in ("closed", "lapsed"):
+                    return
+                await asyncio.sleep(min(out.status.next_poll_seconds, 5.0))
+
+        return ServerSentEvent(stream(), event_type="status")
+
+    @get(
+        "/draw",
+        operation_id="drawCommitment",
+        summary="The draw's commitment (sha256 of the seed), and the seed once revealed",
+    )
+    async def commitment(self, deps: AppDeps, launch_id: FromPath[str]) -> draw.Commitment:
+        return await draw.commitment(deps, launch_id)
+
+    @get(
+        "/draw/published",
+        operation_id="drawPublished",
+        summary="The revealed seed and the drawn order of public ids, for verify-draw",
+    )
+    async def published(self, deps: AppDeps, launch_id: FromPath[str]) -> draw.PublishedDraw:
+        return await draw.published(deps, launch_id)

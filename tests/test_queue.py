@@ -1,0 +1,98 @@
+"""The waiting room: one place per registration, a drawn pre-queue, admission in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service import errors
+from service.admin import allocations, launches
+from service.admin.models import ItemCreate, LaunchCreate, LaunchUpdate, Transition
+from service.clock import FakeClock
+from service.deps import Deps
+from service.queue import checkin, draw, registrations
+from service.queue.status import QueueWatch
+
+A = {"actor": "test", "channel": "admin"}
+
+
+async def _launch(deps: Deps, n: int, units: int = 100, **kw: object) -> list[int]:
+    await launches.create_launch(deps, LaunchCreate(id="q1", name="Q", **kw), **A)  # type: ignore[arg-type]
+    await launches.add_item(deps, "q1", "stores", ItemCreate(id="S1", name="S"), **A)
+    await launches.add_item(deps, "q1", "skus", ItemCreate(id="K1", name="K"), **A)
+    await allocations.set_allocation(deps, "q1", "S1", "K1", units, **A)
+    await registrations.import_registrations(
+        deps, "q1", [(i, {"email": f"p{i}@example.com"}) for i in range(n)], **A
+    )
+    return [r.id for r in await registrations.list_registrations(deps, "q1", limit=n)]
+
+
+async def _advance(deps: Deps, to: str) -> None:
+    await launches.transition(deps, "q1", Transition(action="advance", to=to), **A)  # type: ignore[arg-type]
+
+
+async def test_checkin_is_closed_until_the_waiting_room_opens(deps: Deps) -> None:
+    regs = await _launch(deps, 1)
+    with pytest.raises(errors.CheckinClosed):
+        await checkin.check_in(deps, "q1", regs[0])
+
+
+async def test_prequeue_is_drawn_then_late_arrivals_queue_behind(deps: Deps, clock: FakeClock) -> None:
+    regs = await _launch(deps, 30)
+    await _advance(deps, "registration_closed")
+    committed = await draw.commitment(deps, "q1")
+    assert committed.seed is None and len(committed.seed_hash) == 64
+    await _advance(deps, "checkin_open")
+    early = {r: await checkin.check_in(deps, "q1", r) for r in regs[:20]}
+    assert all(c.rank is None for c in early.values())
+    again = await checkin.check_in(deps, "q1", regs[0])
+    assert again.rank is None
+
+    await _advance(deps, "selling")
+    revealed = await draw.commitment(deps, "q1")
+    assert revealed.seed is not None and revealed.seed_hash == committed.seed_hash
+    published = await draw.published(deps, "q1")
+    assert draw.check(published) == [] and len(published.order) == 20
+    ranks = {r: await checkin.current_rank(deps, "q1", r) for r in regs[:20]}
+    assert sorted(ranks.values()) == list(range(20))
+    public = {r.id: r.public_id for r in await registrations.list_registrations(deps, "q1", limit=30)}
+    assert [public[r] for r in sorted(ranks, key=lambda r: ranks[r])] == published.order
+
+    late = [await checkin.check_in(deps, "q1", r) for r in regs[20:]]
+    assert [c.rank for c in late] == list(range(20, 30))
+    assert (await checkin.check_in(deps, "q1", regs[25])).rank == 25
+
+
+async def test_concurrent_duplicate_checkins_get_one_place(deps: Deps) -> None:
+    regs = await _launch(deps, 3, fairness_mode="fifo")
+    await _advance(deps, "checkin_open")
+    results = await asyncio.gather(*(checkin.check_in(deps, "q1", regs[i % 3]) for i in range(3000)))
+    by_reg: dict[int, set[int | None]] = {}
+    for i, c in enumerate(results):
+        by_reg.setdefault(regs[i % 3], set()).add(c.rank)
+    assert all(len(places) == 1 for places in by_reg.values())
+    assert sorted(p for places in by_reg.values() for p in places if p is not None) == [0, 1, 2]
+
+
+async def test_admission_follows_rate_cap_and_stock(deps: Deps, clock: FakeClock) -> None:
+    regs = await _launch(deps, 40, units=10, fairness_mode="fifo", admit_rate=2.0, active_cap=6)
+    await _advance(deps, "checkin_open")
+    for r in regs:
+        await checkin.check_in(deps, "q1", r)
+    await _advance(deps, "selling")
+    watch = QueueWatch(deps)
+    assert (await watch.refresh("q1")).admitted == 0
+    clock.advance(1.0)
+    assert (await watch.refresh("q1")).admitted == 2
+    clock.advance(10.0)
+    snap = await watch.refresh("q1")
+    assert snap.admitted == 6 and snap.active == 6, "the active cap holds"
+    await launches.update_launch(deps, "q1", LaunchUpdate(active_cap=50), **A)
+    clock.advance(100.0)
+    snap = await watch.refresh("q1")
+    assert snap.admitted == 10, "never more waiting-to-hold than free units"
+    clock.advance(200.0)  # every window lapses; their capacity goes to the next ten
+    snap = await watch.refresh("q1")
+    assert (snap.lapsed, snap.admitted, snap.active) == (10, 20, 10)
+    assert snap.measured_rate is not None
