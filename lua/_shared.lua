@@ -58,7 +58,7 @@ local function drop_hold(id, h, kind, now)
   forget_hold(id)
   redis.call('ZADD', K_FREE, 0, member(h.s, h.k, h.u))
   redis.call('HINCRBY', K_HELD, h.s .. ':' .. h.k, -1)
-  -- mutated
+  free_slot(h.r, h.l)
   log(kind, id, h, now)
 end
 
