@@ -1,15 +1,17 @@
 -- draw_finish: the drawn order is written to qpos (ranks 0..entrants-1); open the
--- queue and rank whoever checked in during the draw behind, in arrival order.
--- ARGV: 1 entrants
+-- queue. Then rank, in arrival order, those checked in outside the draw's roster
+-- (ARGV 2..) and whoever checked in while the draw ran.
+-- ARGV: 1 entrants, 2.. registrations to rank right after them
 -- Returns {'ok', qlen}.
 local entrants = tonumber(ARGV[1])
 
 local qlen = entrants
-local late = redis.call('ZRANGE', K_PREQUEUE, 0, -1)
-for _, reg in ipairs(late) do
+local function append(reg)
   redis.call('HSET', K_QPOS, reg, qlen)
   qlen = qlen + 1
 end
+for i = 2, #ARGV do append(ARGV[i]) end
+for _, reg in ipairs(redis.call('ZRANGE', K_PREQUEUE, 0, -1)) do append(reg) end
 redis.call('DEL', K_PREQUEUE, K_DRAWSET)
 redis.call('HSET', K_QMETA, 'phase', 'drawn', 'qlen', qlen)
 return {'ok', qlen}

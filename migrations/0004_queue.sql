@@ -13,6 +13,8 @@ CREATE TABLE draws (
     launch_id    text PRIMARY KEY REFERENCES launches (id) ON DELETE CASCADE,
     seed_hash    text NOT NULL,          -- sha256(seed), published at commit
     seed         bytea NOT NULL,         -- secret until revealed
+    roster       text[] NOT NULL,        -- public ids verified at commit, sorted
+    roster_hash  text NOT NULL,          -- sha256 of the roster, published at commit
     committed_at timestamptz NOT NULL DEFAULT now(),
     revealed_at  timestamptz,
     entrants     integer

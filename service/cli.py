@@ -168,6 +168,42 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> None:
         asyncio.run(_with_deps(s, work))
 
 
+def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
+    """Recompute a published draw from its seed and ids; check the commitment."""
+    import urllib.request
+
+    from service.queue.draw import PublishedDraw, check
+
+    source: str = args.source
+    if source.startswith(("http://", "https://")):
+        if "/draw/published" not in source:
+            source = source.rstrip("/") + "/draw/published"
+        with urllib.request.urlopen(source, timeout=30) as reply:  # noqa: S310 (http/https only)
+            raw = reply.read()
+    else:
+        with open(source, "rb") as f:
+            raw = f.read()
+    try:
+        published = msgspec.json.decode(raw, type=PublishedDraw)
+    except msgspec.DecodeError as exc:
+        raise SystemExit(f"fairdrop: not a published draw: {exc}") from exc
+    problems = check(published)
+    for problem in problems:
+        print(f"FAILED: {problem}")
+    if problems:
+        raise SystemExit(1)
+    print(
+        f"OK: the order of {len(published.order)} entrants follows from the seed,"
+        f" and sha256(seed) = {published.seed_hash} as committed."
+    )
+    if args.id:
+        try:
+            place = published.order.index(args.id) + 1
+        except ValueError:
+            raise SystemExit(f"fairdrop: {args.id} did not take part in this draw") from None
+        print(f"{args.id} is number {place} of {len(published.order)}.")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -179,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     rebuild = sub.add_parser("rebuild", help="rebuild a launch's Redis state from Postgres")
     rebuild.add_argument("launch")
     rebuild.set_defaults(func=cmd_rebuild)
+    verify = sub.add_parser(
+        "verify-draw", help="check a published draw (file or launch URL) and find a place"
+    )
+    verify.add_argument("source", help="a JSON file, or the launch's URL / draw URL")
+    verify.add_argument("--id", help="a public id whose place to print")
+    verify.set_defaults(func=cmd_verify_draw)
     admin = sub.add_parser("admin", help="administration").add_subparsers(
         dest="admin", required=True
     )

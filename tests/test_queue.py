@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import asyncio
 
 import pytest
@@ -38,7 +40,9 @@ async def test_checkin_is_closed_until_the_waiting_room_opens(deps: Deps) -> Non
         await checkin.check_in(deps, "q1", regs[0])
 
 
-async def test_prequeue_is_drawn_then_late_arrivals_queue_behind(deps: Deps, clock: FakeClock) -> None:
+async def test_prequeue_is_drawn_then_late_arrivals_queue_behind(
+    deps: Deps, clock: FakeClock
+) -> None:
     regs = await _launch(deps, 30)
     await _advance(deps, "registration_closed")
     committed = await draw.commitment(deps, "q1")
@@ -56,7 +60,9 @@ async def test_prequeue_is_drawn_then_late_arrivals_queue_behind(deps: Deps, clo
     assert draw.check(published) == [] and len(published.order) == 20
     ranks = {r: await checkin.current_rank(deps, "q1", r) for r in regs[:20]}
     assert sorted(ranks.values()) == list(range(20))
-    public = {r.id: r.public_id for r in await registrations.list_registrations(deps, "q1", limit=30)}
+    public = {
+        r.id: r.public_id for r in await registrations.list_registrations(deps, "q1", limit=30)
+    }
     assert [public[r] for r in sorted(ranks, key=lambda r: ranks[r])] == published.order
 
     late = [await checkin.check_in(deps, "q1", r) for r in regs[20:]]
@@ -67,7 +73,9 @@ async def test_prequeue_is_drawn_then_late_arrivals_queue_behind(deps: Deps, clo
 async def test_concurrent_duplicate_checkins_get_one_place(deps: Deps) -> None:
     regs = await _launch(deps, 3, fairness_mode="fifo")
     await _advance(deps, "checkin_open")
-    results = await asyncio.gather(*(checkin.check_in(deps, "q1", regs[i % 3]) for i in range(3000)))
+    results = await asyncio.gather(
+        *(checkin.check_in(deps, "q1", regs[i % 3]) for i in range(3000))
+    )
     by_reg: dict[int, set[int | None]] = {}
     for i, c in enumerate(results):
         by_reg.setdefault(regs[i % 3], set()).add(c.rank)
@@ -96,3 +104,60 @@ async def test_admission_follows_rate_cap_and_stock(deps: Deps, clock: FakeClock
     snap = await watch.refresh("q1")
     assert (snap.lapsed, snap.admitted, snap.active) == (10, 20, 10)
     assert snap.measured_rate is not None
+
+
+def _published(n: int) -> draw.PublishedDraw:
+    import hashlib
+    import secrets
+
+    seed = secrets.token_bytes(32)
+    roster = sorted(f"r{i:04d}" for i in range(n + 10))
+    return draw.PublishedDraw(
+        launch_id="q1",
+        seed_hash=hashlib.sha256(seed).hexdigest(),
+        seed=seed.hex(),
+        roster_hash=draw.roster_hash(roster),
+        roster=roster,
+        order=draw.order(seed, roster[:n]),
+    )
+
+
+def test_verify_draw_accepts_the_real_order_and_refuses_any_change(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    import msgspec
+
+    good = _published(50)
+    path = tmp_path / "draw.json"
+    path.write_bytes(msgspec.json.encode(good))
+    ok = subprocess.run(
+        [sys.executable, "-m", "service", "verify-draw", str(path), "--id", good.order[7]],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert f"{good.order[7]} is number 8 of 50" in ok.stdout
+    swapped = msgspec.structs.replace(good, order=[good.order[1], good.order[0], *good.order[2:]])
+    other_seed = msgspec.structs.replace(good, seed="00" * 32)
+    extra = msgspec.structs.replace(
+        good, order=draw.order(bytes.fromhex(good.seed), [*good.order, "r9999"])
+    )
+    other_roster = msgspec.structs.replace(good, roster=[*good.roster, "r9999"])
+    cases = [
+        (swapped, "not in the order"),
+        (other_seed, "does not match"),
+        (extra, "not on the roster"),
+        (other_roster, "roster does not match"),
+    ]
+    for bad, says in cases:
+        assert draw.check(bad), "a changed draw must fail"
+        path.write_bytes(msgspec.json.encode(bad))
+        run = subprocess.run(
+            [sys.executable, "-m", "service", "verify-draw", str(path)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert run.returncode == 1 and says in run.stdout

@@ -1,9 +1,12 @@
 """The draw: a random order that anyone can check and nobody can choose.
 
-Commit: when registration closes a 32-byte seed is drawn and `sha256(seed)` is
-published. Draw: when the sale starts, everyone who checked in is ordered by
-`HMAC-SHA256(seed, public id)`; then the seed is revealed with the ordered list of
-public ids, so anyone can recompute the order and check it against the commitment.
+Commit: when registration closes a 32-byte seed is drawn; `sha256(seed)` is
+published, with the roster (the public ids verified by then) and its hash.
+Draw: when the sale starts, everyone on the roster who checked in is ordered by
+`HMAC-SHA256(seed, public id)`; then the seed is revealed with the ordered ids, so
+anyone can recompute the order and check both hashes: a changed seed, a changed
+order or an id slipped in from outside the roster all fail. Those who checked in
+but were not on the roster (verified late) queue right after the drawn ones.
 """
 
 from __future__ import annotations
@@ -23,6 +26,8 @@ from service.deps import Deps
 class Commitment(msgspec.Struct, frozen=True):
     launch_id: str
     seed_hash: str
+    roster_hash: str
+    roster_size: int
     committed_at: datetime
     seed: str | None = None
     """Hex; published only after the draw."""
@@ -35,7 +40,10 @@ class PublishedDraw(msgspec.Struct, frozen=True):
 
     launch_id: str
     seed_hash: str
+    roster_hash: str
     seed: str
+    roster: list[str]
+    """Every public id that could take part, sorted."""
     order: list[str]
     """Public ids, first in the queue first."""
 
@@ -47,6 +55,10 @@ def draw_key(seed: bytes, public_id: str) -> bytes:
 def order(seed: bytes, public_ids: Iterable[str]) -> list[str]:
     """The drawn order of `public_ids` under `seed`."""
     return sorted(public_ids, key=lambda pid: draw_key(seed, pid))
+
+
+def roster_hash(roster: list[str]) -> str:
+    return hashlib.sha256("\n".join(roster).encode()).hexdigest()
 
 
 def check(published: PublishedDraw) -> list[str]:
@@ -62,6 +74,11 @@ def check(published: PublishedDraw) -> list[str]:
         problems.append("the list is not in the order the seed gives")
     if len(set(published.order)) != len(published.order):
         problems.append("an id appears twice")
+    if roster_hash(published.roster) != published.roster_hash:
+        problems.append("the roster does not match its published hash")
+    outsiders = set(published.order) - set(published.roster)
+    if outsiders:
+        problems.append(f"{len(outsiders)} id(s) in the order are not on the roster")
     return problems
 
 
@@ -69,12 +86,23 @@ async def commit(deps: Deps, launch_id: str, *, actor: str = "system") -> Commit
     """Draw and store the seed, publish its hash; once per launch (later calls return it)."""
     seed = secrets.token_bytes(32)
     async with deps.pool.acquire() as con, con.transaction():
+        roster = sorted(
+            r["public_id"]
+            for r in await con.fetch(
+                "SELECT public_id FROM registrations"
+                " WHERE launch_id = $1 AND verified_at IS NOT NULL",
+                launch_id,
+            )
+        )
         inserted = await con.fetchval(
-            "INSERT INTO draws (launch_id, seed_hash, seed) VALUES ($1, $2, $3)"
-            " ON CONFLICT (launch_id) DO NOTHING RETURNING launch_id",
+            "INSERT INTO draws (launch_id, seed_hash, seed, roster, roster_hash)"
+            " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (launch_id) DO NOTHING"
+            " RETURNING launch_id",
             launch_id,
             hashlib.sha256(seed).hexdigest(),
             seed,
+            roster,
+            roster_hash(roster),
         )
         if inserted is not None:
             await events.record(
@@ -84,15 +112,15 @@ async def commit(deps: Deps, launch_id: str, *, actor: str = "system") -> Commit
                 channel="system",
                 kind="draw.committed",
                 subject=f"launch:{launch_id}",
-                data={"seed_hash": hashlib.sha256(seed).hexdigest()},
+                data={"seed_hash": hashlib.sha256(seed).hexdigest(), "roster": len(roster)},
             )
     return await commitment(deps, launch_id)
 
 
 async def commitment(deps: Deps, launch_id: str) -> Commitment:
     row = await deps.pool.fetchrow(
-        "SELECT seed_hash, committed_at, seed, revealed_at, entrants FROM draws"
-        " WHERE launch_id = $1",
+        "SELECT seed_hash, roster_hash, cardinality(roster) AS roster_size, committed_at,"
+        " seed, revealed_at, entrants FROM draws WHERE launch_id = $1",
         launch_id,
     )
     if row is None:
@@ -101,6 +129,8 @@ async def commitment(deps: Deps, launch_id: str) -> Commitment:
     return Commitment(
         launch_id=launch_id,
         seed_hash=row["seed_hash"],
+        roster_hash=row["roster_hash"],
+        roster_size=row["roster_size"],
         committed_at=row["committed_at"],
         seed=bytes(row["seed"]).hex() if revealed else None,
         revealed_at=row["revealed_at"],
@@ -119,10 +149,13 @@ async def published(deps: Deps, launch_id: str) -> PublishedDraw:
         launch_id,
         c.entrants or 0,
     )
+    roster = await deps.pool.fetchval("SELECT roster FROM draws WHERE launch_id = $1", launch_id)
     return PublishedDraw(
         launch_id=launch_id,
         seed_hash=c.seed_hash,
+        roster_hash=c.roster_hash,
         seed=c.seed,
+        roster=list(roster),
         order=[r["public_id"] for r in rows],
     )
 
@@ -134,19 +167,23 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
     if began[0] != "ok":
         raise errors.Conflict(f"The queue is not waiting for a draw (it is {began[1]}).")
     await commit(deps, launch_id, actor=actor)
-    seed = bytes(await deps.pool.fetchval("SELECT seed FROM draws WHERE launch_id = $1", launch_id))
-    members = [str(m) for m in await deps.redis.zrange(keys.drawset, 0, -1)]
-    public = dict(
-        (r["id"], r["public_id"])
+    row = await deps.pool.fetchrow("SELECT seed, roster FROM draws WHERE launch_id = $1", launch_id)
+    assert row is not None
+    seed, roster = bytes(row["seed"]), set(row["roster"])
+    # The draw set in arrival order: those off the roster queue behind, in that order.
+    members = [int(str(m)) for m in await deps.redis.zrange(keys.drawset, 0, -1)]
+    public = {
+        r["id"]: r["public_id"]
         for r in await deps.pool.fetch(
             "SELECT id, public_id FROM registrations WHERE launch_id = $1 AND id = ANY($2)",
             launch_id,
-            [int(m) for m in members],
+            members,
         )
-    )
-    drawn = order(seed, (public[int(m)] for m in members))
+    }
+    drawn = order(seed, (public[m] for m in members if public.get(m) in roster))
     reg_of = {pid: rid for rid, pid in public.items()}
     ranked = [reg_of[pid] for pid in drawn]
+    outside = [m for m in members if public.get(m) not in roster]
     for start in range(0, len(ranked), 10_000):
         chunk = ranked[start : start + 10_000]
         await deps.redis.hset(
@@ -172,5 +209,5 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
             subject=f"launch:{launch_id}",
             data={"entrants": len(ranked), "seed": seed.hex()},
         )
-    await deps.scripts.run("draw_finish", keys, len(ranked))
+    await deps.scripts.run("draw_finish", keys, len(ranked), *outside)
     return len(ranked)
