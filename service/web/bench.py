@@ -1,0 +1,50 @@
+"""Baseline endpoints for `tests/bench/run.py`; mounted only when FAIRDROP_BENCH_ENDPOINTS=1.
+
+`/_bench/hello` is the framework's ceiling; `/_bench/evalsha` does one bare EVALSHA
+through the same client and dependencies as the shopper routes, so the reserve
+benchmark can state its throughput as a ratio of that, measured in the same run.
+A POST to it decodes the same JSON body a hold request carries: reading the request
+is part of any endpoint's one round trip, so the ratio isolates what reserve adds.
+"""
+
+from __future__ import annotations
+
+from litestar import HttpMethod, get, post, route
+from litestar.params import JSONBody
+from redis.commands.core import AsyncScript
+
+from service.deps import Deps
+from service.web.params import AppDeps
+from service.web.shopper import HoldCreate
+
+# A baseline, not a launch operation, so it does not belong in lua/: one write, one key.
+_BASELINE = "return redis.call('INCR', KEYS[1])"
+_scripts: dict[int, AsyncScript] = {}
+
+_METHODS = [HttpMethod.GET, HttpMethod.POST]
+
+
+@route("/_bench/hello", http_method=_METHODS, operation_id="benchHello", include_in_schema=False)
+async def hello() -> dict[str, str]:
+    return {"hello": "world"}
+
+
+async def _evalsha(deps: Deps) -> dict[str, int]:
+    script = _scripts.get(id(deps.redis))
+    if script is None or script.registered_client is not deps.redis:
+        script = _scripts[id(deps.redis)] = deps.redis.register_script(_BASELINE)
+    value = await script(keys=[f"{deps.settings.redis_prefix}fd:bench:evalsha"], args=[])
+    return {"value": int(value)}
+
+
+@get("/_bench/evalsha", operation_id="benchEvalshaGet", include_in_schema=False)
+async def evalsha_get(deps: AppDeps) -> dict[str, int]:
+    return await _evalsha(deps)
+
+
+@post("/_bench/evalsha", operation_id="benchEvalsha", include_in_schema=False, status_code=201)
+async def evalsha(deps: AppDeps, data: JSONBody[HoldCreate]) -> dict[str, int]:
+    return await _evalsha(deps)
+
+
+HANDLERS = [hello, evalsha_get, evalsha]

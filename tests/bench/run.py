@@ -1,0 +1,358 @@
+"""Throughput benchmarks, each stated as a ratio to a baseline measured in the same run.
+
+    python tests/bench/run.py reserve   # POST /holds ÷ one bare EVALSHA endpoint (goal ≥ 0.9)
+    python tests/bench/run.py confirm   # POST /holds/{id}/confirm ÷ raw asyncpg inserts (≥ 0.5)
+
+Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
+own schema and key prefix and drops them at the end; it serves the app with
+`fairdrop serve` (1 worker, FAIRDROP_BACKGROUND=0, FAIRDROP_BENCH_ENDPOINTS=1) and
+loads it with wrk from another process. Progress goes to stderr; the last stdout line
+is a JSON object with the ratio and the raw figures. Not collected by pytest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from _env import (
+    PostgresCpu,
+    Server,
+    backing_services,
+    busy_seconds,
+    fresh_space,
+    open_deps,
+    say,
+    serving,
+)
+from _load import CPU_PARTS, Load, LoadResult, drive, ensure_wrk
+from _seed import SKU, STORE, make_holds, seed_launch, sign_tokens, write_pairs, write_tokens
+
+from service.deps import Deps
+from service.infra.settings import Settings
+from service.stock.counts import redis_counts
+
+HOLD_BODY = json.dumps({"store_id": STORE, "sku_id": SKU})
+
+
+def cpu_ratio(baseline: dict[str, float], measured: dict[str, float]) -> float:
+    """CPU per baseline operation ÷ CPU per measured operation, all parts counted: what
+    the throughput ratio tends to when the machine's cores are the limit, and steadier
+    than it when other processes share the machine."""
+    return round(sum(baseline.values()) / sum(measured.values()), 3)
+
+
+def combine(results: list[LoadResult]) -> dict[str, Any]:
+    """Rounds of one phase as one figure: all requests over all measured time."""
+    statuses: dict[str, int] = {}
+    for r in results:
+        for k, v in r.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    requests = sum(r.requests for r in results)
+    seconds = sum(r.duration_s for r in results)
+    ok = sum(r.count("2") for r in results)
+    return {
+        "rps": round(requests / seconds, 1),
+        "ok_rps": round(ok / seconds, 1),
+        "requests": requests,
+        "duration_s": round(seconds, 3),
+        "statuses": statuses,
+        "latency_ms": [r.latency_ms for r in results],
+        "socket_errors": sum(r.socket_errors for r in results),
+        "rounds": [round(r.rps, 1) for r in results],
+        "other_cores_busy": [r.other_cores for r in results],
+        "cpu_us_per_request": {
+            k: round(sum(r.cpu_s.get(k, 0.0) for r in results) / max(1, requests) * 1e6, 1)
+            for k in CPU_PARTS
+        },
+    }
+
+
+@contextlib.contextmanager
+def profiling(server: Server, out: Path | None, seconds: float) -> Iterator[None]:
+    """py-spy on the server (and its granian worker) while the block runs, if asked."""
+    spy = shutil.which("py-spy")
+    if out is None or spy is None:
+        yield
+        return
+    cmd = [spy, "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking"]
+    cmd += ["--rate", "250", "--duration", str(round(seconds)), "--format", "raw", "-o", str(out)]
+    spying = subprocess.Popen(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    try:
+        yield
+    finally:
+        spying.wait(timeout=seconds + 30)
+        say(f"py-spy profile (collapsed stacks) in {out}")
+
+
+# -- reserve ---------------------------------------------------------------------------------
+
+
+async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    wrk = ensure_wrk() if args.client == "wrk" else None
+    assert base.redis_url is not None
+    redis_url = base.redis_url
+    async with fresh_space(base) as settings, open_deps(settings) as deps:
+        launch_id = f"bench-{secrets.token_hex(3)}"
+        began = time.perf_counter()
+        ids = await seed_launch(
+            deps,
+            launch_id,
+            units=args.units,
+            shoppers=args.shoppers,
+            limit=args.limit,
+            hold_seconds=3600,
+        )
+        tokens = work / "tokens.txt"
+        write_tokens(tokens, sign_tokens(deps, launch_id, ids))
+        say(
+            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers, "
+            f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
+        )
+        hold = Load("tokens", tokens, "POST", f"/api/launches/{launch_id}/holds", HOLD_BODY)
+        # The same request bytes to the baseline route, which ignores body and token.
+        evalsha = Load("tokens", tokens, "POST", "/_bench/evalsha", HOLD_BODY)
+        hello = Load("tokens", tokens, "POST", "/_bench/hello", HOLD_BODY)
+        c = args.connections
+
+        def run(load: Load, seconds: float, label: str) -> LoadResult:
+            result = drive(wrk, server, redis_url, load, seconds=seconds, connections=c)
+            cpu = result.cpu_per_request()
+            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+            return result
+
+        with serving(settings) as server:
+            await asyncio.to_thread(run, evalsha, args.warmup, "warm-up evalsha")
+            await asyncio.to_thread(run, hold, args.warmup, "warm-up reserve")
+            base_runs: list[LoadResult] = []
+            hold_runs: list[LoadResult] = []
+            for n in range(args.rounds):
+                base_runs.append(
+                    await asyncio.to_thread(run, evalsha, args.seconds, f"round {n} evalsha")
+                )
+                with profiling(server, args.profile if n == 0 else None, args.seconds):
+                    hold_runs.append(
+                        await asyncio.to_thread(run, hold, args.seconds, f"round {n} reserve")
+                    )
+            hello_run = await asyncio.to_thread(run, hello, min(args.seconds, 5), "hello")
+        counts = await _counts(deps, launch_id)
+    reserve, baseline = combine(hold_runs), combine(base_runs)
+    ratio = reserve["rps"] / baseline["rps"]
+    return {
+        "bench": "reserve",
+        "ratio": round(ratio, 3),
+        "ratio_ok_only": round(reserve["ok_rps"] / baseline["rps"], 3),
+        "cpu_ratio": cpu_ratio(baseline["cpu_us_per_request"], reserve["cpu_us_per_request"]),
+        "goal": 0.9,
+        "met": ratio >= 0.9,
+        "reserve": reserve,
+        "baseline_evalsha": baseline,
+        "hello": combine([hello_run]),
+        "concurrency": c,
+        "seconds_per_phase": args.seconds,
+        "warmup_s": args.warmup,
+        "rounds": args.rounds,
+        "client": hold_runs[0].client,
+        "seed": {"units": args.units, "shoppers": args.shoppers, "limit": args.limit},
+        "redis_after": counts,
+        "profiled": args.profile is not None,
+    }
+
+
+async def _counts(deps: Deps, launch_id: str) -> list[dict[str, int]]:
+    return [
+        {"available": c.available, "held": c.held, "confirmed": c.confirmed}
+        for c in await redis_counts(deps, launch_id)
+    ]
+
+
+# -- confirm ---------------------------------------------------------------------------------
+
+
+async def raw_inserts(settings: Settings, *, connections: int, seconds: float) -> dict[str, Any]:
+    """N connections, each looping `BEGIN; INSERT one row; COMMIT` for `seconds`."""
+    assert settings.database_url is not None
+    cons = [
+        await asyncpg.connect(
+            settings.database_url, server_settings={"search_path": settings.db_schema}
+        )
+        for _ in range(connections)
+    ]
+    await cons[0].execute(
+        "CREATE TABLE bench_t (id bigserial PRIMARY KEY, k text NOT NULL, v bigint NOT NULL,"
+        " at timestamptz NOT NULL DEFAULT now())"
+    )
+    latencies: list[float] = []
+
+    async def loop(con: asyncpg.Connection[asyncpg.Record], until: float, keep: bool) -> int:
+        done = 0
+        while time.perf_counter() < until:
+            start = time.perf_counter()
+            async with con.transaction():
+                await con.execute("INSERT INTO bench_t (k, v) VALUES ($1, $2)", "bench", done)
+            done += 1
+            if keep:
+                latencies.append(time.perf_counter() - start)
+        return done
+
+    try:
+        until = time.perf_counter() + 2  # warm-up
+        await asyncio.gather(*(loop(con, until, False) for con in cons))
+        postgres, cpu, machine = PostgresCpu(), time.process_time(), busy_seconds()
+        began = time.perf_counter()
+        counts = await asyncio.gather(*(loop(con, began + seconds, True) for con in cons))
+        elapsed = time.perf_counter() - began
+        used = (postgres.seconds(), time.process_time() - cpu)
+        other = max(0.0, busy_seconds() - machine - sum(used)) / elapsed
+    finally:
+        for con in cons:
+            await con.close()
+    latencies.sort()
+
+    def pct(p: float) -> float:
+        return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3)
+
+    return {
+        "tps": round(sum(counts) / elapsed, 1),
+        "transactions": sum(counts),
+        "duration_s": round(elapsed, 3),
+        "connections": connections,
+        "latency_ms": {"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)},
+        "cpu_us_per_tx": {
+            "postgres": round(used[0] / sum(counts) * 1e6, 1),
+            "client": round(used[1] / sum(counts) * 1e6, 1),
+        },
+        "other_cores_busy": round(other, 2),
+    }
+
+
+async def bench_confirm(base: Settings, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    wrk = ensure_wrk() if args.client == "wrk" else None
+    assert base.redis_url is not None
+    redis_url = base.redis_url
+    async with fresh_space(base) as settings, open_deps(settings) as deps:
+        launch_id = f"bench-{secrets.token_hex(3)}"
+        began = time.perf_counter()
+        ids = await seed_launch(
+            deps,
+            launch_id,
+            units=args.units,
+            shoppers=args.shoppers,
+            limit=args.limit,
+            hold_seconds=86400,
+        )
+        say(
+            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers, "
+            f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
+        )
+        say(f"raw asyncpg inserts: {args.db_connections} connections, {args.seconds}s")
+        raw = await raw_inserts(settings, connections=args.db_connections, seconds=args.seconds)
+        say(f"raw asyncpg: {raw['tps']:,.0f} transactions/s")
+        tokens = sign_tokens(deps, launch_id, ids)
+        pairs_file = work / "pairs.txt"
+        pairs: list[tuple[int, str]] = []
+
+        async def add_holds(n: int) -> None:
+            """Append `n` holds (never more than the units left) to the pairs file."""
+            n = min(n, args.units - len(pairs))
+            if n <= 0:
+                return
+            began = time.perf_counter()
+            pairs.extend(await make_holds(deps, launch_id, ids, n))
+            write_pairs(pairs_file, pairs, tokens)
+            say(f"made {n} holds in {time.perf_counter() - began:.1f}s ({len(pairs)} in all)")
+
+        # Enough warm-up holds even if confirms kept pace with raw inserts; the measured
+        # phase gets what the warm-up's rate needs, with margin, so no request reuses one.
+        await add_holds(args.holds or int(raw["tps"] * args.warmup * 1.2) + 500)
+        path = f"/api/launches/{launch_id}/holds/{{hold}}/confirm"
+        c = args.connections
+
+        def run(first: int, seconds: float, label: str) -> LoadResult:
+            load = Load("pairs", pairs_file, "POST", path, first=first)
+            result = drive(wrk, server, redis_url, load, seconds=seconds, connections=c)
+            cpu = result.cpu_per_request()
+            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+            return result
+
+        with serving(settings) as server:
+            warm = await asyncio.to_thread(run, 0, args.warmup, "warm-up confirm")
+            first = min(warm.sent, len(pairs))
+            await add_holds(int(warm.rps * args.seconds * 1.6) + 1000 - (len(pairs) - first))
+            with profiling(server, args.profile, args.seconds):
+                measured = await asyncio.to_thread(run, first, args.seconds, "confirm")
+        stored = await deps.pool.fetchval(
+            "SELECT count(*) FROM reservations WHERE launch_id = $1", launch_id
+        )
+        counts = await _counts(deps, launch_id)
+    confirm = combine([measured])
+    ratio = confirm["ok_rps"] / raw["tps"]
+    if measured.wrapped:
+        say(f"WARNING: {measured.wrapped} requests reused a hold: the 2xx rate is inflated")
+    return {
+        "bench": "confirm",
+        "ratio": round(ratio, 3),
+        "cpu_ratio": cpu_ratio(raw["cpu_us_per_tx"], confirm["cpu_us_per_request"]),
+        "goal": 0.5,
+        "met": ratio >= 0.5,
+        "confirm": confirm,
+        "raw_asyncpg_insert": raw,
+        "concurrency": c,
+        "seconds_per_phase": args.seconds,
+        "warmup_s": args.warmup,
+        "holds_made": len(pairs),
+        "holds_used": first + measured.sent,
+        "wrapped": measured.wrapped,
+        "reservations_in_postgres": stored,
+        "confirms_answered_2xx": warm.count("2") + measured.count("2"),
+        "client": measured.client,
+        "seed": {"units": args.units, "shoppers": args.shoppers, "limit": args.limit},
+        "redis_after": counts,
+        "profiled": args.profile is not None,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("bench", choices=["reserve", "confirm"])
+    parser.add_argument("--seconds", type=float, default=10.0, help="each measured phase")
+    parser.add_argument("--warmup", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=2, help="reserve: baseline/reserve pairs")
+    parser.add_argument("--connections", type=int, default=64, help="HTTP connections")
+    parser.add_argument("--db-connections", type=int, default=20, help="raw asyncpg (confirm)")
+    parser.add_argument("--units", type=int, default=None)
+    parser.add_argument("--shoppers", type=int, default=None)
+    parser.add_argument("--limit", type=int, default=16)
+    parser.add_argument("--holds", type=int, default=None, help="confirm: warm-up holds")
+    parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output file")
+    parser.add_argument(
+        "--client", choices=["wrk", "python"], default="wrk", help="python: the asyncio fallback"
+    )
+    args = parser.parse_args()
+    if args.units is None:
+        args.units = 200_000 if args.bench == "reserve" else 100_000
+    if args.shoppers is None:
+        args.shoppers = 40_000 if args.bench == "reserve" else 20_000
+    bench = bench_reserve if args.bench == "reserve" else bench_confirm
+    began = time.perf_counter()
+    with backing_services() as base, tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
+        result = asyncio.run(bench(base, args, Path(tmp)))
+    result["wall_s"] = round(time.perf_counter() - began, 1)
+    say(f"{args.bench}: ratio {result['ratio']} (goal {result['goal']}) in {result['wall_s']}s")
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()
