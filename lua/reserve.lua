@@ -5,13 +5,14 @@ local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local store, sku = ARGV[4], ARGV[5]
 local pair = store .. ':' .. sku
 
-if not is_loaded() then return {'not-loaded'} end
+local meta = redis.call('HMGET', K_META, 'loaded', 'selling', 'limit', 'hold_ms')
+if meta[1] ~= '1' then return {'not-loaded'} end
 expire_due(now, 64)
-if redis.call('HGET', K_META, 'selling') ~= '1' then return {'launch-not-selling'} end
+if meta[2] ~= '1' then return {'launch-not-selling'} end
 if redis.call('HEXISTS', K_ALLOC, pair) == 0 then return {'unknown-item'} end
 if redis.call('HEXISTS', K_HOLDS, hold_id) == 1 then return {'duplicate-hold'} end
 
-local limit = tonumber(redis.call('HGET', K_META, 'limit'))
+local limit = tonumber(meta[3])
 local function find_slot()
   local mask = slot_mask(reg)
   for i = 0, limit - 1 do
@@ -35,7 +36,7 @@ if slot == nil then return {'limit-reached'} end
 if unit == nil then return {'sold-out'} end
 
 local unit_no = tonumber(string.sub(unit, #pair + 2))
-local expires = now + tonumber(redis.call('HGET', K_META, 'hold_ms'))
+local expires = now + tonumber(meta[4])
 local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st = 'held'}
 redis.call('ZREM', K_FREE, unit)
 redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import msgspec
 
 # The order is the KEYS layout every script expects (see lua/_shared.lua).
@@ -38,12 +40,17 @@ class LaunchKeys(msgspec.Struct, frozen=True):
     @property
     def all(self) -> list[str]:
         """Every key of the launch, in the order scripts take them as KEYS."""
-        return [self.key(name) for name in LAUNCH_KEY_NAMES]
+        return list(_all_keys(self.launch_id, self.prefix))
 
     def __getattr__(self, name: str) -> str:
         if name in LAUNCH_KEY_NAMES:
             return self.key(name)
         raise AttributeError(name)
+
+
+@functools.lru_cache(maxsize=4096)
+def _all_keys(launch_id: str, prefix: str) -> tuple[str, ...]:
+    return tuple(f"{prefix}fd:{{{launch_id}}}:{name}" for name in LAUNCH_KEY_NAMES)
 
 
 def pair(store_id: str, sku_id: str) -> str:
