@@ -47,6 +47,13 @@ local function free_slot(reg, slot)
   if mask == 0 then redis.call('HDEL', K_CUST, reg) else redis.call('HSET', K_CUST, reg, mask) end
 end
 
+-- An admitted shopper leaves "active" when their last hold is settled.
+local function leave_shopping(h)
+  if h.q and redis.call('HINCRBY', K_SHOPPING, h.r, -1) <= 0 then
+    redis.call('HDEL', K_SHOPPING, h.r)
+  end
+end
+
 local function forget_hold(id)
   redis.call('HDEL', K_HOLDS, id)
   redis.call('ZREM', K_EXPIRY, id)
@@ -59,6 +66,7 @@ local function drop_hold(id, h, kind, now)
   redis.call('ZADD', K_FREE, 0, member(h.s, h.k, h.u))
   redis.call('HINCRBY', K_HELD, h.s .. ':' .. h.k, -1)
   free_slot(h.r, h.l)
+  leave_shopping(h)
   log(kind, id, h, now)
 end
 

@@ -31,6 +31,7 @@ if why == 'slot-taken' then
   forget_hold(hold_id)
   redis.call('ZADD', K_FREE, 0, member(h.s, h.k, h.u))
   redis.call('HINCRBY', K_HELD, pair, -1)
+  leave_shopping(h)
   log('refused', hold_id, h, now)
   return {'ok', 'released'}
 end
@@ -42,5 +43,6 @@ else
   redis.call('HINCRBY', K_ALLOC, pair, -1)
 end
 free_slot(h.r, h.l)
+leave_shopping(h)
 log('refused', hold_id, h, now)
 return {'ok', 'dropped'}

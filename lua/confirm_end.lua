@@ -12,5 +12,6 @@ local pair = h.s .. ':' .. h.k
 forget_hold(hold_id)
 redis.call('HINCRBY', K_HELD, pair, -1)
 redis.call('HINCRBY', K_CONFIRMED, pair, 1)
+leave_shopping(h)
 log('confirmed', hold_id, h, now)
 return {'ok'}

@@ -1,15 +1,16 @@
 -- load: rebuild a launch's hot state from Postgres, in phases so that a large
 -- launch never blocks Redis for long. Until 'finish', every script sees "not-loaded".
 -- ARGV: 1 phase
---   'begin'                                   wipe state (events stream kept)
+--   'begin'                                   wipe stock state (queue and events kept)
 --   'units',  store:sku, unit...              add free units
 --   'counts', json {alloc={}, confirmed={}, cust={}}
 --   'finish', selling, hold_ms, limit         publish settings and mark loaded
 local phase = ARGV[1]
 
 if phase == 'begin' then
+  -- Holds are lost with Redis, and so are the shopping sessions they kept active.
   redis.call('DEL', K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING, K_CUST,
-    K_HELD, K_CONFIRMED, K_ALLOC, K_APPLIED)
+    K_HELD, K_CONFIRMED, K_ALLOC, K_APPLIED, K_SHOPPING)
   redis.call('HSET', K_META, 'loaded', '0')
 elseif phase == 'units' then
   local pair = ARGV[2]

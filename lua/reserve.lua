@@ -1,8 +1,11 @@
 -- reserve: hold one unit of (store, sku) for a registration.
--- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku
+-- A shopper from the queue must be admitted: their rank's window still open, or
+-- already shopping (holding). Staff channels vouch for the customer (no rank): they
+-- skip the queue, never the limit or the stock.
+-- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 rank ('' = vouched)
 -- Returns {'ok', unit, slot, expires_ms} or {error type}.
 local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local store, sku = ARGV[4], ARGV[5]
+local store, sku, rank = ARGV[4], ARGV[5], ARGV[6] or ''
 local pair = store .. ':' .. sku
 
 local meta = redis.call('HMGET', K_META, 'loaded', 'selling', 'limit', 'hold_ms')
@@ -11,6 +14,12 @@ expire_due(now, 64)
 if meta[2] ~= '1' then return {'launch-not-selling'} end
 if redis.call('HEXISTS', K_ALLOC, pair) == 0 then return {'unknown-item'} end
 if redis.call('HEXISTS', K_HOLDS, hold_id) == 1 then return {'duplicate-hold'} end
+local queued = rank ~= ''
+local shopping = queued and redis.call('HEXISTS', K_SHOPPING, reg) == 1
+if queued and not shopping then
+  local deadline = redis.call('ZSCORE', K_WINDOW, rank)
+  if not deadline or tonumber(deadline) <= now then return {'not-admitted'} end
+end
 
 local limit = tonumber(meta[3])
 local function find_slot()
@@ -37,11 +46,16 @@ if unit == nil then return {'sold-out'} end
 
 local unit_no = tonumber(string.sub(unit, #pair + 2))
 local expires = now + tonumber(meta[4])
-local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st = 'held'}
+local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st = 'held', q = queued}
 redis.call('ZREM', K_FREE, unit)
 redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))
 redis.call('ZADD', K_EXPIRY, expires, hold_id)
 redis.call('HINCRBY', K_HELD, pair, 1)
 redis.call('HSET', K_CUST, reg, bit.bor(mask, bit.lshift(1, slot)))
+if queued then
+  -- The admission is used: the shopper stays active while they hold anything.
+  if not shopping then redis.call('ZREM', K_WINDOW, rank) end
+  redis.call('HINCRBY', K_SHOPPING, reg, 1)
+end
 log('held', hold_id, h, now)
 return {'ok', unit_no, slot, expires}

@@ -108,13 +108,16 @@ Shopper tokens (Authorization: Bearer …):""")
         for email, token in info.shopper_tokens.items():
             print(f"  {email:28} {token}")
         first = next(iter(info.shopper_tokens.values()))
+        api = f"{base}/api/launches/{info.launch_id}"
         print(
             f"""
-Try it:
-  curl -s -X POST {base}/api/launches/{info.launch_id}/holds \\
-       -H 'Authorization: Bearer {first}' -H 'Content-Type: application/json' \\
-       -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}'
-  then POST {base}/api/launches/{info.launch_id}/holds/<hold_id>/confirm with the same header.
+Try it (a shopper checks in, is admitted within a second, holds, confirms):
+  TICKET=$(curl -s -X POST {api}/queue/checkin -H 'Authorization: Bearer {first}' \\
+           | python3 -c 'import json,sys; print(json.load(sys.stdin)["ticket"])')
+  curl -s {api}/queue/status -H "Authorization: Bearer $TICKET"
+  curl -s -X POST {api}/holds -H "Authorization: Bearer $TICKET" \\
+       -H 'Content-Type: application/json' -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}'
+  curl -s -X POST {api}/holds/<hold_id>/confirm -H "Authorization: Bearer $TICKET"
 """,
             flush=True,
         )

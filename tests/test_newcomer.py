@@ -50,6 +50,15 @@ def _wait_ready(base: str, timeout: float) -> None:
     raise AssertionError("the demo server never became ready")
 
 
+def _wait_admitted(base: str, ticket: dict[str, str]) -> None:
+    for _ in range(200):
+        status = httpx.get(f"{base}/api/launches/demo/queue/status", headers=ticket).json()
+        if status["status"]["state"] == "admitted":
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"never admitted: {status}")
+
+
 def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     port = free_port()
@@ -80,14 +89,18 @@ def _exercise(proc: subprocess.Popen[str], port: int) -> None:
         base = f"http://127.0.0.1:{port}"
         _wait_ready(base, timeout=30)
         shopper = {"Authorization": f"Bearer {token.group(1)}"}
+        checked_in = httpx.post(f"{base}/api/launches/demo/queue/checkin", headers=shopper)
+        assert checked_in.status_code == 200, checked_in.text
+        ticket = {"Authorization": f"Bearer {checked_in.json()['ticket']}"}
+        _wait_admitted(base, ticket)
         hold = httpx.post(
             f"{base}/api/launches/demo/holds",
             json={"store_id": "LDN", "sku_id": "PHONE-128"},
-            headers=shopper,
+            headers=ticket,
         )
         assert hold.status_code == 201, hold.text
         confirmed = httpx.post(
-            f"{base}/api/launches/demo/holds/{hold.json()['hold_id']}/confirm", headers=shopper
+            f"{base}/api/launches/demo/holds/{hold.json()['hold_id']}/confirm", headers=ticket
         )
         assert confirmed.status_code == 201, confirmed.text
         code = confirmed.json()["reservation"]["code"]

@@ -161,3 +161,41 @@ def test_verify_draw_accepts_the_real_order_and_refuses_any_change(tmp_path: Pat
             check=False,
         )
         assert run.returncode == 1 and says in run.stdout
+
+
+async def test_a_hold_needs_a_live_admission_and_ends_it(deps: Deps, clock: FakeClock) -> None:
+    from service.stock import confirm, holds
+
+    regs = await _launch(deps, 4, units=10, fairness_mode="fifo", admit_rate=2.0,
+                         admission_window_seconds=30, per_customer_limit=2)
+    await _advance(deps, "checkin_open")
+    ranks = [(await checkin.check_in(deps, "q1", r)).rank for r in regs]
+    assert ranks == [0, 1, 2, 3]
+    await _advance(deps, "selling")
+    watch = QueueWatch(deps)
+    await watch.refresh("q1")
+    with pytest.raises(errors.NotAdmitted):
+        await holds.reserve(deps, "q1", regs[0], "S1", "K1", rank=0)
+    clock.advance(1.0)
+    assert (await watch.refresh("q1")).admitted == 2
+    with pytest.raises(errors.NotAdmitted):  # nobody behind is admitted before those ahead
+        await holds.reserve(deps, "q1", regs[2], "S1", "K1", rank=2)
+    with pytest.raises(errors.NotAdmitted):  # a ticket's rank is its own, not a neighbour's
+        await holds.reserve(deps, "q1", regs[1], "S1", "K1", rank=5)
+    first = await holds.reserve(deps, "q1", regs[0], "S1", "K1", rank=0)
+    await holds.reserve(deps, "q1", regs[0], "S1", "K1", rank=0)  # still shopping: a second unit
+    assert (await watch.refresh("q1")).active == 2
+    await confirm.confirm(deps, "q1", regs[0], first.hold_id)
+    assert (await watch.refresh("q1")).active == 2, "still holding one"
+    await holds.expire(deps, "q1")
+    clock.advance(301)  # the second hold expires: the shopper leaves
+    await holds.expire(deps, "q1")
+    snap = await watch.refresh("q1")
+    assert snap.lapsed == 1, "rank 1 never held and lapsed, exactly once"
+    with pytest.raises(errors.NotAdmitted):
+        await holds.reserve(deps, "q1", regs[0], "S1", "K1", rank=0)
+    with pytest.raises(errors.NotAdmitted):
+        await holds.reserve(deps, "q1", regs[1], "S1", "K1", rank=1)
+    assert snap.active == 2 and snap.admitted == 4, "the freed places went to the next two"
+    staff = await holds.reserve(deps, "q1", regs[3], "S1", "K1")  # a staff channel vouches
+    assert staff.store_id == "S1"

@@ -8,7 +8,7 @@ from typing import Any
 from service import errors
 from service.deps import Deps
 from service.stock.models import Hold
-from service.stock.rebuild import rebuild
+from service.stock.rebuild import ensure_loaded
 
 # What a script's first reply word means for the caller.
 SCRIPT_ERRORS: dict[str, type[errors.FairdropError]] = {
@@ -20,6 +20,7 @@ SCRIPT_ERRORS: dict[str, type[errors.FairdropError]] = {
     "hold-confirming": errors.Conflict,
     "unknown-item": errors.NotFound,
     "duplicate-hold": errors.Conflict,
+    "not-admitted": errors.NotAdmitted,
 }
 
 _DETAILS = {
@@ -43,7 +44,7 @@ async def run_loaded(deps: Deps, name: str, launch_id: str, *args: str | int) ->
     keys = deps.keys(launch_id)
     reply: list[Any] = await deps.scripts.run(name, keys, *args)
     if reply[0] == "not-loaded":
-        await rebuild(deps, launch_id)
+        await ensure_loaded(deps, launch_id)
         reply = await deps.scripts.run(name, keys, *args)
     return reply
 
@@ -53,12 +54,31 @@ def new_hold_id() -> str:
 
 
 async def reserve(
-    deps: Deps, launch_id: str, registration_id: int, store_id: str, sku_id: str
+    deps: Deps,
+    launch_id: str,
+    registration_id: int,
+    store_id: str,
+    sku_id: str,
+    *,
+    rank: int | None = None,
 ) -> Hold:
-    """Hold one unit of `sku_id` at `store_id` for the registration, or raise why not."""
+    """Hold one unit of `sku_id` at `store_id` for the registration, or raise why not.
+
+    `rank` is the shopper's place in the queue (from their ticket): the hold needs a
+    live admission. None means a staff channel vouches for the customer (agent, store
+    desk): no queue, but the same limit and stock.
+    """
     hold_id = new_hold_id()
     reply = await run_loaded(
-        deps, "reserve", launch_id, deps.clock.now_ms(), hold_id, registration_id, store_id, sku_id
+        deps,
+        "reserve",
+        launch_id,
+        deps.clock.now_ms(),
+        hold_id,
+        registration_id,
+        store_id,
+        sku_id,
+        "" if rank is None else rank,
     )
     raise_for(reply)
     return Hold(

@@ -6,10 +6,13 @@ from service.auth.apikeys import Principal, Role, authenticate
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.errors import Unauthorized
+from service.queue import tickets
 from service.queue.admission import shopper_claims
+from service.queue.tickets import TicketClaims
 from service.web.params import AnyRequest
 
 SHOPPER_COOKIE = "fd_shopper"
+TICKET_COOKIE = "fd_ticket"
 
 
 def bearer(request: AnyRequest) -> str | None:
@@ -39,3 +42,40 @@ def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperC
 def channel_of(request: AnyRequest, default: str = "web") -> str:
     channel = request.headers.get("x-fairdrop-channel", default).lower()
     return channel if channel in ("web", "app", "store", "phone", "admin") else default
+
+
+def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketClaims:
+    """The caller's queue ticket (bearer or cookie), genuine and for this launch."""
+    token = bearer(request) or request.cookies.get(TICKET_COOKIE)
+    if not token:
+        raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
+    return tickets.read(deps, token, launch_id)
+
+
+def require_customer(request: AnyRequest, deps: Deps, launch_id: str) -> int:
+    """The registration the caller speaks for: by shopper link token or queue ticket."""
+    candidates = [
+        bearer(request),
+        request.cookies.get(SHOPPER_COOKIE),
+        request.cookies.get(TICKET_COOKIE),
+    ]
+    tokens = [t for t in candidates if t]
+    if not tokens:
+        raise Unauthorized("Send a shopper token or queue ticket as `Authorization: Bearer …`.")
+    failure: Unauthorized | None = None
+    for token in tokens:
+        for read in (_as_shopper, _as_ticket):
+            try:
+                return read(deps, token, launch_id)
+            except Unauthorized as exc:
+                failure = failure or exc
+    assert failure is not None
+    raise failure
+
+
+def _as_shopper(deps: Deps, token: str, launch_id: str) -> int:
+    return shopper_claims(deps, token, launch_id).registration_id
+
+
+def _as_ticket(deps: Deps, token: str, launch_id: str) -> int:
+    return tickets.read(deps, token, launch_id).registration_id

@@ -15,10 +15,9 @@ from litestar.response import ServerSentEvent
 from service.queue import checkin, draw, tickets
 from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
-from service.web.auth import bearer, require_shopper
+from service.web.auth import TICKET_COOKIE, require_shopper, require_ticket
 from service.web.params import AnyRequest, AppDeps
 
-TICKET_COOKIE = "fd_ticket"
 Watch = NamedDependency[QueueWatch]
 _encoder = msgspec.json.Encoder()
 
@@ -38,15 +37,6 @@ def _ticket_cookie(launch_id: str, ticket: str) -> Cookie:
         samesite="lax",
         max_age=tickets.TTL_MS // 1000,
     )
-
-
-def read_ticket(request: AnyRequest, deps: AppDeps, launch_id: str) -> TicketClaims:
-    from service.errors import Unauthorized
-
-    token = bearer(request) or request.cookies.get(TICKET_COOKIE)
-    if not token:
-        raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
-    return tickets.read(deps, token, launch_id)
 
 
 async def _status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) -> StatusOut:
@@ -87,7 +77,7 @@ class QueueController(Controller):
     async def status(
         self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
     ) -> Response[StatusOut]:
-        out = await _status(deps, watch, read_ticket(request, deps, launch_id))
+        out = await _status(deps, watch, require_ticket(request, deps, launch_id))
         cookies = [] if out.ticket is None else [_ticket_cookie(launch_id, out.ticket)]
         return Response(out, cookies=cookies)
 
@@ -99,7 +89,7 @@ class QueueController(Controller):
     async def events(
         self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
     ) -> ServerSentEvent:
-        claims = read_ticket(request, deps, launch_id)
+        claims = require_ticket(request, deps, launch_id)
 
         async def stream() -> AsyncGenerator[str, None]:
             nonlocal claims

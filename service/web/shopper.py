@@ -15,7 +15,7 @@ from service.stock.codes import format_code
 from service.stock.counts import redis_counts
 from service.stock.models import Hold, Reservation
 from service.stock.rebuild import ensure_loaded
-from service.web.auth import channel_of, require_shopper
+from service.web.auth import channel_of, require_customer, require_ticket
 from service.web.params import AnyRequest, AppDeps
 
 ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -89,9 +89,9 @@ class ShopperController(Controller):
         launch_id: FromPath[str],
         data: JSONBody[HoldCreate],
     ) -> Hold:
-        claims = require_shopper(request, deps, launch_id)
+        ticket = require_ticket(request, deps, launch_id)
         return await holds.reserve(
-            deps, launch_id, claims.registration_id, data.store_id, data.sku_id
+            deps, launch_id, ticket.registration_id, data.store_id, data.sku_id, rank=ticket.rank
         )
 
     @delete("/holds/{hold_id:str}", operation_id="releaseHold", summary="Give a held unit back")
@@ -102,8 +102,8 @@ class ShopperController(Controller):
         launch_id: FromPath[str],
         hold_id: FromPath[str],
     ) -> None:
-        claims = require_shopper(request, deps, launch_id)
-        await holds.release(deps, launch_id, claims.registration_id, hold_id)
+        registration_id = require_customer(request, deps, launch_id)
+        await holds.release(deps, launch_id, registration_id, hold_id)
 
     @post(
         "/holds/{hold_id:str}/confirm",
@@ -117,9 +117,9 @@ class ShopperController(Controller):
         launch_id: FromPath[str],
         hold_id: FromPath[str],
     ) -> ReservationOut:
-        claims = require_shopper(request, deps, launch_id)
+        registration_id = require_customer(request, deps, launch_id)
         reservation = await confirming.confirm(
-            deps, launch_id, claims.registration_id, hold_id, channel=channel_of(request)
+            deps, launch_id, registration_id, hold_id, channel=channel_of(request)
         )
         return _out(reservation)
 
@@ -127,9 +127,9 @@ class ShopperController(Controller):
     async def me(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> MyReservations:
-        claims = require_shopper(request, deps, launch_id)
-        found = await reservations.for_registration(deps, launch_id, claims.registration_id)
-        return MyReservations(claims.registration_id, [_out(r) for r in found])
+        registration_id = require_customer(request, deps, launch_id)
+        found = await reservations.for_registration(deps, launch_id, registration_id)
+        return MyReservations(registration_id, [_out(r) for r in found])
 
     @post(
         "/reservations/{reservation_id:int}/cancel",
@@ -144,13 +144,13 @@ class ShopperController(Controller):
         launch_id: FromPath[str],
         reservation_id: Annotated[int, PathParameter(ge=1, le=2**62)],
     ) -> ReservationOut:
-        claims = require_shopper(request, deps, launch_id)
+        registration_id = require_customer(request, deps, launch_id)
         cancelled = await reservations.cancel(
             deps,
             launch_id,
             reservation_id,
-            registration_id=claims.registration_id,
-            actor=f"registration:{claims.registration_id}",
+            registration_id=registration_id,
+            actor=f"registration:{registration_id}",
             channel=channel_of(request),
         )
         return _out(cancelled)
