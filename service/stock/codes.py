@@ -31,7 +31,7 @@ def check_character(body: str) -> str:
 
 
 def new_code() -> str:
-    # 10 characters × 5 bits from one 50-bit draw (one urandom call, not ten).
+    # 10 characters of 5 bits each from one 50-bit draw (one urandom call, not ten).
     bits = int.from_bytes(secrets.token_bytes(7), "big") >> 6
     body = "".join(ALPHABET[(bits >> (5 * i)) & 31] for i in range(BODY_LENGTH))
     return body + check_character(body)
