@@ -150,6 +150,12 @@ class NotRegistered(FairdropError):
     title = "Only verified registrations may do this"
 
 
+class TooManyRequests(FairdropError):
+    type = "too-many-requests"
+    status = 429
+    title = "Too many requests; slow down"
+
+
 class PayloadTooLarge(FairdropError):
     type = "payload-too-large"
     status = 413
@@ -184,6 +190,7 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     NotRegistered,
     CheckinClosed,
     NotAdmitted,
+    TooManyRequests,
     PayloadTooLarge,
     Unavailable,
 )

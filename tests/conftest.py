@@ -24,7 +24,9 @@ from service.infra.settings import Settings, from_env
 @pytest.fixture(scope="session")
 def base_settings() -> Iterator[Settings]:
     settings = from_env()
-    settings = msgspec.structs.replace(settings, secret="test-secret", background=False)
+    settings = msgspec.structs.replace(
+        settings, secret="test-secret", background=False, rate_limits=False
+    )
     if settings.database_url and settings.redis_url:
         yield settings
         return

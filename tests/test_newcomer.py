@@ -51,11 +51,15 @@ def _wait_ready(base: str, timeout: float) -> None:
 
 
 def _wait_admitted(base: str, ticket: dict[str, str]) -> None:
-    for _ in range(200):
-        status = httpx.get(f"{base}/api/launches/demo/queue/status", headers=ticket).json()
+    for _ in range(60):  # as a polite client: about 2 a second, honouring Retry-After
+        reply = httpx.get(f"{base}/api/launches/demo/queue/status", headers=ticket)
+        if reply.status_code == 429:
+            time.sleep(float(reply.headers["retry-after"]))
+            continue
+        status = reply.json()
         if status["status"]["state"] == "admitted":
             return
-        time.sleep(0.05)
+        time.sleep(0.5)
     raise AssertionError(f"never admitted: {status}")
 
 

@@ -45,7 +45,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`FAIRDROP_MAX_BODY`: largest request body accepted (bytes)."""
     background: bool = True
     """`FAIRDROP_BACKGROUND`: run the sweeper/outbox/reconciler loop in this process."""
+    smtp_host: str = "127.0.0.1"
+    """`FAIRDROP_SMTP_HOST`: SMTP server that notifications are handed to."""
+    smtp_port: int = 1025
+    """`FAIRDROP_SMTP_PORT`: its port."""
+    smtp_user: str | None = None
+    """`FAIRDROP_SMTP_USER`: SMTP login; unset → no authentication."""
+    smtp_password: str | None = None
+    """`FAIRDROP_SMTP_PASSWORD`: SMTP password (with `FAIRDROP_SMTP_USER`)."""
+    smtp_tls: bool = False
+    """`FAIRDROP_SMTP_TLS`: speak TLS to the SMTP server — implicit TLS on port 465,
+    STARTTLS (required) on any other port. Off → plain SMTP (a local relay)."""
+    mail_from: str = "fairdrop <no-reply@fairdrop.invalid>"
+    """`FAIRDROP_MAIL_FROM`: the From of every notification (also the envelope sender)."""
+    public_url: str = "http://127.0.0.1:8000"
+    """`FAIRDROP_PUBLIC_URL`: where shoppers reach this service; links in e-mails start here."""
+    notify: bool = True
+    """`FAIRDROP_NOTIFY`: send notification e-mail from this process's background loop."""
 
+    rate_limits: bool = True
+    """`FAIRDROP_RATE_LIMITS`: per-address and per-ticket limits on sign-up, check-in and
+    status (off for load tests)."""
     secret_is_random: bool = False
     """True when `FAIRDROP_SECRET` was unset and a random one was drawn."""
 
@@ -69,6 +89,15 @@ _ENV = {
     "shopper_token_ttl_seconds": ("FAIRDROP_TOKEN_TTL", int),
     "max_body_bytes": ("FAIRDROP_MAX_BODY", int),
     "background": ("FAIRDROP_BACKGROUND", "bool"),
+    "rate_limits": ("FAIRDROP_RATE_LIMITS", "bool"),
+    "smtp_host": ("FAIRDROP_SMTP_HOST", str),
+    "smtp_port": ("FAIRDROP_SMTP_PORT", int),
+    "smtp_user": ("FAIRDROP_SMTP_USER", str),
+    "smtp_password": ("FAIRDROP_SMTP_PASSWORD", str),
+    "smtp_tls": ("FAIRDROP_SMTP_TLS", "bool"),
+    "mail_from": ("FAIRDROP_MAIL_FROM", str),
+    "public_url": ("FAIRDROP_PUBLIC_URL", str),
+    "notify": ("FAIRDROP_NOTIFY", "bool"),
 }
 
 ENV_VARS: dict[str, str] = {field: var for field, (var, _) in _ENV.items()}

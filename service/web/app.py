@@ -25,6 +25,7 @@ from service.web import health
 from service.web.admin import AdminController
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
+from service.web.ratelimit import Limiter
 from service.web.registration import RegistrationController
 from service.web.shopper import ShopperController
 
@@ -50,6 +51,7 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
         app.state.deps = deps
         app.state.watch = watch = QueueWatch(deps)
+        app.state.limiter = Limiter(enabled=settings.rate_limits)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(watch.running())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from litestar import Request, Response
@@ -41,7 +42,8 @@ def problem(
         "instance": request.url.path,
     }
     body.update(extra)
-    headers = {"Retry-After": "1"} if status == 503 else None
+    retry = extra.get("retry_after", 1 if status == 503 else None)
+    headers = None if retry is None else {"Retry-After": str(retry)}
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -49,17 +51,22 @@ def domain_error(request: Request[Any, Any, Any], exc: FairdropError) -> Respons
     return problem(request, exc.status, exc.type, exc.title, exc.detail, **exc.extra)
 
 
+# Errors about the body as a whole come keyed by the handler's parameter name (`data`),
+# which means nothing to a client: name the field msgspec's message names, or none.
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
+
+
 def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
     out = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            out.append(
-                {
-                    "field": item.get("key"),
-                    "message": item.get("message"),
-                    "source": item.get("source"),
-                }
-            )
+            field, message = item.get("key"), item.get("message")
+            if item.get("source") == "body" and field == "data":
+                named = _NAMED_FIELD.search(str(message))
+                field = named.group(1) if named else None
+                if message == "'data'":  # Litestar's KeyError text for a missing body
+                    message = "A JSON body is required."
+            out.append({"field": field, "message": message, "source": item.get("source")})
     return out
 
 

@@ -17,6 +17,14 @@ from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
 from service.web.auth import TICKET_COOKIE, require_shopper, require_ticket
 from service.web.params import AnyRequest, AppDeps
+from service.web.ratelimit import (
+    CHECKIN_PER_ADDRESS,
+    CHECKIN_PER_REGISTRATION,
+    STATUS_PER_ADDRESS,
+    STATUS_PER_TICKET,
+    client_address,
+    limiter_of,
+)
 
 Watch = NamedDependency[QueueWatch]
 _encoder = msgspec.json.Encoder()
@@ -65,7 +73,10 @@ class QueueController(Controller):
     async def check_in(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> Response[checkin.CheckedIn]:
+        address = client_address(request)
+        limiter_of(request).check(CHECKIN_PER_ADDRESS, address)
         claims = require_shopper(request, deps, launch_id)
+        limiter_of(request).check(CHECKIN_PER_REGISTRATION, f"{launch_id}:{claims.registration_id}")
         done = await checkin.check_in(deps, launch_id, claims.registration_id)
         return Response(done, cookies=[_ticket_cookie(launch_id, done.ticket)])
 
@@ -77,7 +88,10 @@ class QueueController(Controller):
     async def status(
         self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
     ) -> Response[StatusOut]:
-        out = await _status(deps, watch, require_ticket(request, deps, launch_id))
+        limiter_of(request).check(STATUS_PER_ADDRESS, client_address(request))
+        claims = require_ticket(request, deps, launch_id)
+        limiter_of(request).check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
+        out = await _status(deps, watch, claims)
         cookies = [] if out.ticket is None else [_ticket_cookie(launch_id, out.ticket)]
         return Response(out, cookies=cookies)
 

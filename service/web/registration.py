@@ -8,6 +8,7 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from service.queue import signup
 from service.web.auth import channel_of
 from service.web.params import AnyRequest, AppDeps
+from service.web.ratelimit import SIGNUP_PER_ADDRESS, client_address, limiter_of
 
 
 class RegistrationController(Controller):
@@ -27,6 +28,7 @@ class RegistrationController(Controller):
         launch_id: FromPath[str],
         data: JSONBody[signup.SignUp],
     ) -> signup.SignUpAccepted:
+        limiter_of(request).check(SIGNUP_PER_ADDRESS, client_address(request))
         return await signup.sign_up(
             deps,
             launch_id,
