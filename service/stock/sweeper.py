@@ -16,6 +16,7 @@ from typing import cast
 
 from service.admin.launches import advance_due
 from service.deps import Deps
+from service.notify.sender import send_pending
 from service.stock.confirm import reconcile
 from service.stock.holds import expire
 from service.stock.outbox import apply_pending
@@ -63,6 +64,8 @@ async def sweep_once(deps: Deps) -> None:
         await reconcile(deps, launch_id)
         await drain_events(deps, launch_id)
     await apply_pending(deps)
+    if deps.settings.notify:
+        await send_pending(deps)
 
 
 async def run_forever(deps: Deps) -> None:
@@ -88,6 +91,10 @@ async def running(deps: Deps) -> AsyncIterator[None]:
     try:
         yield
     finally:
-        task.cancel()
+        # Cancel until it stops: on Python 3.11 asyncio.wait_for (used by redis-py)
+        # swallows a cancellation that lands as its inner call completes.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait([task], timeout=0.1)
         with contextlib.suppress(asyncio.CancelledError):
             await task
