@@ -90,6 +90,14 @@ async def _noop(deps: Deps) -> None:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from service.demo import seed
 
+    if "FAIRDROP_NOTIFY" not in os.environ and "FAIRDROP_SMTP_HOST" not in os.environ:
+        # No mail server named: keep e-mails queued in the outbox instead of retrying.
+        os.environ["FAIRDROP_NOTIFY"] = "0"
+        settings = msgspec.structs.replace(settings, notify=False)
+        print(
+            "fairdrop: e-mails stay in the outbox (set FAIRDROP_SMTP_HOST to send them)",
+            file=sys.stderr,
+        )
     with _resolved(settings) as s:
         if s.secret_is_random:
             # Tokens printed now must still verify in the workers: pin the secret.
