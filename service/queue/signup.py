@@ -16,12 +16,13 @@ from service import errors, events
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.infra.db import Conn
+from service.notify import enqueue_notification
 from service.queue import emails, phones
 from service.queue.registrations import new_public_id
-from service.stock.outbox import enqueue
 
 VERIFY_KIND = "verify"
 VERIFY_TTL_MS = 3 * 24 * 3600 * 1000
+RESEND_MS = 10 * 60 * 1000
 
 
 class SignUp(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -123,8 +124,14 @@ async def _send_link(
     deps: Deps, con: Conn, launch_id: str, registration_id: int, base_url: str
 ) -> None:
     link = verification_link(deps, launch_id, registration_id, base_url)
-    await enqueue(
-        con, launch_id, "notify.verify_email", {"registration": registration_id, "link": link}
+    # One link per registration per ten minutes, however often the form is sent.
+    window = deps.clock.now_ms() // RESEND_MS
+    await enqueue_notification(
+        con,
+        launch_id,
+        "verify_email",
+        {"registration": registration_id, "link": link},
+        dedupe_key=f"verify:{launch_id}:{registration_id}:{window}",
     )
 
 
