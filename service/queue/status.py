@@ -193,6 +193,10 @@ class QueueWatch:
         try:
             yield
         finally:
-            task.cancel()
+            # Cancel until it stops: on Python 3.11 asyncio.wait_for (used by redis-py)
+            # swallows a cancellation that lands as its inner call completes.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait([task], timeout=0.1)
             with contextlib.suppress(asyncio.CancelledError):
                 await task

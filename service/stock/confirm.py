@@ -67,6 +67,23 @@ async def _abort(deps: Deps, launch_id: str, hold_id: str, why: str) -> None:
     await deps.scripts.run("confirm_abort", deps.keys(launch_id), deps.clock.now_ms(), hold_id, why)
 
 
+async def _committed_anyway(
+    deps: Deps, launch_id: str, hold_id: str, exc: BaseException
+) -> Reservation:
+    """The insert failed, or its reply was lost after it committed (a timeout, a dropped
+    connection), or an earlier confirm of this hold committed. Ask Postgres before giving
+    the hold back: a hold whose reservation committed must never return its unit."""
+    unavailable = errors.Unavailable("The reservation could not be saved; try again.")
+    try:
+        done = await find_by_hold(deps, launch_id, hold_id)
+    except (TimeoutError, asyncpg.PostgresError, OSError):
+        raise unavailable from exc  # unknown: it stays confirming; the reconciler settles it
+    if done is None:
+        await _abort(deps, launch_id, hold_id, "retry")
+        raise unavailable from exc
+    return done
+
+
 async def _insert(
     deps: Deps,
     launch_id: str,
@@ -100,6 +117,12 @@ async def _insert(
         except asyncpg.UniqueViolationError as exc:
             if exc.constraint_name == "reservations_launch_id_code_key":
                 continue  # two codes collided (2^-50 odds): draw another
+            # A concurrent confirm of this same hold may have committed first, its row
+            # reaching the unit or slot index before ours (ON CONFLICT covers only the
+            # hold id): then its reservation is this confirm's result, not a refusal.
+            existing = await find_by_hold(deps, launch_id, hold_id)
+            if existing is not None:
+                return existing
             raise
         if row is not None:
             return reservation_from_row(row)
@@ -155,8 +178,7 @@ async def confirm(
         log.warning("confirm of %s refused: unit %s does not exist", hold_id, unit_no)
         raise errors.ConfirmRefused() from exc
     except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-        await _abort(deps, launch_id, hold_id, "retry")
-        raise errors.Unavailable("The reservation could not be saved; try again.") from exc
+        reservation = await _committed_anyway(deps, launch_id, hold_id, exc)
     if reservation is None:
         await _abort(deps, launch_id, hold_id, "slot-taken")
         raise errors.LimitReached()

@@ -44,6 +44,7 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
             p["unit"],
             p["registration"],
             p["slot"],
+            p.get("hold", ""),  # rows enqueued before the hold id was recorded lack it
         )
     else:
         raise ValueError(f"not a stock topic: {topic}")

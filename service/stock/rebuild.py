@@ -33,9 +33,19 @@ def selling_flag(state: str, paused: bool) -> int:
 
 
 async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:
+    report = await _rebuild(deps, launch_id, unless_loaded=False)
+    assert report is not None
+    return report
+
+
+async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> RebuildReport | None:
     keys = deps.keys(launch_id)
     async with deps.pool.acquire() as con, con.transaction():
         await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        # Callers that found the launch missing all queue on the lock; only the first
+        # loads it. Another load would wipe the holds taken since (they live in Redis only).
+        if unless_loaded and await deps.redis.hget(keys.meta, "loaded") == "1":
+            return None
         launch = await con.fetchrow(
             "SELECT state, paused, hold_seconds, per_customer_limit FROM launches WHERE id = $1",
             launch_id,
@@ -104,4 +114,4 @@ async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:
 async def ensure_loaded(deps: Deps, launch_id: str) -> None:
     """Load the launch into Redis from Postgres if Redis does not have it."""
     if await deps.redis.hget(deps.keys(launch_id).meta, "loaded") != "1":
-        await rebuild(deps, launch_id)
+        await _rebuild(deps, launch_id, unless_loaded=True)

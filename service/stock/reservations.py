@@ -56,7 +56,7 @@ async def cancel(
     async with deps.pool.acquire() as con, con.transaction():
         await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
         old = await con.fetchrow(
-            "SELECT id, registration_id, store_id, sku_id, unit_no, slot, status"
+            "SELECT id, hold_id, registration_id, store_id, sku_id, unit_no, slot, status"
             " FROM reservations WHERE launch_id = $1 AND id = $2 FOR UPDATE",
             launch_id,
             reservation_id,
@@ -92,6 +92,7 @@ async def cancel(
                 "unit": old["unit_no"],
                 "registration": old["registration_id"],
                 "slot": old["slot"],
+                "hold": old["hold_id"],
             },
         )
         await enqueue(
