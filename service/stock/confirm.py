@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import asyncpg
+import msgspec
 
 from service import errors
 from service.deps import Deps
@@ -48,6 +50,16 @@ WITH launch AS (
 )
 SELECT * FROM r
 """
+
+
+class Begun(msgspec.Struct, frozen=True):
+    """A hold that `confirm_begin` marked confirming: what its reservation claims."""
+
+    store_id: str
+    sku_id: str
+    unit_no: int
+    slot: int
+
 
 _BY_HOLD = f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE launch_id = $1 AND hold_id = $2"
 
@@ -133,6 +145,64 @@ async def _insert(
     raise RuntimeError("could not draw a unique reservation code")
 
 
+async def settle_begin(
+    deps: Deps, launch_id: str, registration_id: int, hold_id: str, reply: list[Any]
+) -> Reservation | Begun:
+    """What `confirm_begin`'s reply means: the hold to record, the reservation an earlier
+    confirm of this hold made, or an error."""
+    if reply[0] == "hold-not-found":
+        # Already confirmed by an earlier call (the hold is gone from Redis)?
+        done = await find_by_hold(deps, launch_id, hold_id)
+        if done is not None and done.registration_id == registration_id:
+            return done
+    raise_for(reply)
+    return Begun(str(reply[1]), str(reply[2]), int(reply[3]), int(reply[4]))
+
+
+async def record(
+    deps: Deps,
+    launch_id: str,
+    registration_id: int,
+    hold_id: str,
+    begun: Begun,
+    channel: str,
+    actor: str,
+) -> Reservation:
+    """Step 2 for one hold: insert its reservation, or settle the hold in Redis and raise."""
+    try:
+        reservation = await _insert(
+            deps,
+            launch_id,
+            hold_id,
+            registration_id,
+            begun.store_id,
+            begun.sku_id,
+            begun.unit_no,
+            begun.slot,
+            channel,
+            actor,
+        )
+    except asyncpg.UniqueViolationError as exc:
+        why = _REFUSALS.get(exc.constraint_name or "", "unit-taken")
+        await _abort(deps, launch_id, hold_id, why)
+        log.warning("confirm of %s refused by Postgres (%s)", hold_id, exc.constraint_name)
+        raise errors.ConfirmRefused() from exc
+    except asyncpg.ForeignKeyViolationError as exc:
+        await _abort(deps, launch_id, hold_id, "no-such-unit")
+        log.warning("confirm of %s refused: unit %s does not exist", hold_id, begun.unit_no)
+        raise errors.ConfirmRefused() from exc
+    except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+        reservation = await _committed_anyway(deps, launch_id, hold_id, exc)
+    if reservation is None:
+        await _abort(deps, launch_id, hold_id, "slot-taken")
+        raise errors.LimitReached()
+    return reservation
+
+
+def deadline_ms(deps: Deps) -> int:
+    return deps.clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
+
+
 async def confirm(
     deps: Deps,
     launch_id: str,
@@ -144,44 +214,19 @@ async def confirm(
 ) -> Reservation:
     """Turn a live hold into a durable reservation with a code, or raise why not."""
     actor = actor or f"registration:{registration_id}"
-    deadline = deps.clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
     reply = await run_loaded(
-        deps, "confirm_begin", launch_id, deps.clock.now_ms(), hold_id, registration_id, deadline
+        deps,
+        "confirm_begin",
+        launch_id,
+        deps.clock.now_ms(),
+        hold_id,
+        registration_id,
+        deadline_ms(deps),
     )
-    if reply[0] == "hold-not-found":
-        # Already confirmed by an earlier call (the hold is gone from Redis)?
-        done = await find_by_hold(deps, launch_id, hold_id)
-        if done is not None and done.registration_id == registration_id:
-            return done
-    raise_for(reply)
-    store_id, sku_id, unit_no, slot = reply[1], reply[2], int(reply[3]), int(reply[4])
-    try:
-        reservation = await _insert(
-            deps,
-            launch_id,
-            hold_id,
-            registration_id,
-            store_id,
-            sku_id,
-            unit_no,
-            slot,
-            channel,
-            actor,
-        )
-    except asyncpg.UniqueViolationError as exc:
-        why = _REFUSALS.get(exc.constraint_name or "", "unit-taken")
-        await _abort(deps, launch_id, hold_id, why)
-        log.warning("confirm of %s refused by Postgres (%s)", hold_id, exc.constraint_name)
-        raise errors.ConfirmRefused() from exc
-    except asyncpg.ForeignKeyViolationError as exc:
-        await _abort(deps, launch_id, hold_id, "no-such-unit")
-        log.warning("confirm of %s refused: unit %s does not exist", hold_id, unit_no)
-        raise errors.ConfirmRefused() from exc
-    except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
-        reservation = await _committed_anyway(deps, launch_id, hold_id, exc)
-    if reservation is None:
-        await _abort(deps, launch_id, hold_id, "slot-taken")
-        raise errors.LimitReached()
+    begun = await settle_begin(deps, launch_id, registration_id, hold_id, reply)
+    if isinstance(begun, Reservation):
+        return begun
+    reservation = await record(deps, launch_id, registration_id, hold_id, begun, channel, actor)
     try:
         await deps.scripts.run("confirm_end", deps.keys(launch_id), deps.clock.now_ms(), hold_id)
     except errors.Unavailable:
