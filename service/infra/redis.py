@@ -90,13 +90,27 @@ class Scripts:
     async def run_many(
         self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
     ) -> list[Any]:
-        """Several calls of one script in one pipeline (one round trip)."""
+        """Several calls of one script on one launch in one pipeline (one round trip)."""
+        return await self.run_each(name, [(keys, args) for args in calls])
+
+    async def run_each(
+        self,
+        name: str,
+        calls: Sequence[tuple[LaunchKeys, Sequence[str | int | float]]],
+        *,
+        raise_on_error: bool = True,
+    ) -> list[Any]:
+        """Several calls of one script, each on its own launch, in one round trip.
+
+        Each call stays atomic on its own. With `raise_on_error=False` a failing call's
+        reply is its exception instead of failing them all.
+        """
         script = self._scripts[name]
         try:
             async with self.client.pipeline(transaction=False) as pipe:
-                for args in calls:
+                for keys, args in calls:
                     await script(keys=keys.all, args=list(args), client=pipe)
-                results = await pipe.execute()
+                results = await pipe.execute(raise_on_error=raise_on_error)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
         return [_decode(r) for r in results]

@@ -21,6 +21,7 @@ from service.infra.redis import create_redis
 from service.infra.settings import Settings, get_settings
 from service.queue.status import QueueWatch
 from service.stock import sweeper
+from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
 from service.web.problems import EXCEPTION_HANDLERS
@@ -35,6 +36,11 @@ log = logging.getLogger(__name__)
 def _provide_watch(state: State) -> QueueWatch:
     watch: QueueWatch = state.watch
     return watch
+
+
+def _provide_confirmer(state: State) -> ConfirmBatcher:
+    confirmer: ConfirmBatcher = state.confirmer
+    return confirmer
 
 
 def _provide_deps(state: State) -> Deps:
@@ -52,9 +58,11 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         app.state.deps = deps
         app.state.watch = watch = QueueWatch(deps)
         app.state.limiter = Limiter(enabled=settings.rate_limits)
+        app.state.confirmer = confirmer = ConfirmBatcher(deps)
         try:
             async with contextlib.AsyncExitStack() as stack:
                 await stack.enter_async_context(watch.running())
+                await stack.enter_async_context(confirmer.running())
                 if settings.background:
                     await stack.enter_async_context(sweeper.running(deps))
                 yield
@@ -93,6 +101,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         dependencies={
             "deps": Provide(_provide_deps, sync_to_thread=False),
             "watch": Provide(_provide_watch, sync_to_thread=False),
+            "confirmer": Provide(_provide_confirmer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings, clock or SystemClock())],

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter
 
 from service.admin import launches
-from service.stock import confirm as confirming
 from service.stock import holds, reservations
 from service.stock.codes import format_code
+from service.stock.confirm_batch import ConfirmBatcher
 from service.stock.counts import redis_counts
 from service.stock.models import Hold, Reservation
 from service.stock.rebuild import ensure_loaded
@@ -114,12 +115,13 @@ class ShopperController(Controller):
         self,
         request: AnyRequest,
         deps: AppDeps,
+        confirmer: NamedDependency[ConfirmBatcher],
         launch_id: FromPath[str],
         hold_id: FromPath[str],
     ) -> ReservationOut:
         registration_id = require_customer(request, deps, launch_id)
-        reservation = await confirming.confirm(
-            deps, launch_id, registration_id, hold_id, channel=channel_of(request)
+        reservation = await confirmer.confirm(
+            launch_id, registration_id, hold_id, channel=channel_of(request)
         )
         return _out(reservation)
 

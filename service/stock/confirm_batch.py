@@ -1,0 +1,250 @@
+"""Confirming many holds together: three round trips for a batch instead of for each.
+
+Under load most confirms wait for a round trip anyway; batching them the way a
+database batches commits (group commit) turns `confirm_begin`, the insert and
+`confirm_end` into one pipelined Redis call, one multi-row statement and one more
+pipelined call for everyone who arrived meanwhile. Every hold keeps its own fate:
+whatever the batch could not settle (a refusal, a duplicate, a lost launch) goes
+through the one-hold path in `confirm.py`, which knows every case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import asyncpg
+
+from service import errors
+from service.deps import Deps
+from service.stock.codes import new_code
+from service.stock.confirm import Begun, confirm, deadline_ms, record, settle_begin
+from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+
+log = logging.getLogger(__name__)
+
+# Rows a unique index would refuse (a duplicate, a unit or slot taken, a code collision)
+# or the launch guard drops are simply not returned; the one-hold path settles them.
+_INSERT_MANY = f"""
+WITH input AS (
+    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                         $6::int[], $7::smallint[], $8::text[], $9::text[], $10::text[])
+        AS t(launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code,
+             channel, actor)
+), ok AS (
+    SELECT i.* FROM input i JOIN launches l ON l.id = i.launch_id
+    WHERE i.slot < l.per_customer_limit
+), r AS (
+    INSERT INTO reservations
+        (launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel)
+    SELECT launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel
+    FROM ok ORDER BY launch_id, store_id, sku_id, unit_no
+    ON CONFLICT DO NOTHING
+    RETURNING {RESERVATION_COLUMNS}
+), e AS (
+    INSERT INTO events (launch_id, actor, channel, kind, subject, data)
+    SELECT r.launch_id, i.actor, r.channel, 'reservation.confirmed',
+           'registration:' || r.registration_id,
+           jsonb_build_object('reservation', r.id, 'hold', r.hold_id, 'store', r.store_id,
+                              'sku', r.sku_id, 'code', r.code)
+    FROM r JOIN input i ON i.launch_id = r.launch_id AND i.hold_id = r.hold_id
+), o AS (
+    INSERT INTO outbox (launch_id, topic, payload)
+    SELECT launch_id, 'notify.reservation_confirmed',
+           jsonb_build_object('reservation', id, 'registration', registration_id)
+    FROM r
+)
+SELECT * FROM r
+"""
+
+
+@dataclass(eq=False)
+class _Job:
+    launch_id: str
+    registration_id: int
+    hold_id: str
+    channel: str
+    actor: str
+    future: asyncio.Future[Reservation]
+    begun: Begun | None = None
+    done: Reservation | None = None
+
+    def fail(self, exc: BaseException) -> None:
+        if not self.future.done():
+            self.future.set_exception(exc)
+
+    def succeed(self, reservation: Reservation) -> None:
+        if not self.future.done():
+            self.future.set_result(reservation)
+
+
+@dataclass
+class ConfirmBatcher:
+    """One per process. `await batcher.confirm(...)` behaves like `confirm.confirm`."""
+
+    deps: Deps
+    max_batch: int = 256
+    max_inflight: int = 3
+    _queue: list[_Job] = field(default_factory=list)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def confirm(
+        self,
+        launch_id: str,
+        registration_id: int,
+        hold_id: str,
+        *,
+        channel: str = "web",
+        actor: str | None = None,
+    ) -> Reservation:
+        future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
+        actor = actor or f"registration:{registration_id}"
+        self._queue.append(_Job(launch_id, registration_id, hold_id, channel, actor, future))
+        self._kick()
+        return await future
+
+    def _kick(self) -> None:
+        while self._queue and len(self._tasks) < self.max_inflight:
+            batch = self._queue[: self.max_batch]
+            del self._queue[: self.max_batch]
+            task = asyncio.create_task(self._run(batch))
+            self._tasks.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self._kick()
+
+    async def _run(self, batch: list[_Job]) -> None:
+        try:
+            await self._process(batch)
+        except BaseException as exc:
+            failure = exc if isinstance(exc, Exception) else errors.Unavailable()
+            log.exception("a confirm batch failed; its confirms report it")
+            for job in batch:
+                job.fail(failure)
+            if not isinstance(exc, Exception):
+                raise
+
+    async def _process(self, batch: list[_Job]) -> None:
+        deps = self.deps
+        now, deadline = deps.clock.now_ms(), deadline_ms(deps)
+        replies = await deps.scripts.run_each(
+            "confirm_begin",
+            [
+                (deps.keys(j.launch_id), (now, j.hold_id, j.registration_id, deadline))
+                for j in batch
+            ],
+            raise_on_error=False,
+        )
+        pending: list[_Job] = []
+        singles: list[_Job] = []
+        for job, reply in zip(batch, replies, strict=True):
+            if isinstance(reply, Exception) or reply[0] == "not-loaded":
+                singles.append(job)  # the one-hold path rebuilds or reports it
+                continue
+            try:
+                begun = await settle_begin(
+                    deps, job.launch_id, job.registration_id, job.hold_id, reply
+                )
+            except errors.FairdropError as exc:
+                job.fail(exc)
+                continue
+            if isinstance(begun, Reservation):
+                job.succeed(begun)
+            else:
+                job.begun = begun
+                pending.append(job)
+        inserted = await self._insert_many(pending)
+        leftovers = [j for j in pending if (j.launch_id, j.hold_id) not in inserted]
+        for job in pending:
+            job.done = inserted.get((job.launch_id, job.hold_id))
+        await asyncio.gather(
+            *(self._record_one(j) for j in leftovers), *(self._single(j) for j in singles)
+        )
+        settled = [j for j in pending if j.done is not None]
+        if settled:
+            try:
+                await deps.scripts.run_each(
+                    "confirm_end",
+                    [(deps.keys(j.launch_id), (deps.clock.now_ms(), j.hold_id)) for j in settled],
+                    raise_on_error=False,
+                )
+            except errors.Unavailable:
+                log.warning("confirm_end for %d holds deferred to the reconciler", len(settled))
+        for job in settled:
+            assert job.done is not None
+            job.succeed(job.done)
+
+    async def _insert_many(self, jobs: list[_Job]) -> dict[tuple[str, str], Reservation]:
+        if not jobs:
+            return {}
+        begun = [j.begun for j in jobs]
+        assert all(b is not None for b in begun)
+        try:
+            rows = await self.deps.pool.fetch(
+                _INSERT_MANY,
+                [j.launch_id for j in jobs],
+                [j.hold_id for j in jobs],
+                [j.registration_id for j in jobs],
+                [b.store_id for b in begun if b],
+                [b.sku_id for b in begun if b],
+                [b.unit_no for b in begun if b],
+                [b.slot for b in begun if b],
+                [new_code() for _ in jobs],
+                [j.channel for j in jobs],
+                [j.actor for j in jobs],
+                timeout=self.deps.settings.confirm_deadline_seconds / 3,
+            )
+        except (TimeoutError, asyncpg.PostgresError, OSError) as exc:
+            # A unit that does not exist (foreign key), a deadlock, a timeout: let each
+            # hold find its own answer; any row that did commit is found by hold id.
+            log.info("batch insert of %d confirms fell back to one by one: %r", len(jobs), exc)
+            return {}
+        out = {}
+        for row in rows:
+            reservation = reservation_from_row(row)
+            out[(reservation.launch_id, reservation.hold_id)] = reservation
+        return out
+
+    async def _record_one(self, job: _Job) -> None:
+        assert job.begun is not None
+        try:
+            job.done = await record(
+                self.deps,
+                job.launch_id,
+                job.registration_id,
+                job.hold_id,
+                job.begun,
+                job.channel,
+                job.actor,
+            )
+        except Exception as exc:
+            job.fail(exc)
+
+    async def _single(self, job: _Job) -> None:
+        try:
+            job.succeed(
+                await confirm(
+                    self.deps,
+                    job.launch_id,
+                    job.registration_id,
+                    job.hold_id,
+                    channel=job.channel,
+                    actor=job.actor,
+                )
+            )
+        except Exception as exc:
+            job.fail(exc)
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[ConfirmBatcher]:
+        """Use for the app's lifetime; on the way out, let batches in flight finish."""
+        try:
+            yield self
+        finally:
+            while self._tasks:
+                await asyncio.gather(*list(self._tasks), return_exceptions=True)

@@ -1,0 +1,88 @@
+"""Confirms batched together keep every hold's own fate, under a real race."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from service import errors
+from service.clock import FakeClock
+from service.deps import Deps
+from service.infra.keys import unit_member
+from service.stock import holds
+from service.stock.confirm_batch import ConfirmBatcher
+from service.stock.models import Hold
+from service.stock.rebuild import rebuild
+from tests.serve import assert_consistent, selling_launch
+
+
+async def _hold_of_unit(deps: Deps, regs: list[int], unit_no: int) -> Hold:
+    for reg in regs:
+        hold = await holds.reserve(deps, "drop", reg, "S1", "K1")
+        if hold.unit_no == unit_no:
+            return hold
+    raise AssertionError(f"no hold got unit {unit_no}")
+
+
+async def test_a_mixed_batch_settles_each_hold_correctly(deps: Deps, clock: FakeClock) -> None:
+    regs = await selling_launch(deps, units=80, registrations=80, hold_seconds=300)
+    expiring = [await holds.reserve(deps, "drop", r, "S1", "K1") for r in regs[:5]]
+    clock.advance(250)
+    good = [await holds.reserve(deps, "drop", r, "S1", "K1") for r in regs[5:45]]
+    batcher = ConfirmBatcher(deps, max_batch=16)
+    first = await batcher.confirm("drop", good[0].registration_id, good[0].hold_id)
+    clock.advance(60)  # the first five holds are past their time; the rest are not
+    # Redis lies: a unit that a reservation owns is offered again, and one that never was.
+    await deps.redis.zadd(deps.keys("drop").free, {unit_member("S1", "K1", good[0].unit_no): 0})
+    liar = await _hold_of_unit(deps, regs[45:60], good[0].unit_no)
+    lowest = (await deps.redis.zrange(deps.keys("drop").free, 0, 0))[0]
+    gone = int(lowest.rsplit(":", 1)[1])
+    await deps.pool.execute("DELETE FROM units WHERE unit_no = $1", gone)  # Redis did not hear
+    ghost = await _hold_of_unit(deps, regs[60:], gone)
+
+    calls = [(h, "twice") for h in good[1:] for _ in range(2)]
+    calls += [(good[0], "again"), (liar, "taken"), (ghost, "ghost")]
+    calls += [(h, "expired") for h in expiring]
+    random.Random(7).shuffle(calls)
+    results = await asyncio.gather(
+        *(batcher.confirm("drop", h.registration_id, h.hold_id) for h, _ in calls),
+        return_exceptions=True,
+    )
+    by_hold: dict[str, list[object]] = {}
+    for (h, _), result in zip(calls, results, strict=True):
+        by_hold.setdefault(h.hold_id, []).append(result)
+
+    assert by_hold[good[0].hold_id] == [first], "confirming again returns the same reservation"
+    for h in good[1:]:
+        a, b = by_hold[h.hold_id]
+        assert not isinstance(a, BaseException) and a == b, (a, b)
+    assert isinstance(by_hold[liar.hold_id][0], errors.ConfirmRefused)
+    assert isinstance(by_hold[ghost.hold_id][0], errors.ConfirmRefused)
+    for h in expiring:
+        assert isinstance(by_hold[h.hold_id][0], errors.HoldExpired | errors.HoldNotFound)
+    codes = await deps.pool.fetch("SELECT code FROM reservations")
+    assert len(codes) == 40 == len({r["code"] for r in codes})
+    assert await deps.redis.hget(deps.keys("drop").meta, "suspect"), "the lies are flagged"
+    await rebuild(deps, "drop")
+    counts = await assert_consistent(deps, "drop")
+    assert counts["S1:K1"][3] == 40
+
+
+async def test_many_concurrent_confirms_share_round_trips(deps: Deps) -> None:
+    regs = await selling_launch(deps, units=300, registrations=300)
+    held = [await holds.reserve(deps, "drop", r, "S1", "K1") for r in regs]
+    batcher = ConfirmBatcher(deps)
+    sizes: list[int] = []
+    insert_many = batcher._insert_many
+
+    async def counting(jobs: list) -> dict:  # type: ignore[type-arg]
+        sizes.append(len(jobs))
+        return await insert_many(jobs)
+
+    batcher._insert_many = counting  # type: ignore[method-assign]
+    done = await asyncio.gather(
+        *(batcher.confirm("drop", h.registration_id, h.hold_id) for h in held)
+    )
+    assert len({r.code for r in done}) == 300
+    assert sum(sizes) == 300 and len(sizes) < 30, f"{sizes}: not batched"
+    await assert_consistent(deps, "drop")
