@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
-import asyncpg
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
