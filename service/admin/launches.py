@@ -60,7 +60,16 @@ async def _publish_settings(deps: Deps, launch: Launch) -> None:
         )
 
 
+def _check_mode(mode: object) -> None:
+    if mode == "lottery":
+        raise errors.InvalidField(
+            "The lottery mode is not available yet; use prequeue-shuffle or fifo.",
+            field="fairness_mode",
+        )
+
+
 async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: str) -> Launch:
+    _check_mode(body.fairness_mode)
     fields = msgspec.structs.asdict(body)
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -91,7 +100,7 @@ async def update_launch(
     changes: dict[str, Any] = {
         k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET
     }
-    # Timings default to None in the struct; only those present in the body count.
+    _check_mode(changes.get("fairness_mode"))
     if not changes:
         return await get_launch(deps, launch_id)
     sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
