@@ -13,12 +13,15 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import msgspec
 import pytest
+from litestar.testing import AsyncTestClient
 
+from service.auth.apikeys import create_key
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings, from_env
+from service.web.app import create_app
 
 
 @pytest.fixture(scope="session")
@@ -71,3 +74,24 @@ async def deps(settings: Settings, clock: FakeClock) -> AsyncIterator[Deps]:
         await redis.delete(*keys)
     await redis.aclose()
     await pool.close()
+
+
+@pytest.fixture
+async def admin_key(settings: Settings) -> str:
+    """An admin API key in the test's schema."""
+    pool = await db.create_pool(settings, min_size=1, max_size=1)
+    try:
+        return await create_key(pool, "admin", label="test")
+    finally:
+        await pool.close()
+
+
+@pytest.fixture
+async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type: ignore[type-arg]
+    """The app in the test's schema and key space (no background sweeper).
+
+    It runs on the test client's own event loop: talk to it over HTTP only.
+    """
+    app = create_app(msgspec.structs.replace(settings, background=False))
+    async with AsyncTestClient(app) as c:
+        yield c

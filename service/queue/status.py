@@ -13,12 +13,12 @@ import bisect
 import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Literal
 
 import msgspec
 
 from service.deps import Deps
+from service.infra.tasks import background
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
@@ -187,16 +187,5 @@ class QueueWatch:
             tick += 1
             await asyncio.sleep(interval)
 
-    @contextlib.asynccontextmanager
-    async def running(self) -> AsyncIterator[None]:
-        task = asyncio.create_task(self.run(), name="fairdrop-queue-watch")
-        try:
-            yield
-        finally:
-            # Cancel until it stops: on Python 3.11 asyncio.wait_for (used by redis-py)
-            # swallows a cancellation that lands as its inner call completes.
-            while not task.done():
-                task.cancel()
-                await asyncio.wait([task], timeout=0.1)
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return background(self.run(), "fairdrop-queue-watch")

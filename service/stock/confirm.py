@@ -26,22 +26,36 @@ from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_f
 
 log = logging.getLogger(__name__)
 
-# One statement, so one round trip and its own transaction.
-_INSERT = f"""
-WITH launch AS (
-    SELECT id FROM launches WHERE id = $1 AND $7::smallint < per_customer_limit
+_COLUMNS = (
+    "launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel, actor"
+)
+
+
+def insert_sql(input_rows: str, conflict_target: str) -> str:
+    """One statement (one round trip, its own transaction) that records reservations
+    for `input_rows` (a query giving `_COLUMNS`) with their event and outbox rows.
+
+    The launch guard drops a row whose slot is not below the launch's limit; a row
+    refused by `ON CONFLICT` is not returned either.
+    """
+    return f"""
+WITH input AS ({input_rows}), ok AS (
+    SELECT i.* FROM input i JOIN launches l ON l.id = i.launch_id
+    WHERE i.slot < l.per_customer_limit
 ), r AS (
     INSERT INTO reservations
         (launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel)
-    SELECT id, $2, $3, $4, $5, $6, $7, $8, $9 FROM launch
-    ON CONFLICT (launch_id, hold_id) DO NOTHING
+    SELECT launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel
+    FROM ok ORDER BY launch_id, store_id, sku_id, unit_no
+    ON CONFLICT {conflict_target} DO NOTHING
     RETURNING {RESERVATION_COLUMNS}
 ), e AS (
     INSERT INTO events (launch_id, actor, channel, kind, subject, data)
-    SELECT launch_id, $10, channel, 'reservation.confirmed', 'registration:' || registration_id,
-           jsonb_build_object('reservation', id, 'hold', hold_id, 'store', store_id,
-                              'sku', sku_id, 'code', code)
-    FROM r
+    SELECT r.launch_id, i.actor, r.channel, 'reservation.confirmed',
+           'registration:' || r.registration_id,
+           jsonb_build_object('reservation', r.id, 'hold', r.hold_id, 'store', r.store_id,
+                              'sku', r.sku_id, 'code', r.code)
+    FROM r JOIN input i ON i.launch_id = r.launch_id AND i.hold_id = r.hold_id
 ), o AS (
     INSERT INTO outbox (launch_id, topic, payload)
     SELECT launch_id, 'notify.reservation_confirmed',
@@ -50,6 +64,21 @@ WITH launch AS (
 )
 SELECT * FROM r
 """
+
+
+# One hold: only a second confirm of the same hold is absorbed; any other unique
+# violation raises, naming the index that refused (unit or slot taken).
+_INSERT = insert_sql(
+    "SELECT * FROM (VALUES ($1::text, $2::text, $3::bigint, $4::text, $5::text, $6::int,"
+    f" $7::smallint, $8::text, $9::text, $10::text)) AS t({_COLUMNS})",
+    "(launch_id, hold_id)",
+)
+# Many holds: every refused row is just left out; the one-hold path finds out why.
+INSERT_MANY = insert_sql(
+    "SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],"
+    f" $6::int[], $7::smallint[], $8::text[], $9::text[], $10::text[]) AS t({_COLUMNS})",
+    "",
+)
 
 
 class Begun(msgspec.Struct, frozen=True):

@@ -21,44 +21,17 @@ import asyncpg
 from service import errors
 from service.deps import Deps
 from service.stock.codes import new_code
-from service.stock.confirm import Begun, confirm, deadline_ms, record, settle_begin
-from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+from service.stock.confirm import (
+    INSERT_MANY,
+    Begun,
+    confirm,
+    deadline_ms,
+    record,
+    settle_begin,
+)
+from service.stock.models import Reservation, reservation_from_row
 
 log = logging.getLogger(__name__)
-
-# Rows a unique index would refuse (a duplicate, a unit or slot taken, a code collision)
-# or the launch guard drops are simply not returned; the one-hold path settles them.
-_INSERT_MANY = f"""
-WITH input AS (
-    SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                         $6::int[], $7::smallint[], $8::text[], $9::text[], $10::text[])
-        AS t(launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code,
-             channel, actor)
-), ok AS (
-    SELECT i.* FROM input i JOIN launches l ON l.id = i.launch_id
-    WHERE i.slot < l.per_customer_limit
-), r AS (
-    INSERT INTO reservations
-        (launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel)
-    SELECT launch_id, hold_id, registration_id, store_id, sku_id, unit_no, slot, code, channel
-    FROM ok ORDER BY launch_id, store_id, sku_id, unit_no
-    ON CONFLICT DO NOTHING
-    RETURNING {RESERVATION_COLUMNS}
-), e AS (
-    INSERT INTO events (launch_id, actor, channel, kind, subject, data)
-    SELECT r.launch_id, i.actor, r.channel, 'reservation.confirmed',
-           'registration:' || r.registration_id,
-           jsonb_build_object('reservation', r.id, 'hold', r.hold_id, 'store', r.store_id,
-                              'sku', r.sku_id, 'code', r.code)
-    FROM r JOIN input i ON i.launch_id = r.launch_id AND i.hold_id = r.hold_id
-), o AS (
-    INSERT INTO outbox (launch_id, topic, payload)
-    SELECT launch_id, 'notify.reservation_confirmed',
-           jsonb_build_object('reservation', id, 'registration', registration_id)
-    FROM r
-)
-SELECT * FROM r
-"""
 
 
 @dataclass(eq=False)
@@ -186,7 +159,7 @@ class ConfirmBatcher:
         assert all(b is not None for b in begun)
         try:
             rows = await self.deps.pool.fetch(
-                _INSERT_MANY,
+                INSERT_MANY,
                 [j.launch_id for j in jobs],
                 [j.hold_id for j in jobs],
                 [j.registration_id for j in jobs],

@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
 from typing import cast
 
 from service.admin.launches import advance_due
 from service.deps import Deps
+from service.infra.tasks import background
 from service.notify.sender import send_pending
 from service.stock.confirm import reconcile
 from service.stock.holds import expire
@@ -85,16 +85,5 @@ async def run_forever(deps: Deps) -> None:
         await asyncio.sleep(interval)
 
 
-@contextlib.asynccontextmanager
-async def running(deps: Deps) -> AsyncIterator[None]:
-    task = asyncio.create_task(run_forever(deps), name="fairdrop-sweeper")
-    try:
-        yield
-    finally:
-        # Cancel until it stops: on Python 3.11 asyncio.wait_for (used by redis-py)
-        # swallows a cancellation that lands as its inner call completes.
-        while not task.done():
-            task.cancel()
-            await asyncio.wait([task], timeout=0.1)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+def running(deps: Deps) -> contextlib.AbstractAsyncContextManager[None]:
+    return background(run_forever(deps), "fairdrop-sweeper")
