@@ -9,6 +9,7 @@ import contextlib
 import os
 import resource
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -16,8 +17,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 import msgspec
@@ -31,6 +34,7 @@ from service.infra.redis import create_redis
 from service.infra.settings import Settings, from_env
 
 HOST = "127.0.0.1"
+T = TypeVar("T")
 
 
 def say(message: str) -> None:
@@ -38,11 +42,25 @@ def say(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
+async def timed(label: str, work: Awaitable[T]) -> tuple[T, float]:
+    """The result of `work` and the seconds it took (said on stderr)."""
+    began = time.perf_counter()
+    result = await work
+    spent = time.perf_counter() - began
+    say(f"{label}: {spent:.2f}s")
+    return result, round(spent, 3)
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(f"{line}\n" for line in lines))
+    return path
+
+
 @contextlib.contextmanager
 def backing_services() -> Iterator[Settings]:
     """DATABASE_URL / REDIS_URL when set, else the embedded servers, with a run secret."""
     settings = msgspec.structs.replace(
-        from_env(), secret=secrets.token_urlsafe(32), background=False
+        from_env(), secret=secrets.token_urlsafe(32), background=False, rate_limits=False
     )
     if settings.database_url and settings.redis_url:
         yield settings
@@ -175,6 +193,8 @@ def serving(settings: Settings, *, timeout: float = 30.0) -> Iterator[Server]:
         "FAIRDROP_BACKGROUND": "0",
         "FAIRDROP_WORKERS": "1",
         "FAIRDROP_BENCH_ENDPOINTS": "1",
+        # Per-address limits would turn one load generator's flood into 429s.
+        "FAIRDROP_RATE_LIMITS": "1" if settings.rate_limits else "0",
     }
     process = subprocess.Popen(
         [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port)],
@@ -232,3 +252,20 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=5)
+
+
+@contextlib.contextmanager
+def profiling(server: Server, out: Path | None, seconds: float) -> Iterator[None]:
+    """py-spy on the server (and its granian worker) while the block runs, if asked."""
+    spy = shutil.which("py-spy")
+    if out is None or spy is None:
+        yield
+        return
+    cmd = [spy, "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking"]
+    cmd += ["--rate", "250", "--duration", str(round(seconds)), "--format", "raw", "-o", str(out)]
+    spying = subprocess.Popen(cmd, stdout=sys.stderr, stderr=sys.stderr)
+    try:
+        yield
+    finally:
+        spying.wait(timeout=seconds + 30)
+        say(f"py-spy profile (collapsed stacks) in {out}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import random
@@ -10,8 +11,10 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from _env import (
@@ -29,7 +32,8 @@ CPU_PARTS = ("server", "redis", "postgres", "loader")
 
 @dataclass
 class Load:
-    """What to send: `mode` "tokens" (random token each request) or "pairs" (next line)."""
+    """What to send: `mode` "tokens" (random token each request) or "pairs" (next line:
+    "token hold_id", or just "token" to use each token once, in order)."""
 
     mode: str
     file: Path
@@ -63,6 +67,39 @@ class LoadResult:
 
     def cpu_per_request(self) -> dict[str, float]:
         return {k: round(v / max(1, self.requests) * 1e6, 1) for k, v in self.cpu_s.items()}
+
+
+def cpu_ratio(baseline: dict[str, float], measured: dict[str, float]) -> float:
+    """CPU per baseline operation ÷ CPU per measured operation, all parts counted: what
+    the throughput ratio tends to when the machine's cores are the limit, and steadier
+    than it when other processes share the machine."""
+    return round(sum(baseline.values()) / sum(measured.values()), 3)
+
+
+def combine(results: list[LoadResult]) -> dict[str, Any]:
+    """Rounds of one phase as one figure: all requests over all measured time."""
+    statuses: dict[str, int] = {}
+    for r in results:
+        for k, v in r.statuses.items():
+            statuses[k] = statuses.get(k, 0) + v
+    requests = sum(r.requests for r in results)
+    seconds = sum(r.duration_s for r in results)
+    ok = sum(r.count("2") for r in results)
+    return {
+        "rps": round(requests / seconds, 1),
+        "ok_rps": round(ok / seconds, 1),
+        "requests": requests,
+        "duration_s": round(seconds, 3),
+        "statuses": statuses,
+        "latency_ms": [r.latency_ms for r in results],
+        "socket_errors": sum(r.socket_errors for r in results),
+        "rounds": [round(r.rps, 1) for r in results],
+        "other_cores_busy": [r.other_cores for r in results],
+        "cpu_us_per_request": {
+            k: round(sum(r.cpu_s.get(k, 0.0) for r in results) / max(1, requests) * 1e6, 1)
+            for k in CPU_PARTS
+        },
+    }
 
 
 def ensure_wrk() -> str | None:
@@ -158,8 +195,8 @@ async def _python_load(base_url: str, load: Load, seconds: float, connections: i
             token, path = random.choice(lines), load.path
         else:
             wrapped += cursor >= len(lines)
-            token, hold = lines[cursor % len(lines)].split()
-            path, cursor = load.path.replace("{hold}", hold), cursor + 1
+            token, _, hold = lines[cursor % len(lines)].partition(" ")
+            path, cursor = load.path.replace("{hold}", hold) if hold else load.path, cursor + 1
         body = load.body.encode()
         return (
             f"{load.method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
@@ -212,3 +249,19 @@ async def _python_load(base_url: str, load: Load, seconds: float, connections: i
         latency_ms={"p50": pct(0.5), "p90": pct(0.9), "p99": pct(0.99)} if latencies else {},
         client="python-asyncio",
     )
+
+
+Runner = Callable[[Load, float, str], LoadResult]
+
+
+def phase_runner(args: argparse.Namespace, server: Server, redis_url: str) -> Runner:
+    """run(load, seconds, label): one phase, reported on stderr as it ends."""
+    wrk = ensure_wrk() if args.client == "wrk" else None
+
+    def run(load: Load, seconds: float, label: str) -> LoadResult:
+        result = drive(wrk, server, redis_url, load, seconds=seconds, connections=args.connections)
+        cpu = result.cpu_per_request()
+        say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+        return result
+
+    return run

@@ -2,6 +2,10 @@
 
     python tests/bench/run.py reserve   # POST /holds ÷ one bare EVALSHA endpoint (goal ≥ 0.9)
     python tests/bench/run.py confirm   # POST /holds/{id}/confirm ÷ raw asyncpg inserts (≥ 0.5)
+    python tests/bench/run.py poll      # GET queue/status ÷ GET /_bench/hello (≥ 0.6)
+    python tests/bench/run.py poll-scale  # status with 1,000,000 waiters ÷ with 1,000 (≥ 0.9)
+    python tests/bench/run.py draw      # draw 1,000,000 check-ins: ≤ 10 s, ≤ 100 Redis bytes each
+    python tests/bench/run.py join      # POST queue/checkin ÷ POST /_bench/evalsha
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
 own schema and key prefix and drops them at the end; it serves the app with
@@ -14,30 +18,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import secrets
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import asyncpg
+from _draw_bench import bench_draw
 from _env import (
     PostgresCpu,
-    Server,
     backing_services,
     busy_seconds,
     fresh_space,
     open_deps,
+    profiling,
     say,
     serving,
 )
-from _load import CPU_PARTS, Load, LoadResult, drive, ensure_wrk
+from _join_bench import bench_join
+from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk
+from _poll_bench import bench_poll, bench_poll_scale
 from _seed import SKU, STORE, make_holds, seed_launch, sign_tokens, write_pairs, write_tokens
 
 from service.deps import Deps
@@ -45,56 +47,6 @@ from service.infra.settings import Settings
 from service.stock.counts import redis_counts
 
 HOLD_BODY = json.dumps({"store_id": STORE, "sku_id": SKU})
-
-
-def cpu_ratio(baseline: dict[str, float], measured: dict[str, float]) -> float:
-    """CPU per baseline operation ÷ CPU per measured operation, all parts counted: what
-    the throughput ratio tends to when the machine's cores are the limit, and steadier
-    than it when other processes share the machine."""
-    return round(sum(baseline.values()) / sum(measured.values()), 3)
-
-
-def combine(results: list[LoadResult]) -> dict[str, Any]:
-    """Rounds of one phase as one figure: all requests over all measured time."""
-    statuses: dict[str, int] = {}
-    for r in results:
-        for k, v in r.statuses.items():
-            statuses[k] = statuses.get(k, 0) + v
-    requests = sum(r.requests for r in results)
-    seconds = sum(r.duration_s for r in results)
-    ok = sum(r.count("2") for r in results)
-    return {
-        "rps": round(requests / seconds, 1),
-        "ok_rps": round(ok / seconds, 1),
-        "requests": requests,
-        "duration_s": round(seconds, 3),
-        "statuses": statuses,
-        "latency_ms": [r.latency_ms for r in results],
-        "socket_errors": sum(r.socket_errors for r in results),
-        "rounds": [round(r.rps, 1) for r in results],
-        "other_cores_busy": [r.other_cores for r in results],
-        "cpu_us_per_request": {
-            k: round(sum(r.cpu_s.get(k, 0.0) for r in results) / max(1, requests) * 1e6, 1)
-            for k in CPU_PARTS
-        },
-    }
-
-
-@contextlib.contextmanager
-def profiling(server: Server, out: Path | None, seconds: float) -> Iterator[None]:
-    """py-spy on the server (and its granian worker) while the block runs, if asked."""
-    spy = shutil.which("py-spy")
-    if out is None or spy is None:
-        yield
-        return
-    cmd = [spy, "record", "--pid", str(server.pid), "--subprocesses", "--nonblocking"]
-    cmd += ["--rate", "250", "--duration", str(round(seconds)), "--format", "raw", "-o", str(out)]
-    spying = subprocess.Popen(cmd, stdout=sys.stderr, stderr=sys.stderr)
-    try:
-        yield
-    finally:
-        spying.wait(timeout=seconds + 30)
-        say(f"py-spy profile (collapsed stacks) in {out}")
 
 
 # -- reserve ---------------------------------------------------------------------------------
@@ -324,18 +276,43 @@ async def bench_confirm(base: Settings, args: argparse.Namespace, work: Path) ->
     }
 
 
+BENCHES = {
+    "reserve": bench_reserve,
+    "confirm": bench_confirm,
+    "poll": bench_poll,
+    "poll-scale": bench_poll_scale,
+    "draw": bench_draw,
+    "join": bench_join,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bench", choices=["reserve", "confirm"])
+    parser.add_argument("bench", choices=BENCHES)
     parser.add_argument("--seconds", type=float, default=10.0, help="each measured phase")
     parser.add_argument("--warmup", type=float, default=3.0)
-    parser.add_argument("--rounds", type=int, default=2, help="reserve: baseline/reserve pairs")
+    parser.add_argument("--rounds", type=int, default=2, help="baseline/measured pairs")
     parser.add_argument("--connections", type=int, default=64, help="HTTP connections")
     parser.add_argument("--db-connections", type=int, default=20, help="raw asyncpg (confirm)")
     parser.add_argument("--units", type=int, default=None)
     parser.add_argument("--shoppers", type=int, default=None)
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--holds", type=int, default=None, help="confirm: warm-up holds")
+    parser.add_argument(
+        "--waiters",
+        type=int,
+        default=None,
+        help="poll: checked in (10,000); draw: drawn (1,000,000); join: registrations (200,000)",
+    )
+    parser.add_argument("--small", type=int, default=1_000, help="poll-scale: the small queue")
+    parser.add_argument("--large", type=int, default=1_000_000, help="poll-scale: the large one")
+    parser.add_argument(
+        "--tickets", type=int, default=None, help="poll-scale: tickets for wrk (default: all)"
+    )
+    parser.add_argument(
+        "--admit-rate", type=float, default=None, help="poll (5/s), poll-scale (1/s)"
+    )
+    parser.add_argument("--idle", type=float, default=5.0, help="poll: Redis calls at rest (s)")
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output file")
     parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk", help="python: the asyncio fallback"
@@ -345,12 +322,14 @@ def main() -> None:
         args.units = 200_000 if args.bench == "reserve" else 100_000
     if args.shoppers is None:
         args.shoppers = 40_000 if args.bench == "reserve" else 20_000
-    bench = bench_reserve if args.bench == "reserve" else bench_confirm
+    if args.admit_rate is None:
+        args.admit_rate = 1.0 if args.bench == "poll-scale" else 5.0
+    bench = BENCHES[args.bench]
     began = time.perf_counter()
     with backing_services() as base, tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
         result = asyncio.run(bench(base, args, Path(tmp)))
     result["wall_s"] = round(time.perf_counter() - began, 1)
-    say(f"{args.bench}: ratio {result['ratio']} (goal {result['goal']}) in {result['wall_s']}s")
+    say(f"{args.bench}: ratio {result['ratio']} (goal {result.get('goal')}) in {result['wall_s']}s")
     print(json.dumps(result), flush=True)
 
 

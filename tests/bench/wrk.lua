@@ -2,8 +2,9 @@
 -- args: 1 mode ("tokens" | "pairs"), 2 file, 3 method, 4 path, 5 body ("" = none),
 --       6 first line (pairs, 0-based), 7 wrk threads
 -- tokens: each request carries a random token from the file (one token a line).
--- pairs:  lines are "token hold_id"; thread i takes lines first+i, first+i+T, ...;
---         "{hold}" in the path becomes the hold id. Past the end it wraps (counted).
+-- pairs:  lines are "token hold_id" (or just "token"); thread i takes lines first+i,
+--         first+i+T, ...; "{hold}" in the path becomes the hold id. Past the end it
+--         wraps (counted).
 -- done() prints one line "WRK_JSON {...}" with statuses (problem type for >= 300),
 -- requests sent, wrapped pairs, duration and latency percentiles.
 
@@ -44,8 +45,9 @@ function request()
     return format(lines[math.random(#lines)], path)
   end
   if cursor >= #lines then wrapped = wrapped + 1 end
-  local token, hold = string.match(lines[(cursor % #lines) + 1], "^(%S+) (%S+)$")
+  local token, hold = string.match(lines[(cursor % #lines) + 1], "^(%S+) ?(%S*)$")
   cursor = cursor + step
+  if hold == "" then return format(token, path) end
   return format(token, (string.gsub(path, "{hold}", hold)))
 end
 
