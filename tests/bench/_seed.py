@@ -9,7 +9,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.queue import registrations
+from service.queue import registrations, tickets
 from service.stock import holds
 from service.stock.counts import redis_counts
 
@@ -39,6 +39,10 @@ async def seed_launch(
             name="bench",
             hold_seconds=hold_seconds,
             per_customer_limit=limit,
+            fairness_mode="fifo",
+            admit_rate=100_000,
+            active_cap=1_000_000,
+            admission_window_seconds=86_400,
         ),
         actor=_ACTOR,
         channel=_CHANNEL,
@@ -59,13 +63,14 @@ async def seed_launch(
         await registrations.import_registrations(
             deps, launch_id, rows, actor=_ACTOR, channel=_CHANNEL
         )
-    await launches.transition(
-        deps,
-        launch_id,
-        Transition(action="advance", to="selling", reason="bench"),
-        actor=_ACTOR,
-        channel=_CHANNEL,
-    )
+    for state in ("checkin_open", "selling"):
+        await launches.transition(
+            deps,
+            launch_id,
+            Transition(action="advance", to=state, reason="bench"),  # type: ignore[arg-type]
+            actor=_ACTOR,
+            channel=_CHANNEL,
+        )
     [count] = await redis_counts(deps, launch_id)
     if count.available != units:
         raise RuntimeError(f"seeded {units} units but Redis has {count.available} free")
@@ -84,6 +89,27 @@ def sign_tokens(deps: Deps, launch_id: str, registration_ids: list[int]) -> dict
     """Shopper tokens signed with the server's secret (what `issue_token` would hand out)."""
     expires = deps.clock.now_ms() + 24 * 3600 * 1000
     return {r: deps.signer.sign(ShopperClaims(launch_id, r, expires)) for r in registration_ids}
+
+
+async def admit_all(deps: Deps, launch_id: str, registration_ids: list[int]) -> dict[int, str]:
+    """Check everyone in (the real script, pipelined) and wait until all are admitted;
+    returns their queue tickets, which is what a hold needs."""
+    keys = deps.keys(launch_id)
+    replies: list[list[object]] = []
+    for start in range(0, len(registration_ids), 5_000):
+        chunk = registration_ids[start : start + 5_000]
+        replies += await deps.scripts.run_many(
+            "checkin", keys, [(deps.clock.now_ms(), r) for r in chunk]
+        )
+    ranks = {r: int(str(reply[1])) for r, reply in zip(registration_ids, replies, strict=True)}
+    for _ in range(200):
+        admitted = int((await deps.scripts.run("admit", keys, deps.clock.now_ms()))[2])
+        if admitted >= len(registration_ids):
+            break
+        await asyncio.sleep(0.05)
+    else:
+        raise RuntimeError(f"only {admitted} of {len(registration_ids)} shoppers admitted")
+    return {r: tickets.issue(deps, launch_id, r, rank) for r, rank in ranks.items()}
 
 
 def write_tokens(path: Path, tokens: dict[int, str]) -> None:

@@ -40,7 +40,16 @@ from _env import (
 from _join_bench import bench_join
 from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk
 from _poll_bench import bench_poll, bench_poll_scale
-from _seed import SKU, STORE, make_holds, seed_launch, sign_tokens, write_pairs, write_tokens
+from _seed import (
+    SKU,
+    STORE,
+    admit_all,
+    make_holds,
+    seed_launch,
+    sign_tokens,
+    write_pairs,
+    write_tokens,
+)
 
 from service.deps import Deps
 from service.infra.settings import Settings
@@ -68,9 +77,10 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
             hold_seconds=3600,
         )
         tokens = work / "tokens.txt"
-        write_tokens(tokens, sign_tokens(deps, launch_id, ids))
+        # A hold needs an admitted queue ticket: everyone checks in and is admitted.
+        write_tokens(tokens, await admit_all(deps, launch_id, ids))
         say(
-            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers, "
+            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers admitted, "
             f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
         )
         hold = Load("tokens", tokens, "POST", f"/api/launches/{launch_id}/holds", HOLD_BODY)
@@ -101,11 +111,12 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
             hello_run = await asyncio.to_thread(run, hello, min(args.seconds, 5), "hello")
         counts = await _counts(deps, launch_id)
     reserve, baseline = combine(hold_runs), combine(base_runs)
-    ratio = reserve["rps"] / baseline["rps"]
+    # Only holds granted (2xx) count: a refusal is cheap and must not flatter the ratio.
+    ratio = reserve["ok_rps"] / baseline["rps"]
     return {
         "bench": "reserve",
         "ratio": round(ratio, 3),
-        "ratio_ok_only": round(reserve["ok_rps"] / baseline["rps"], 3),
+        "ratio_all_statuses": round(reserve["rps"] / baseline["rps"], 3),
         "cpu_ratio": cpu_ratio(baseline["cpu_us_per_request"], reserve["cpu_us_per_request"]),
         "goal": 0.9,
         "met": ratio >= 0.9,
