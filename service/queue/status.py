@@ -128,28 +128,31 @@ class QueueWatch:
         self.deps = deps
         self.snapshots: dict[str, Snapshot] = {}
         self.closed: set[str] = set()
-        self._history: dict[str, deque[tuple[int, int]]] = {}
+        # Per launch: when (ms) the admitted count changed, and to what, oldest first.
+        self._times: dict[str, deque[int]] = {}
+        self._counts: dict[str, deque[int]] = {}
 
     async def refresh(self, launch_id: str) -> Snapshot:
         now = self.deps.clock.now_ms()
         reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
         snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
-        history = self._history.setdefault(launch_id, deque(maxlen=_HISTORY))
-        if not history or history[-1][1] != snap.admitted:
-            history.append((now, snap.admitted))
+        times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
+        counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
+        if not counts or counts[-1] != snap.admitted:
+            times.append(now)
+            counts.append(snap.admitted)
         return snap
 
     def admitted_at(self, launch_id: str, rank: int) -> int | None:
         """When this process first saw `rank` admitted (None if before its memory)."""
-        history = self._history.get(launch_id)
-        if not history:
+        counts = self._counts.get(launch_id)
+        if not counts:
             return None
-        counts = [admitted for _, admitted in history]
-        i = bisect.bisect_right(counts, rank)
-        if i == 0 or i >= len(history):  # admitted before our memory, or not yet
+        i = bisect.bisect_right(counts, rank)  # the first change that admitted `rank`
+        if i == 0 or i >= len(counts):  # admitted before our memory, or not yet
             return None
-        return history[i][0]
+        return self._times[launch_id][i]
 
     async def status(self, claims: TicketClaims) -> QueueStatus:
         snap = self.snapshots.get(claims.launch_id)

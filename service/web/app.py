@@ -33,16 +33,6 @@ from service.web.shopper import ShopperController
 log = logging.getLogger(__name__)
 
 
-def _provide_watch(state: State) -> QueueWatch:
-    watch: QueueWatch = state.watch
-    return watch
-
-
-def _provide_confirmer(state: State) -> ConfirmBatcher:
-    confirmer: ConfirmBatcher = state.confirmer
-    return confirmer
-
-
 def _provide_deps(state: State) -> Deps:
     deps: Deps = state.deps
     return deps
@@ -100,8 +90,6 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         route_handlers=handlers,
         dependencies={
             "deps": Provide(_provide_deps, sync_to_thread=False),
-            "watch": Provide(_provide_watch, sync_to_thread=False),
-            "confirmer": Provide(_provide_confirmer, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[_lifespan(settings, clock or SystemClock())],

@@ -8,7 +8,6 @@ from collections.abc import AsyncGenerator
 import msgspec
 from litestar import Controller, Response, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
@@ -26,7 +25,14 @@ from service.web.ratelimit import (
     limiter_of,
 )
 
-Watch = NamedDependency[QueueWatch]
+
+def watch_of(request: AnyRequest) -> QueueWatch:
+    """The worker's queue view, read off the app state: the poll path is hot, and two
+    injected dependencies cost Litestar a task group on every request."""
+    watch: QueueWatch = request.app.state.watch
+    return watch
+
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -86,12 +92,12 @@ class QueueController(Controller):
         summary="Where am I? Answered from memory: no Redis round trip",
     )
     async def status(
-        self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> Response[StatusOut]:
         limiter_of(request).check(STATUS_PER_ADDRESS, client_address(request))
         claims = require_ticket(request, deps, launch_id)
         limiter_of(request).check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
-        out = await _status(deps, watch, claims)
+        out = await _status(deps, watch_of(request), claims)
         cookies = [] if out.ticket is None else [_ticket_cookie(launch_id, out.ticket)]
         return Response(out, cookies=cookies)
 
@@ -101,14 +107,14 @@ class QueueController(Controller):
         summary="The same status as a server-sent-event stream",
     )
     async def events(
-        self, request: AnyRequest, deps: AppDeps, watch: Watch, launch_id: FromPath[str]
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> ServerSentEvent:
         claims = require_ticket(request, deps, launch_id)
 
         async def stream() -> AsyncGenerator[str, None]:
             nonlocal claims
             for _ in range(3600):
-                out = await _status(deps, watch, claims)
+                out = await _status(deps, watch_of(request), claims)
                 if out.ticket is not None:
                     claims = tickets.read(deps, out.ticket, launch_id)
                 yield _encoder.encode(out).decode()

@@ -6,7 +6,6 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, post
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody, PathParameter
 
 from service.admin import launches
@@ -115,11 +114,11 @@ class ShopperController(Controller):
         self,
         request: AnyRequest,
         deps: AppDeps,
-        confirmer: NamedDependency[ConfirmBatcher],
         launch_id: FromPath[str],
         hold_id: FromPath[str],
     ) -> ReservationOut:
         registration_id = require_customer(request, deps, launch_id)
+        confirmer: ConfirmBatcher = request.app.state.confirmer  # one per worker
         reservation = await confirmer.confirm(
             launch_id, registration_id, hold_id, channel=channel_of(request)
         )
