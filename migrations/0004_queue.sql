@@ -1,5 +1,5 @@
 -- The waiting room: admission settings per launch, the draw's commitment and
--- reveal, and the places it gave (so a lost Redis cannot lose anyone's place).
+-- reveal, and the order it drew (so a lost Redis cannot lose anyone's place).
 
 ALTER TABLE launches
     ADD COLUMN admit_rate               double precision NOT NULL DEFAULT 5
@@ -17,13 +17,6 @@ CREATE TABLE draws (
     roster_hash  text NOT NULL,          -- sha256 of the roster, published at commit
     committed_at timestamptz NOT NULL DEFAULT now(),
     revealed_at  timestamptz,
-    entrants     integer
-);
-
-CREATE TABLE queue_places (
-    launch_id       text    NOT NULL REFERENCES launches (id) ON DELETE CASCADE,
-    registration_id bigint  NOT NULL,
-    rank            integer NOT NULL CHECK (rank >= 0),
-    PRIMARY KEY (launch_id, registration_id),
-    UNIQUE (launch_id, rank)
+    entrants     integer,
+    drawn        bigint[]                -- registration ids in drawn order (rank = index)
 );

@@ -140,7 +140,7 @@ async def bench_draw(base: Settings, args: argparse.Namespace, work: Path) -> di
             "qlen": int(await deps.redis.hget(keys.qmeta, "qlen") or 0),
             "phase": await deps.redis.hget(keys.qmeta, "phase"),
             "queue_places": await deps.pool.fetchval(
-                "SELECT count(*) FROM queue_places WHERE launch_id = $1", launch_id
+                "SELECT cardinality(drawn) FROM draws WHERE launch_id = $1", launch_id
             ),
             "distinct_ranks_in_redis": len(set(await deps.redis.hvals(keys.qpos))),
         }
