@@ -261,7 +261,7 @@ def phase_runner(args: argparse.Namespace, server: Server, redis_url: str) -> Ru
     def run(load: Load, seconds: float, label: str) -> LoadResult:
         result = drive(wrk, server, redis_url, load, seconds=seconds, connections=args.connections)
         cpu = result.cpu_per_request()
-        say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+        say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU us/req {cpu}")
         return result
 
     return run

@@ -1,6 +1,6 @@
 """Seeding the waiting room in bulk: registrations by COPY, check-ins by pipelined EVALSHA.
 
-A million check-ins through redis-py's pipeline cost ~40 µs of client CPU each (the
+A million check-ins through redis-py's pipeline cost ~40 us of client CPU each (the
 script call, its 17 keys, the reply parsing), so `checkin_bulk` writes the same
 EVALSHA of the same `checkin` script with the same KEYS and ARGV as `check_in` does,
 pre-encoded, down one raw connection, and reads the replies with hiredis. Redis runs

@@ -92,7 +92,7 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
         def run(load: Load, seconds: float, label: str) -> LoadResult:
             result = drive(wrk, server, redis_url, load, seconds=seconds, connections=c)
             cpu = result.cpu_per_request()
-            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU us/req {cpu}")
             return result
 
         with serving(settings) as server:
@@ -247,7 +247,7 @@ async def bench_confirm(base: Settings, args: argparse.Namespace, work: Path) ->
             load = Load("pairs", pairs_file, "POST", path, first=first)
             result = drive(wrk, server, redis_url, load, seconds=seconds, connections=c)
             cpu = result.cpu_per_request()
-            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU µs/req {cpu}")
+            say(f"{label}: {result.rps:,.0f} req/s, statuses {result.statuses}, CPU us/req {cpu}")
             return result
 
         with serving(settings) as server:
