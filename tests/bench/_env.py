@@ -180,7 +180,8 @@ def children_cpu_seconds() -> float:
 
 @contextlib.contextmanager
 def serving(settings: Settings, *, timeout: float = 30.0) -> Iterator[Server]:
-    """`fairdrop serve` (granian, 1 worker, no background loop) with the bench routes."""
+    """`fairdrop serve` (granian, no background loop) with the bench routes: one worker
+    unless BENCH_WORKERS says otherwise."""
     assert settings.database_url is not None and settings.redis_url is not None
     port = free_port()
     env = {
@@ -191,7 +192,7 @@ def serving(settings: Settings, *, timeout: float = 30.0) -> Iterator[Server]:
         "FAIRDROP_DB_SCHEMA": settings.db_schema,
         "FAIRDROP_REDIS_PREFIX": settings.redis_prefix,
         "FAIRDROP_BACKGROUND": "0",
-        "FAIRDROP_WORKERS": "1",
+        "FAIRDROP_WORKERS": os.environ.get("BENCH_WORKERS", "1"),
         "FAIRDROP_BENCH_ENDPOINTS": "1",
         # Per-address limits would turn one load generator's flood into 429s.
         "FAIRDROP_RATE_LIMITS": "1" if settings.rate_limits else "0",
