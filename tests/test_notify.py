@@ -11,19 +11,14 @@ server backs off exponentially on the injected clock, then delivers.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
 
 import asyncpg
 import msgspec
 import pytest
-from aiosmtpd.controller import Controller
 
 from service.clock import FakeClock
 from service.deps import Deps
@@ -35,52 +30,11 @@ from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.stock.reservations import cancel
 from service.stock.sweeper import sweep_once
+from tests.mail import Inbox, smtp_server
 from tests.serve import ACTOR, free_port, selling_launch
 
 L = "drop"
 HOST = "shop.example"
-
-
-class Inbox:
-    """An aiosmtpd handler keeping what it accepts; it can drop or stall the k-th DATA."""
-
-    def __init__(self) -> None:
-        self.messages: list[EmailMessage] = []
-        self.data_commands = 0
-        self.drop_at: int | None = None  # close the connection instead of answering
-        self.stall_at: int | None = None  # hang until `release`, then refuse
-        self.stalled = threading.Event()
-        self.release = threading.Event()
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.data_commands += 1
-        if self.data_commands == self.drop_at:
-            server.transport.close()
-            return "421 4.3.0 gone"
-        if self.data_commands == self.stall_at:
-            self.stalled.set()
-            await asyncio.to_thread(self.release.wait)
-            return "451 4.3.0 too late"
-        msg = message_from_bytes(envelope.content, policy=policy.default)
-        assert isinstance(msg, EmailMessage)
-        self.messages.append(msg)
-        return "250 2.0.0 OK"
-
-    def ids(self) -> Counter[str]:
-        return Counter(str(m["Message-ID"]) for m in self.messages)
-
-
-@contextlib.contextmanager
-def smtp_server(deps: Deps, port: int | None = None) -> Iterator[Inbox]:
-    inbox = Inbox()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port or free_port())
-    controller.start()
-    deps.settings = msgspec.structs.replace(deps.settings, smtp_port=controller.port)
-    try:
-        yield inbox
-    finally:
-        inbox.release.set()
-        controller.stop()
 
 
 @pytest.fixture(autouse=True)
