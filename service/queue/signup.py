@@ -41,6 +41,8 @@ class Verified(msgspec.Struct):
     status: str
     public_id: str
     launch_id: str
+    shopper_token: str
+    """The shopper's own signed link to this registration: check-in, status, cancel."""
 
 
 def verification_link(deps: Deps, launch_id: str, registration_id: int, base_url: str) -> str:
@@ -154,7 +156,7 @@ async def verify(deps: Deps, launch_id: str, token: str, *, channel: str) -> Ver
             )
             if public_id is None:
                 raise errors.NotFound("No such registration.")
-            return Verified(status="verified", public_id=public_id, launch_id=launch_id)
+            return _verified(deps, launch_id, claims.registration_id, public_id)
         await events.record(
             con,
             launch_id=launch_id,
@@ -163,4 +165,12 @@ async def verify(deps: Deps, launch_id: str, token: str, *, channel: str) -> Ver
             kind="registration.verified",
             subject=f"registration:{claims.registration_id}",
         )
-    return Verified(status="verified", public_id=public_id, launch_id=launch_id)
+    return _verified(deps, launch_id, claims.registration_id, public_id)
+
+
+def _verified(deps: Deps, launch_id: str, registration_id: int, public_id: str) -> Verified:
+    expires = deps.clock.now_ms() + deps.settings.shopper_token_ttl_seconds * 1000
+    token = deps.signer.sign(ShopperClaims(launch_id, registration_id, expires))
+    return Verified(
+        status="verified", public_id=public_id, launch_id=launch_id, shopper_token=token
+    )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
+from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from service.queue import signup
-from service.web.auth import channel_of
+from service.web.auth import SHOPPER_COOKIE, channel_of
 from service.web.params import AnyRequest, AppDeps
 from service.web.ratelimit import SIGNUP_PER_ADDRESS, client_address, limiter_of
 
@@ -40,5 +41,14 @@ class RegistrationController(Controller):
     @get("/verify", operation_id="verifyEmail", summary="Follow the e-mailed verification link")
     async def verify(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], token: FromQuery[str]
-    ) -> signup.Verified:
-        return await signup.verify(deps, launch_id, token, channel=channel_of(request))
+    ) -> Response[signup.Verified]:
+        done = await signup.verify(deps, launch_id, token, channel=channel_of(request))
+        cookie = Cookie(
+            key=SHOPPER_COOKIE,
+            value=done.shopper_token,
+            path="/",
+            httponly=True,
+            samesite="lax",
+            max_age=deps.settings.shopper_token_ttl_seconds,
+        )
+        return Response(done, cookies=[cookie])
