@@ -30,6 +30,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "draw_begin",
     "draw_finish",
     "admit",
+    "queue_restore",
 )
 
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from service.deps import Deps
 from service.queue import draw
 from service.stock.rebuild import ensure_loaded
+
+QUEUE_STATES = ("checkin_open", "selling", "sold_out", "closed")
+
+
+class AdmissionSettings(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def admit_rate(self) -> float: ...
+    @property
+    def active_cap(self) -> int: ...
+    @property
+    def admission_window_seconds(self) -> int: ...
 
 
 class QueueSettings(Protocol):
@@ -18,7 +31,7 @@ class QueueSettings(Protocol):
     admission_window_seconds: int
 
 
-async def publish_admission(deps: Deps, launch: QueueSettings) -> None:
+async def publish_admission(deps: Deps, launch: AdmissionSettings) -> None:
     """Rate, cap and window as the operator set them; the admit script reads them live."""
     await deps.redis.hset(
         deps.keys(launch.id).qmeta,
@@ -34,7 +47,7 @@ async def on_state(deps: Deps, launch: QueueSettings, previous: str) -> None:
     """Called after every transition of `launch` (from `previous`)."""
     keys = deps.keys(launch.id)
     await publish_admission(deps, launch)
-    queue_states = ("checkin_open", "selling", "sold_out", "closed")
+    queue_states = QUEUE_STATES
     if launch.state == "registration_closed" and launch.fairness_mode == "prequeue-shuffle":
         await draw.commit(deps, launch.id)
     if launch.state in queue_states:
@@ -45,3 +58,73 @@ async def on_state(deps: Deps, launch: QueueSettings, previous: str) -> None:
         await ensure_loaded(deps, launch.id)  # admission reads stock and "selling"
         if await deps.redis.hget(keys.qmeta, "phase") == "pre":
             await draw.run(deps, launch.id)
+
+
+async def save_counters(deps: Deps, snapshots: dict[str, tuple[int, int, int]]) -> None:
+    """Keep each drawn queue's (qlen, admitted, lapsed) in Postgres for `restore`."""
+    if not snapshots:
+        return
+    ids = list(snapshots)
+    await deps.pool.execute(
+        "INSERT INTO queue_state (launch_id, qlen, admitted, lapsed)"
+        " SELECT * FROM unnest($1::text[], $2::int[], $3::int[], $4::int[])"
+        " ON CONFLICT (launch_id) DO UPDATE SET qlen = greatest(queue_state.qlen, EXCLUDED.qlen),"
+        " admitted = greatest(queue_state.admitted, EXCLUDED.admitted),"
+        " lapsed = greatest(queue_state.lapsed, EXCLUDED.lapsed), saved_at = now()",
+        ids,
+        [snapshots[i][0] for i in ids],
+        [snapshots[i][1] for i in ids],
+        [snapshots[i][2] for i in ids],
+    )
+
+
+async def restore(deps: Deps, launch_id: str) -> bool:
+    """Redis lost this launch's queue: rebuild it from Postgres. Tickets carry the ranks,
+    so admission (a counter over ranks) resumes where it was saved, a few seconds ago
+    at most; the drawn places come back from the draw. Returns whether it restored."""
+    launch = await deps.pool.fetchrow(
+        "SELECT l.id, l.state, l.fairness_mode, l.admit_rate, l.active_cap,"
+        " l.admission_window_seconds, d.drawn, d.revealed_at IS NOT NULL AS drawn_out,"
+        " q.qlen, q.admitted, q.lapsed"
+        " FROM launches l LEFT JOIN draws d ON d.launch_id = l.id"
+        " LEFT JOIN queue_state q ON q.launch_id = l.id WHERE l.id = $1",
+        launch_id,
+    )
+    if launch is None or launch["state"] not in QUEUE_STATES:
+        return False
+    keys = deps.keys(launch_id)
+    drawn: list[int] = list(launch["drawn"] or [])
+    shuffled = launch["fairness_mode"] == "prequeue-shuffle"
+    phase = "pre" if shuffled and not launch["drawn_out"] else "drawn"
+    for start in range(0, len(drawn), 10_000):
+        chunk = drawn[start : start + 10_000]
+        await deps.redis.hset(keys.qpos, mapping={str(r): start + i for i, r in enumerate(chunk)})
+    qlen = max(len(drawn), launch["qlen"] or 0)
+    restored: int = await deps.scripts.run(
+        "queue_restore",
+        keys,
+        deps.clock.now_ms(),
+        phase,
+        qlen,
+        launch["admitted"] or 0,
+        launch["lapsed"] or 0,
+        launch["admission_window_seconds"] * 1000,
+        min(launch["active_cap"], 10_000),
+    )
+    await publish_admission(
+        deps,
+        _Settings(
+            launch["id"],
+            launch["admit_rate"],
+            launch["active_cap"],
+            launch["admission_window_seconds"],
+        ),
+    )
+    return restored == 1
+
+
+class _Settings(NamedTuple):
+    id: str
+    admit_rate: float
+    active_cap: int
+    admission_window_seconds: int

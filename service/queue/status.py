@@ -19,6 +19,7 @@ import msgspec
 
 from service.deps import Deps
 from service.infra.tasks import background
+from service.queue import lifecycle
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
@@ -128,6 +129,7 @@ class QueueWatch:
         self.deps = deps
         self.snapshots: dict[str, Snapshot] = {}
         self.closed: set[str] = set()
+        self.active: set[str] = set()  # launches whose queue exists (or should)
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -136,6 +138,12 @@ class QueueWatch:
         now = self.deps.clock.now_ms()
         reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
         snap = snapshot_from_reply(reply, now)
+        if snap.phase == "none" and launch_id in self.active:
+            # Redis lost the queue of a launch that has one: give it back from Postgres.
+            if await lifecycle.restore(self.deps, launch_id):
+                log.warning("restored the queue of %s from Postgres", launch_id)
+            reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
+            snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
         times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
         counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
@@ -166,12 +174,20 @@ class QueueWatch:
             claims.launch_id in self.closed,
         )
 
+    def counters(self) -> dict[str, tuple[int, int, int]]:
+        return {
+            launch_id: (snap.qlen, snap.admitted, snap.lapsed)
+            for launch_id, snap in self.snapshots.items()
+            if snap.phase == "drawn"
+        }
+
     async def _active_launches(self) -> list[str]:
         rows = await self.deps.pool.fetch(
             "SELECT id, state FROM launches WHERE state IN"
             " ('checkin_open', 'selling', 'sold_out', 'closed')"
         )
         self.closed = {r["id"] for r in rows if r["state"] == "closed"}
+        self.active = {r["id"] for r in rows}
         return [r["id"] for r in rows if r["state"] != "closed"]
 
     async def run(self, interval: float = REFRESH_SECONDS) -> None:
@@ -183,6 +199,8 @@ class QueueWatch:
                     launches = await self._active_launches()
                 for launch_id in launches:
                     await self.refresh(launch_id)
+                if tick % 25 == 0:  # every ~5 s: what a restore would start from
+                    await lifecycle.save_counters(self.deps, self.counters())
             except asyncio.CancelledError:
                 raise
             except Exception:

@@ -1,0 +1,79 @@
+"""Redis lost mid-sale: the queue comes back from Postgres and nobody loses their place."""
+
+from __future__ import annotations
+
+from service import errors
+from service.admin import allocations, launches
+from service.admin.models import ItemCreate, LaunchCreate, Transition
+from service.clock import FakeClock
+from service.deps import Deps
+from service.queue import checkin, lifecycle, registrations, tickets
+from service.queue.status import QueueWatch
+from service.stock import holds
+
+A = {"actor": "test", "channel": "admin"}
+
+
+async def _flush(deps: Deps) -> None:
+    keys = [k async for k in deps.redis.scan_iter(match=f"{deps.settings.redis_prefix}*")]
+    await deps.redis.delete(*keys)
+
+
+async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: FakeClock) -> None:
+    await launches.create_launch(
+        deps,
+        LaunchCreate(id="r1", name="R", admit_rate=2.0, active_cap=3, per_customer_limit=1),
+        **A,
+    )
+    await launches.add_item(deps, "r1", "stores", ItemCreate(id="S", name="S"), **A)
+    await launches.add_item(deps, "r1", "skus", ItemCreate(id="K", name="K"), **A)
+    await allocations.set_allocation(deps, "r1", "S", "K", 20, **A)
+    await registrations.import_registrations(
+        deps, "r1", [(i, {"email": f"r{i}@example.com"}) for i in range(12)], **A
+    )
+    regs = [r.id for r in await registrations.list_registrations(deps, "r1", limit=12)]
+    await launches.transition(
+        deps, "r1", Transition(action="advance", to="registration_closed"), **A
+    )
+    await launches.transition(deps, "r1", Transition(action="advance", to="checkin_open"), **A)
+    for r in regs[:8]:
+        await checkin.check_in(deps, "r1", r)
+    await launches.transition(deps, "r1", Transition(action="advance", to="selling"), **A)
+    late = [await checkin.check_in(deps, "r1", r) for r in regs[8:]]
+    assert [c.rank for c in late] == [8, 9, 10, 11]
+    ticket = {
+        r: tickets.read(deps, (await checkin.check_in(deps, "r1", r)).ticket, "r1") for r in regs
+    }
+
+    watch = QueueWatch(deps)
+    await watch._active_launches()
+    await watch.refresh("r1")
+    clock.advance(1.0)
+    snap = await watch.refresh("r1")
+    assert snap.admitted == 2
+    first = min(ticket.values(), key=lambda c: c.rank)
+    await holds.reserve(deps, "r1", first.registration_id, "S", "K", rank=first.rank)
+    await lifecycle.save_counters(deps, watch.counters())
+
+    await _flush(deps)  # Redis is lost: stock, holds, queue
+    restored = await watch.refresh("r1")
+    assert (restored.phase, restored.qlen, restored.admitted) == ("drawn", 12, 2)
+    # Drawn places come back from the draw: checking in again gives the same rank.
+    for r in regs[:8]:
+        assert (await checkin.check_in(deps, "r1", r)).rank == ticket[r].rank
+    # Whoever was admitted may still shop; whoever was behind is still behind.
+    second = sorted(ticket.values(), key=lambda c: c.rank)[1]
+    await holds.reserve(deps, "r1", second.registration_id, "S", "K", rank=second.rank)
+    third = sorted(ticket.values(), key=lambda c: c.rank)[2]
+    try:
+        await holds.reserve(deps, "r1", third.registration_id, "S", "K", rank=third.rank)
+        raise AssertionError("rank 2 was not admitted before the loss")
+    except errors.NotAdmitted:
+        pass
+    clock.advance(1.0)
+    assert (await watch.refresh("r1")).admitted == 3, "admission goes on from where it was"
+    await holds.reserve(deps, "r1", third.registration_id, "S", "K", rank=third.rank)
+    # A new arrival queues behind everyone who was there.
+    await registrations.import_registrations(deps, "r1", [(1, {"email": "new@example.com"})], **A)
+    newcomer = (await registrations.list_registrations(deps, "r1", limit=20))[-1].id
+    assert (await checkin.check_in(deps, "r1", newcomer)).rank == 12
