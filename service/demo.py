@@ -56,24 +56,16 @@ async def seed(deps: Deps) -> DemoInfo:
             actor=actor,
             channel=channel,
         )
-        for store_id, name in STORES:
-            await launches.add_item(
-                deps,
-                DEMO_ID,
-                "stores",
-                ItemCreate(id=store_id, name=name),
-                actor=actor,
-                channel=channel,
-            )
-        for sku_id, name in SKUS:
-            await launches.add_item(
-                deps,
-                DEMO_ID,
-                "skus",
-                ItemCreate(id=sku_id, name=name),
-                actor=actor,
-                channel=channel,
-            )
+        for table, items in (("stores", STORES), ("skus", SKUS)):
+            for item_id, name in items:
+                await launches.add_item(
+                    deps,
+                    DEMO_ID,
+                    table,
+                    ItemCreate(id=item_id, name=name),
+                    actor=actor,
+                    channel=channel,
+                )
         for (store_id, sku_id), n in UNITS.items():
             await allocations.set_allocation(
                 deps, DEMO_ID, store_id, sku_id, n, actor=actor, channel=channel

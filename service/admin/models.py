@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import msgspec
 
@@ -24,17 +24,8 @@ LaunchState = Literal[
     "pickup",
     "archived",
 ]
-STATES: tuple[str, ...] = (
-    "draft",
-    "registration_open",
-    "registration_closed",
-    "checkin_open",
-    "selling",
-    "sold_out",
-    "closed",
-    "pickup",
-    "archived",
-)
+STATES: tuple[str, ...] = get_args(LaunchState)
+"""The lifecycle, in order."""
 # Each timing moves the launch into the state next to it when its time comes.
 TIMINGS: dict[str, str] = {
     "registration_opens_at": "registration_open",
