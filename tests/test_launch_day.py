@@ -115,8 +115,9 @@ async def test_launch_day(deps: Deps, clock: FakeClock) -> None:
         assert bought == list(range(UNITS)), "admitted and served in queue order"
         final = await watch.refresh("day")
         assert final.sold_out
-        states = [(await watch.status(c)).state for c in by_rank[UNITS:]]
-        assert states == ["sold_out"] * (8 - UNITS), "everyone still waiting hears it"
+        waiting = [await watch.status(c) for c in by_rank[UNITS:]]
+        assert [w.state for w in waiting] == ["sold_out"] * (8 - UNITS), "everyone waiting hears it"
+        assert all("come back" in w.message for w in waiting), "and what to do next"
 
         assert await send_pending(deps) == UNITS
         confirmations = inbox.messages[10:]

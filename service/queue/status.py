@@ -53,6 +53,20 @@ class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
     admitted_until_ms: int | None = None
     queue_length: int
     measured_rate: float | None
+    message: str
+    """What this means for the shopper and what to do next, in plain words."""
+
+
+MESSAGES: dict[str, str] = {
+    "prequeue": "You are checked in. The order is drawn when the sale starts; arriving"
+    " early gives no advantage.",
+    "waiting": "You are in the queue. Keep this page open; we admit people in order.",
+    "admitted": "It is your turn: choose a store and hold your unit before your time runs out.",
+    "lapsed": "Your turn passed without a hold, so your place went to the next person.",
+    "sold_out": "Everything is held or sold. Stay in the queue: units that come back"
+    " (expired holds, cancellations) are offered in queue order.",
+    "closed": "The sale is closed.",
+}
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
@@ -105,6 +119,7 @@ def compute(
             admitted_until_ms=until,
             queue_length=snap.qlen,
             measured_rate=snap.measured_rate,
+            message=MESSAGES[state],
         )
 
     if closed:
