@@ -150,6 +150,18 @@ class NotRegistered(FairdropError):
     title = "Only verified registrations may do this"
 
 
+class AlreadyCollected(FairdropError):
+    type = "already-collected"
+    status = 409
+    title = "This reservation was collected already"
+
+
+class NotCollectable(FairdropError):
+    type = "not-collectable"
+    status = 409
+    title = "This reservation cannot be collected"
+
+
 class TooManyRequests(FairdropError):
     type = "too-many-requests"
     status = 429
@@ -190,6 +202,8 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     NotRegistered,
     CheckinClosed,
     NotAdmitted,
+    AlreadyCollected,
+    NotCollectable,
     TooManyRequests,
     PayloadTooLarge,
     Unavailable,

@@ -29,6 +29,7 @@ from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
 from service.web.registration import RegistrationController
 from service.web.shopper import ShopperController
+from service.web.staff import StaffController
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         ShopperController,
         RegistrationController,
         QueueController,
+        StaffController,
         health.healthz,
         health.readyz,
         health.metrics,
