@@ -46,7 +46,7 @@ async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: Fake
     }
 
     watch = QueueWatch(deps)
-    await watch._active_launches()
+    await watch.load_active()
     await watch.refresh("r1")
     clock.advance(1.0)
     snap = await watch.refresh("r1")

@@ -196,7 +196,8 @@ class QueueWatch:
             if snap.phase == "drawn"
         }
 
-    async def _active_launches(self) -> list[str]:
+    async def load_active(self) -> list[str]:
+        """Learn which launches have a queue; returns those still admitting."""
         rows = await self.deps.pool.fetch(
             "SELECT id, state FROM launches WHERE state IN"
             " ('checkin_open', 'selling', 'sold_out', 'closed')"
@@ -211,7 +212,7 @@ class QueueWatch:
         while True:
             try:
                 if tick % 25 == 0:
-                    launches = await self._active_launches()
+                    launches = await self.load_active()
                 for launch_id in launches:
                     await self.refresh(launch_id)
                 if tick % 25 == 0:  # every ~5 s: what a restore would start from
