@@ -24,6 +24,7 @@ from service.stock import sweeper
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
+from service.web.agent import AgentController
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
@@ -80,6 +81,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         RegistrationController,
         QueueController,
         StaffController,
+        AgentController,
         health.healthz,
         health.readyz,
         health.metrics,

@@ -1,0 +1,1 @@
+"""One customer's whole story across launches and channels (agents, self-service)."""

@@ -1,0 +1,115 @@
+"""Find a customer by what a caller on the phone can tell: e-mail, phone, name,
+reservation code or public id, and show everything about them with the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from service import errors
+from service.deps import Deps
+from service.queue import emails, phones
+from service.stock.codes import format_code, normalize_code
+from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+
+MAX_MATCHES = 20
+
+
+class TimelineEntry(msgspec.Struct, frozen=True):
+    at: datetime
+    kind: str
+    actor: str
+    channel: str
+    data: dict[str, Any]
+
+
+class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
+    registration_id: int
+    public_id: str
+    launch_id: str
+    email: str
+    name: str | None
+    phone: str | None
+    channel: str
+    verified_at: datetime | None
+    created_at: datetime
+    reservations: list[Reservation]
+    codes: list[str]
+    """The reservation codes as people read them (`ABCDE-FGHJK-M`)."""
+    timeline: list[TimelineEntry]
+
+
+def _criteria(query: str) -> tuple[str, list[Any]]:
+    """SQL matching registrations to what the agent typed."""
+    q = query.strip()
+    if "@" in q and emails.is_valid(q):
+        return "g.email_norm = $1", [emails.normalize(q)]
+    if q.lower().startswith("r") and len(q) == 13:
+        return "g.public_id = $1", [q.lower()]
+    code = None
+    if any(ch.isalpha() for ch in q):  # only digits reads as a phone number
+        try:
+            code = normalize_code(q)
+        except errors.InvalidCode:
+            code = None
+    if code is not None:
+        return "g.id IN (SELECT registration_id FROM reservations WHERE code = $1)", [code]
+    phone = phones.normalize(q) if any(ch.isdigit() for ch in q) else None
+    if phone is not None:
+        # Callers give national or international forms: match on the number without
+        # its country or trunk prefix (the last digits, at least seven).
+        tail = phone.lstrip("+").lstrip("0")
+        if len(tail) >= 7:
+            return "g.phone_norm LIKE '%' || $1", [tail]
+    if len(q) < 3:
+        raise errors.InvalidField("Type at least 3 characters of a name.", field="q")
+    return "g.name ILIKE $1", [f"%{q}%"]
+
+
+async def search(deps: Deps, query: str) -> list[CustomerView]:
+    where, args = _criteria(query)
+    rows = await deps.pool.fetch(
+        "SELECT g.id, g.public_id, g.launch_id, g.email, g.name, g.phone, g.channel,"
+        f" g.verified_at, g.created_at FROM registrations g WHERE {where}"
+        f" ORDER BY g.created_at DESC LIMIT {MAX_MATCHES}",
+        *args,
+    )
+    return [await _view(deps, dict(r)) for r in rows]
+
+
+async def _view(deps: Deps, reg: dict[str, Any]) -> CustomerView:
+    reservations = [
+        reservation_from_row(r)
+        for r in await deps.pool.fetch(
+            f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE registration_id = $1"
+            " ORDER BY id",
+            reg["id"],
+        )
+    ]
+    subjects = [f"registration:{reg['id']}"] + [f"reservation:{r.id}" for r in reservations]
+    timeline = [
+        TimelineEntry(
+            at=e["at"], kind=e["kind"], actor=e["actor"], channel=e["channel"], data=e["data"]
+        )
+        for e in await deps.pool.fetch(
+            "SELECT at, kind, actor, channel, data FROM events WHERE subject = ANY($1)"
+            " ORDER BY at, id",
+            subjects,
+        )
+    ]
+    return CustomerView(
+        registration_id=reg["id"],
+        public_id=reg["public_id"],
+        launch_id=reg["launch_id"],
+        email=reg["email"],
+        name=reg["name"],
+        phone=reg["phone"],
+        channel=reg["channel"],
+        verified_at=reg["verified_at"],
+        created_at=reg["created_at"],
+        reservations=reservations,
+        codes=[format_code(r.code) for r in reservations],
+        timeline=timeline,
+    )
