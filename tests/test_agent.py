@@ -73,3 +73,25 @@ async def test_search_finds_one_customer_every_way(deps: Deps, client: AsyncTest
         await client.get("/api/agent/customers", params={"q": "ada"}, headers=operator)
     ).status_code == 403
     assert (await client.get("/api/agent/customers", params={"q": "ada"})).status_code == 401
+
+
+async def test_an_agent_cancels_with_a_reason_and_the_unit_comes_back(
+    deps: Deps, client: AsyncTestClient
+) -> None:  # type: ignore[type-arg]
+    [reg] = await selling_launch(deps, units=1, registrations=1)
+    hold = await holds.reserve(deps, "drop", reg, "S1", "K1")
+    done = await confirm.confirm(deps, "drop", reg, hold.hold_id)
+    agent = {"Authorization": f"Bearer {await create_key(deps.pool, 'agent', label='Sam')}"}
+    url = f"/api/agent/launches/drop/reservations/{done.id}/cancel"
+    assert (await client.post(url, json={"reason": ""}, headers=agent)).status_code == 400
+    cancelled = await client.post(
+        url, json={"reason": "customer called: cannot come"}, headers=agent
+    )
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "cancelled"
+    assert (await client.post(url, json={"reason": "again"}, headers=agent)).status_code == 409
+    event = await deps.pool.fetchrow(
+        "SELECT actor, channel, data FROM events WHERE kind = 'reservation.cancelled'"
+    )
+    assert event["channel"] == "phone" and event["actor"].startswith("key:")
+    assert event["data"]["reason"] == "customer called: cannot come"
+    assert await deps.redis.zcard(deps.keys("drop").free) == 1, "the unit is back, once"
