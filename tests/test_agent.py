@@ -59,7 +59,7 @@ async def test_search_finds_one_customer_every_way(deps: Deps, client: AsyncTest
         reply = await client.get("/api/agent/customers", params={"q": q}, headers=agent)
         assert reply.status_code == 200, (q, reply.text)
         found = reply.json()
-        assert [c["registration_id"] for c in found] == [ada.id], q
+        assert [c["registration"]["id"] for c in found] == [ada.id], q
     story = found[0]
     assert {r["code"] for r in story["reservations"]} == {kept.code, dropped.code}
     kinds = [(e["kind"], e["channel"]) for e in story["timeline"]]

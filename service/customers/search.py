@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from service import errors
+from service.admin.models import Registration
 from service.deps import Deps
 from service.queue import emails, phones
 from service.stock.codes import format_code, normalize_code
@@ -26,15 +27,7 @@ class TimelineEntry(msgspec.Struct, frozen=True):
 
 
 class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
-    registration_id: int
-    public_id: str
-    launch_id: str
-    email: str
-    name: str | None
-    phone: str | None
-    channel: str
-    verified_at: datetime | None
-    created_at: datetime
+    registration: Registration
     reservations: list[Reservation]
     codes: list[str]
     """The reservation codes as people read them (`ABCDE-FGHJK-M`)."""
@@ -70,25 +63,25 @@ def _criteria(query: str) -> tuple[str, list[Any]]:
 
 async def search(deps: Deps, query: str) -> list[CustomerView]:
     where, args = _criteria(query)
+    columns = ", ".join(f"g.{field}" for field in Registration.__struct_fields__)
     rows = await deps.pool.fetch(
-        "SELECT g.id, g.public_id, g.launch_id, g.email, g.name, g.phone, g.channel,"
-        f" g.verified_at, g.created_at FROM registrations g WHERE {where}"
+        f"SELECT {columns} FROM registrations g WHERE {where}"
         f" ORDER BY g.created_at DESC LIMIT {MAX_MATCHES}",
         *args,
     )
-    return [await _view(deps, dict(r)) for r in rows]
+    return [await _view(deps, Registration(**dict(r))) for r in rows]
 
 
-async def _view(deps: Deps, reg: dict[str, Any]) -> CustomerView:
+async def _view(deps: Deps, reg: Registration) -> CustomerView:
     reservations = [
         reservation_from_row(r)
         for r in await deps.pool.fetch(
             f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE registration_id = $1"
             " ORDER BY id",
-            reg["id"],
+            reg.id,
         )
     ]
-    subjects = [f"registration:{reg['id']}"] + [f"reservation:{r.id}" for r in reservations]
+    subjects = [f"registration:{reg.id}"] + [f"reservation:{r.id}" for r in reservations]
     timeline = [
         TimelineEntry(
             at=e["at"], kind=e["kind"], actor=e["actor"], channel=e["channel"], data=e["data"]
@@ -100,15 +93,7 @@ async def _view(deps: Deps, reg: dict[str, Any]) -> CustomerView:
         )
     ]
     return CustomerView(
-        registration_id=reg["id"],
-        public_id=reg["public_id"],
-        launch_id=reg["launch_id"],
-        email=reg["email"],
-        name=reg["name"],
-        phone=reg["phone"],
-        channel=reg["channel"],
-        verified_at=reg["verified_at"],
-        created_at=reg["created_at"],
+        registration=reg,
         reservations=reservations,
         codes=[format_code(r.code) for r in reservations],
         timeline=timeline,

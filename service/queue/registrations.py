@@ -22,7 +22,9 @@ from service.queue import emails, phones
 from service.stock.codes import ALPHABET
 
 MAX_IMPORT_ROWS = 100_000
-_REG_COLUMNS = "id, public_id, launch_id, email, name, phone, channel, verified_at, created_at"
+REGISTRATION_COLUMNS = (
+    "id, public_id, launch_id, email, name, phone, channel, verified_at, created_at"
+)
 
 
 def new_public_id() -> str:
@@ -120,7 +122,7 @@ async def import_registrations(
 
 async def get_registration(deps: Deps, launch_id: str, registration_id: int) -> Registration:
     row = await deps.pool.fetchrow(
-        f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id = $2",
+        f"SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE launch_id = $1 AND id = $2",
         launch_id,
         registration_id,
     )
@@ -133,7 +135,7 @@ async def list_registrations(
     deps: Deps, launch_id: str, limit: int = 100, after: int = 0
 ) -> list[Registration]:
     rows = await deps.pool.fetch(
-        f"SELECT {_REG_COLUMNS} FROM registrations WHERE launch_id = $1 AND id > $2"
+        f"SELECT {REGISTRATION_COLUMNS} FROM registrations WHERE launch_id = $1 AND id > $2"
         " ORDER BY id LIMIT $3",
         launch_id,
         after,
