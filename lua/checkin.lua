@@ -2,13 +2,15 @@
 -- pre-queue (rank -1, ordered later by the draw); after it, the tail of the queue.
 -- Checking in again returns the same place.
 -- ARGV: 1 now_ms, 2 registration id
--- Returns {'ok', rank} or {'closed'} when check-in is not open.
+-- Returns {'ok', rank}, {'closed'} when check-in is not open, or {'not-invited'}.
 local now, reg = tonumber(ARGV[1]), ARGV[2]
 
 local rank = redis.call('HGET', K_QPOS, reg)
 if rank then return {'ok', tonumber(rank)} end
 local phase = redis.call('HGET', K_QMETA, 'phase')
 if not phase then return {'closed'} end
+-- A lottery's queue holds only those it invited (placed by invite.lua).
+if redis.call('HGET', K_QMETA, 'invite_only') == '1' then return {'not-invited'} end
 if phase ~= 'drawn' then
   redis.call('ZADD', K_PREQUEUE, 'NX', now, reg)
   redis.call('HSET', K_QPOS, reg, -1)

@@ -144,6 +144,12 @@ class NotAdmitted(FairdropError):
     title = "It is not your turn yet, or your turn has lapsed"
 
 
+class NotInvited(FairdropError):
+    type = "not-invited"
+    status = 403
+    title = "This registration was not drawn in the lottery (yet)"
+
+
 class NotRegistered(FairdropError):
     type = "not-registered"
     status = 403
@@ -202,6 +208,7 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     NotRegistered,
     CheckinClosed,
     NotAdmitted,
+    NotInvited,
     AlreadyCollected,
     NotCollectable,
     TooManyRequests,

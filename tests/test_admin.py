@@ -142,12 +142,3 @@ async def test_import_normalises_deduplicates_and_reports_lines(deps: Deps) -> N
     assert (await _kinds(deps)).count("registration.imported") == 2
     with pytest.raises(errors.InvalidField):
         registrations.parse_csv("name\nAda\n")
-
-
-async def test_the_lottery_mode_is_refused_until_it_exists(deps: Deps) -> None:
-    with pytest.raises(errors.InvalidField) as refused:
-        await launches.create_launch(deps, LaunchCreate(id="l9", name="L", fairness_mode="lottery"), **A)
-    assert refused.value.extra["field"] == "fairness_mode"
-    await launches.create_launch(deps, LaunchCreate(id="l9", name="L"), **A)
-    with pytest.raises(errors.InvalidField):
-        await launches.update_launch(deps, "l9", LaunchUpdate(fairness_mode="lottery"), **A)

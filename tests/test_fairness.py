@@ -56,7 +56,9 @@ COUNTS = _positions()
 
 
 def test_chi_square_helper_rejects_a_biased_table() -> None:
-    skewed = [[(DRAWS // N) * (2 if j < N // 2 and i < N // 2 else 1) for j in range(N)] for i in range(N)]
+    skewed = [
+        [(DRAWS // N) * (2 if j < N // 2 and i < N // 2 else 1) for j in range(N)] for i in range(N)
+    ]
     assert chi2_sf(*chi2(skewed)) < 1e-6
 
 

@@ -165,8 +165,15 @@ def test_verify_draw_accepts_the_real_order_and_refuses_any_change(tmp_path: Pat
 async def test_a_hold_needs_a_live_admission_and_ends_it(deps: Deps, clock: FakeClock) -> None:
     from service.stock import confirm, holds
 
-    regs = await _launch(deps, 4, units=10, fairness_mode="fifo", admit_rate=2.0,
-                         admission_window_seconds=30, per_customer_limit=2)
+    regs = await _launch(
+        deps,
+        4,
+        units=10,
+        fairness_mode="fifo",
+        admit_rate=2.0,
+        admission_window_seconds=30,
+        per_customer_limit=2,
+    )
     await _advance(deps, "checkin_open")
     ranks = [(await checkin.check_in(deps, "q1", r)).rank for r in regs]
     assert ranks == [0, 1, 2, 3]

@@ -60,16 +60,16 @@ async def _publish_settings(deps: Deps, launch: Launch) -> None:
         )
 
 
-def _check_mode(mode: object) -> None:
-    if mode == "lottery":
+def _check_mode(mode: object, lottery_size: object) -> None:
+    if mode == "lottery" and lottery_size is None:
         raise errors.InvalidField(
-            "The lottery mode is not available yet; use prequeue-shuffle or fifo.",
-            field="fairness_mode",
+            "The lottery mode needs `lottery_size`: how many registrations the draw invites.",
+            field="lottery_size",
         )
 
 
 async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: str) -> Launch:
-    _check_mode(body.fairness_mode)
+    _check_mode(body.fairness_mode, body.lottery_size)
     fields = msgspec.structs.asdict(body)
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
@@ -100,7 +100,6 @@ async def update_launch(
     changes: dict[str, Any] = {
         k: v for k, v in msgspec.structs.asdict(body).items() if v is not msgspec.UNSET
     }
-    _check_mode(changes.get("fairness_mode"))
     if not changes:
         return await get_launch(deps, launch_id)
     sets = ", ".join(f"{col} = ${i}" for i, col in enumerate(changes, start=2))
@@ -113,6 +112,13 @@ async def update_launch(
         )
         if row is None:
             raise errors.NotFound(f"No launch {launch_id!r}.")
+        draw_rules = {"fairness_mode", "lottery_size"} & set(changes)
+        if draw_rules and row["state"] not in ("draft", "registration_open"):
+            raise errors.Conflict(
+                f"{', '.join(sorted(draw_rules))} cannot change once registration has closed:"
+                " the draw's rules were published with its commitment."
+            )
+        _check_mode(row["fairness_mode"], row["lottery_size"])
         await events.record(
             con,
             launch_id=launch_id,

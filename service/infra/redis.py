@@ -33,6 +33,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "draw_finish",
     "admit",
     "queue_restore",
+    "invite",
 )
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.errors import HeaderParseError
@@ -120,11 +120,20 @@ async def load_confirmed_reservation(con: Conn, launch_id: str, p: dict[str, Any
     return letter
 
 
+async def load_lottery(con: Conn, launch_id: str, p: dict[str, Any]) -> Letter:
+    letter = await load_registration(con, launch_id, p)
+    letter.context["waitlist_position"] = p.get("waitlist_position")
+    return letter
+
+
 KINDS: dict[str, Loader] = {
     "verify_email": load_verify_email,
     "registration_confirmed": load_registration,
     "reservation_confirmed": load_confirmed_reservation,
     "reservation_cancelled": load_reservation,
+    "lottery_invited": load_lottery,
+    "lottery_not_drawn": load_lottery,
+    "lottery_moved_up": load_lottery,
 }
 """Kind (the topic without `notify.`) → the loader of its data. Each has templates."""
 
@@ -151,6 +160,19 @@ async def enqueue_notification(
         dedupe_key,
     )
     return outbox_id
+
+
+async def enqueue_notifications(
+    con: Conn, launch_id: str | None, kind: str, letters: Sequence[tuple[dict[str, Any], str]]
+) -> None:
+    """`enqueue_notification` for many (payload, dedupe key) pairs in one pipelined batch."""
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    await con.executemany(
+        "INSERT INTO outbox (launch_id, topic, payload, dedupe_key) VALUES ($1, $2, $3, $4)"
+        " ON CONFLICT (dedupe_key) DO NOTHING",
+        [(launch_id, TOPIC_PREFIX + kind, payload, key) for payload, key in letters],
+    )
 
 
 def backoff(attempts: int) -> timedelta:

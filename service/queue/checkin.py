@@ -22,6 +22,11 @@ async def check_in(deps: Deps, launch_id: str, registration_id: int) -> CheckedI
     )
     if reply[0] == "closed":
         raise errors.CheckinClosed()
+    if reply[0] == "not-invited":
+        raise errors.NotInvited(
+            "Only registrations drawn in the lottery can check in. If you are on the"
+            " waiting list, we write to you the moment you move up."
+        )
     rank = int(reply[1])
     return CheckedIn(
         ticket=tickets.issue(deps, launch_id, registration_id, rank),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from service.deps import Deps
-from service.queue import draw
+from service.queue import draw, lottery
 from service.stock.rebuild import ensure_loaded
 
 QUEUE_STATES = ("checkin_open", "selling", "sold_out", "closed")
@@ -48,8 +48,12 @@ async def on_state(deps: Deps, launch: QueueSettings, previous: str) -> None:
     keys = deps.keys(launch.id)
     await publish_admission(deps, launch)
     queue_states = QUEUE_STATES
-    if launch.state == "registration_closed" and launch.fairness_mode == "prequeue-shuffle":
+    drawn_modes = ("prequeue-shuffle", "lottery")
+    if launch.state == "registration_closed" and launch.fairness_mode in drawn_modes:
         await draw.commit(deps, launch.id)
+    if launch.state in queue_states and launch.fairness_mode == "lottery":
+        # The lottery is drawn as the waiting room opens; its order is the queue's.
+        await lottery.draw_lottery(deps, launch.id)
     if launch.state in queue_states:
         # Open the queue once: a shuffled launch collects a pre-queue first.
         phase = "pre" if launch.fairness_mode == "prequeue-shuffle" else "drawn"
@@ -96,10 +100,16 @@ async def restore(deps: Deps, launch_id: str) -> bool:
     drawn: list[int] = list(launch["drawn"] or [])
     shuffled = launch["fairness_mode"] == "prequeue-shuffle"
     phase = "pre" if shuffled and not launch["drawn_out"] else "drawn"
-    for start in range(0, len(drawn), 10_000):
-        chunk = drawn[start : start + 10_000]
-        await deps.redis.hset(keys.qpos, mapping={str(r): start + i for i, r in enumerate(chunk)})
-    qlen = max(len(drawn), launch["qlen"] or 0)
+    if launch["fairness_mode"] == "lottery":
+        qlen = await lottery.place(deps, launch_id, open_queue=False)  # only the invited
+    else:
+        for start in range(0, len(drawn), 10_000):
+            chunk = drawn[start : start + 10_000]
+            await deps.redis.hset(
+                keys.qpos, mapping={str(r): start + i for i, r in enumerate(chunk)}
+            )
+        qlen = len(drawn)
+    qlen = max(qlen, launch["qlen"] or 0)
     restored: int = await deps.scripts.run(
         "queue_restore",
         keys,

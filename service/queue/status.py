@@ -19,7 +19,7 @@ import msgspec
 
 from service.deps import Deps
 from service.infra.tasks import background
-from service.queue import lifecycle
+from service.queue import lifecycle, lottery
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,7 @@ class QueueWatch:
         self.snapshots: dict[str, Snapshot] = {}
         self.closed: set[str] = set()
         self.active: set[str] = set()  # launches whose queue exists (or should)
+        self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -196,14 +197,26 @@ class QueueWatch:
             if snap.phase == "drawn"
         }
 
+    async def move_waiting_lists(self) -> None:
+        """Lottery launches: invite one from the waiting list per lapse or cancellation."""
+        for launch_id in self.lotteries:
+            snap = self.snapshots.get(launch_id)
+            if snap is not None:
+                await lottery.advance(self.deps, launch_id, snap.lapsed)
+
     async def load_active(self) -> list[str]:
         """Learn which launches have a queue; returns those still admitting."""
         rows = await self.deps.pool.fetch(
-            "SELECT id, state FROM launches WHERE state IN"
+            "SELECT id, state, fairness_mode FROM launches WHERE state IN"
             " ('checkin_open', 'selling', 'sold_out', 'closed')"
         )
         self.closed = {r["id"] for r in rows if r["state"] == "closed"}
         self.active = {r["id"] for r in rows}
+        self.lotteries = {
+            r["id"]
+            for r in rows
+            if r["fairness_mode"] == "lottery" and r["state"] in ("selling", "sold_out")
+        }
         return [r["id"] for r in rows if r["state"] != "closed"]
 
     async def run(self, interval: float = REFRESH_SECONDS) -> None:
@@ -215,6 +228,8 @@ class QueueWatch:
                     launches = await self.load_active()
                 for launch_id in launches:
                     await self.refresh(launch_id)
+                if tick % 5 == 0:  # every ~1 s
+                    await self.move_waiting_lists()
                 if tick % 25 == 0:  # every ~5 s: what a restore would start from
                     await lifecycle.save_counters(self.deps, self.counters())
             except asyncio.CancelledError:

@@ -11,7 +11,7 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
-from service.queue import checkin, draw, tickets
+from service.queue import checkin, draw, lottery, tickets
 from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
 from service.web.auth import TICKET_COOKIE, require_shopper, require_ticket
@@ -125,6 +125,17 @@ class QueueController(Controller):
                 await asyncio.sleep(min(out.status.next_poll_seconds, 5.0))
 
         return ServerSentEvent(stream(), event_type="status")
+
+    @get(
+        "/lottery/me",
+        operation_id="lotteryResult",
+        summary="Was I drawn? Invited, or my place on the waiting list (lottery mode)",
+    )
+    async def lottery_result(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> lottery.LotteryResult:
+        claims = require_shopper(request, deps, launch_id)
+        return await lottery.result(deps, launch_id, claims.registration_id)
 
     @get(
         "/draw",
