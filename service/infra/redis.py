@@ -31,6 +31,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "draw_finish",
     "admit",
     "queue_restore",
+    "holds_of",
 )
 
 
