@@ -6,7 +6,9 @@ committing. A failed send records the error and a back-off instead. See the pack
 docstring for what a crash can and cannot do.
 
 Adding a kind: a template pair `templates/<kind>.txt|html` and an entry in `KINDS`
-naming the loader that gathers its data (reuse one when it needs nothing new).
+(or in `letters.LETTERS`) naming the loader that gathers its data (reuse one when it
+needs nothing new). A payload with `stale_after_ms` is dropped once that time passes;
+one naming a `registration` gets the shopper's self-service link (`manage_url`).
 """
 
 from __future__ import annotations
