@@ -18,12 +18,14 @@
 --                      mrate (measured admissions/s), lapsed
 --  16 window     zset  rank by deadline_ms: admitted, no hold placed yet
 --  17 shopping   hash  registration -> live holds of an admitted shopper
+--  18 qrank      hash  rank -> registration, for ranks given here (after the draw,
+--                      or every rank of a fifo launch); the drawn ones are in Postgres
 -- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
 local K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local K_CUST, K_HELD, K_CONFIRMED, K_ALLOC = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
 local K_APPLIED, K_EVENTS = KEYS[10], KEYS[11]
 local K_QPOS, K_PREQUEUE, K_DRAWSET, K_QMETA = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-local K_WINDOW, K_SHOPPING = KEYS[16], KEYS[17]
+local K_WINDOW, K_SHOPPING, K_QRANK = KEYS[16], KEYS[17], KEYS[18]
 
 local function member(store, sku, unit)
   return store .. ':' .. sku .. ':' .. string.format('%08d', unit)

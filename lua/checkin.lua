@@ -18,4 +18,5 @@ if phase ~= 'drawn' then
 end
 rank = redis.call('HINCRBY', K_QMETA, 'qlen', 1) - 1
 redis.call('HSET', K_QPOS, reg, rank)
+redis.call('HSET', K_QRANK, rank, reg)
 return {'ok', rank}

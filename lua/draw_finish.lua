@@ -8,6 +8,7 @@ local entrants = tonumber(ARGV[1])
 local qlen = entrants
 local function append(reg)
   redis.call('HSET', K_QPOS, reg, qlen)
+  redis.call('HSET', K_QRANK, qlen, reg)
   qlen = qlen + 1
 end
 for i = 2, #ARGV do append(ARGV[i]) end

@@ -7,7 +7,10 @@
 local qlen = tonumber(ARGV[1])
 
 redis.call('HSET', K_QMETA, 'invite_only', 1)
-for i = 2, #ARGV, 2 do redis.call('HSET', K_QPOS, ARGV[i], ARGV[i + 1]) end
+for i = 2, #ARGV, 2 do
+  redis.call('HSET', K_QPOS, ARGV[i], ARGV[i + 1])
+  redis.call('HSET', K_QRANK, ARGV[i + 1], ARGV[i])
+end
 if qlen >= 0 then
   local now_len = tonumber(redis.call('HGET', K_QMETA, 'qlen') or '0')
   redis.call('HSET', K_QMETA, 'qlen', math.max(qlen, now_len))

@@ -108,8 +108,8 @@ async def test_everyone_drawn_hears_the_outcome(deps: Deps) -> None:
     emails = dict(
         await deps.pool.fetch("SELECT id, email FROM registrations WHERE launch_id = 'lt'")
     )
-    assert all("drawn" in subjects[emails[r]] for r in order[:K])
-    assert all("waiting list" in subjects[emails[r]] for r in order[K:])
+    assert all(subjects[emails[r]].startswith("You were drawn") for r in order[:K])
+    assert all("not drawn" in subjects[emails[r]] for r in order[K:])
     body = next(m for m in inbox.messages if m["To"].addresses[0].addr_spec == emails[order[K]])
     text = " ".join(body.get_body(("plain",)).get_content().split())  # type: ignore[union-attr]
     assert "You are number 1 on the waiting list" in text

@@ -98,3 +98,16 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
         codes=[format_code(r.code) for r in reservations],
         timeline=timeline,
     )
+
+
+async def view_of(deps: Deps, launch_id: str, registration_id: int) -> CustomerView:
+    """One registration of `launch_id` with its reservations and timeline (self-service)."""
+    columns = ", ".join(f"g.{field}" for field in Registration.__struct_fields__)
+    row = await deps.pool.fetchrow(
+        f"SELECT {columns} FROM registrations g WHERE g.launch_id = $1 AND g.id = $2",
+        launch_id,
+        registration_id,
+    )
+    if row is None:
+        raise errors.NotFound("No such registration.")
+    return await _view(deps, Registration(**dict(row)))

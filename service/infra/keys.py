@@ -25,6 +25,7 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "qmeta",
     "window",
     "shopping",
+    "qrank",
 )
 
 

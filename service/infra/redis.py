@@ -34,6 +34,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "admit",
     "queue_restore",
     "invite",
+    "holds_of",
 )
 
 

@@ -20,6 +20,9 @@ it is the same message, and that the delivery is recorded once. Every other fail
 the row pending with nothing delivered, and a later sweep sends it.
 """
 
+from service.notify.letters import LETTERS
 from service.notify.sender import KINDS, enqueue_notification, send_pending
+
+KINDS.update(LETTERS)
 
 __all__ = ["KINDS", "enqueue_notification", "send_pending"]

@@ -6,7 +6,9 @@ committing. A failed send records the error and a back-off instead. See the pack
 docstring for what a crash can and cannot do.
 
 Adding a kind: a template pair `templates/<kind>.txt|html` and an entry in `KINDS`
-naming the loader that gathers its data (reuse one when it needs nothing new).
+(or in `letters.LETTERS`) naming the loader that gathers its data (reuse one when it
+needs nothing new). A payload with `stale_after_ms` is dropped once that time passes;
+one naming a `registration` gets the shopper's self-service link (`manage_url`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
+from service.customers import links
 from service.deps import Deps
 from service.infra.db import Conn
 from service.notify.mailer import CONNECTION_ERRORS, Mailer, compose, mail_domain
@@ -132,8 +135,6 @@ KINDS: dict[str, Loader] = {
     "reservation_confirmed": load_confirmed_reservation,
     "reservation_cancelled": load_reservation,
     "lottery_invited": load_lottery,
-    "lottery_not_drawn": load_lottery,
-    "lottery_moved_up": load_lottery,
 }
 """Kind (the topic without `notify.`) → the loader of its data. Each has templates."""
 
@@ -230,6 +231,9 @@ async def _prepare(
         raise LookupError(f"this version has no notification kind {kind!r}")
     if row["launch_id"] is None:
         raise Undeliverable("a notification needs a launch")
+    stale_after_ms = row["payload"].get("stale_after_ms")
+    if stale_after_ms is not None and now.timestamp() * 1000 >= stale_after_ms:
+        raise Undeliverable("too late to be of use")  # e.g. a hold that has expired
     letter = await loader(con, row["launch_id"], row["payload"])
     public_url = deps.settings.public_url.rstrip("/")
     domain = mail_domain(deps.settings)
@@ -240,6 +244,11 @@ async def _prepare(
         "launch_url": f"{public_url}/launches/{row['launch_id']}",
         "cid": cids,
     }
+    registration = row["payload"].get("registration")
+    if registration is not None:  # the shopper's own link: status, cancel, calendar
+        token = links.manage_token(deps, row["launch_id"], int(registration))
+        context["manage_token"] = token
+        context["manage_url"] = links.manage_url(deps, row["launch_id"], token)
     msg = compose(
         deps.settings,
         outbox_id=row["id"],

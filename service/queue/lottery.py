@@ -22,7 +22,8 @@ import msgspec
 from service import errors, events
 from service.deps import Deps
 from service.infra.db import Conn
-from service.notify.sender import enqueue_notification, enqueue_notifications
+from service.notify.schedule import enqueue_moved_up
+from service.notify.sender import enqueue_notifications
 from service.queue import draw
 
 _PLACE_CHUNK = 10_000  # registrations per invite.lua call
@@ -104,7 +105,7 @@ async def _draw(
     )
     for kind, group, first in (
         ("lottery_invited", ordered[:invited], 0),
-        ("lottery_not_drawn", ordered[invited:], invited),
+        ("not_drawn", ordered[invited:], invited),
     ):
         await enqueue_notifications(
             con,
@@ -184,13 +185,7 @@ async def move_up(
             moved,
         )
         for n, registration_id in enumerate(moved):
-            await enqueue_notification(
-                con,
-                launch_id,
-                "lottery_moved_up",
-                {"registration": registration_id, "rank": start + n},
-                dedupe_key=f"lottery_moved_up:{launch_id}:{registration_id}",
-            )
+            await enqueue_moved_up(con, launch_id, registration_id)
             await events.record(
                 con,
                 launch_id=launch_id,

@@ -16,6 +16,7 @@ from typing import cast
 from service.admin.launches import advance_due
 from service.deps import Deps
 from service.infra.tasks import background
+from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
 from service.stock.confirm import reconcile
 from service.stock.holds import expire
@@ -64,6 +65,7 @@ async def sweep_once(deps: Deps) -> None:
         await reconcile(deps, launch_id)
         await drain_events(deps, launch_id)
     await apply_pending(deps)
+    await run_schedules(deps)
     if deps.settings.notify:
         await send_pending(deps)
 

@@ -29,6 +29,7 @@ from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
 from service.web.registration import RegistrationController
+from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
 
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         QueueController,
         StaffController,
         AgentController,
+        SelfServiceController,
         health.healthz,
         health.readyz,
         health.metrics,

@@ -1,0 +1,118 @@
+"""A customer's event timeline in plain words: what happened, when, through which channel."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import msgspec
+
+from service.customers.search import TimelineEntry
+from service.stock.codes import format_code
+
+
+class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
+    at: datetime
+    what: str
+    """What happened, in plain words ("Reservation ABCDE-FGHJK-M confirmed at Store X")."""
+    by: str
+    """Who did it, as the customer would say it: you, customer service, store staff, fairdrop."""
+    channel: str
+    kind: str
+    """The event's stable kind, for programs."""
+
+
+class Names(msgspec.Struct, frozen=True):
+    stores: dict[str, str]
+    skus: dict[str, str]
+    codes: dict[int, str]
+    """Reservation id → its code as people read it."""
+
+
+# Notification topics in the words of the e-mail's reader.
+_MAILS = {
+    "verify_email": "the link to confirm your e-mail address",
+    "registration_confirmed": "confirmation of your registration",
+    "reservation_confirmed": "your reservation code",
+    "reservation_cancelled": "notice of the cancellation",
+    "checkin_open": "notice that check-in is open",
+    "your_turn": "notice that it was your turn",
+    "hold_expiring": "a reminder that your hold was about to end",
+    "hold_released": "notice that you let go of your hold",
+    "pickup_reminder": "a pickup reminder",
+    "not_drawn": "the result of the draw",
+    "lottery_invited": "notice that you were drawn",
+    "moved_up": "notice that you moved up from the waiting list",
+}
+
+
+def _item(n: Names, d: Mapping[str, Any]) -> str:
+    sku = n.skus.get(str(d.get("sku")), str(d.get("sku", "an item")))
+    store = n.stores.get(str(d.get("store")), str(d.get("store", "a store")))
+    return f"{sku} at {store}"
+
+
+def _code(n: Names, d: Mapping[str, Any]) -> str:
+    rid = d.get("reservation")
+    if isinstance(rid, int) and rid in n.codes:
+        return n.codes[rid]
+    code = d.get("code")
+    return format_code(code) if isinstance(code, str) else f"#{rid}"
+
+
+def _cancelled(n: Names, d: Mapping[str, Any]) -> str:
+    reason = str(d.get("reason") or "").strip()
+    return f"Reservation {_code(n, d)} cancelled" + (f": {reason}" if reason else "")
+
+
+def _mail(n: Names, d: Mapping[str, Any]) -> str:
+    kind = str(d.get("topic", "")).removeprefix("notify.")
+    return "E-mailed you " + _MAILS.get(kind, "a message")
+
+
+_WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
+    "registration.created": lambda n, d: "Registered",
+    "registration.imported": lambda n, d: "Registered by the organiser",
+    "registration.verified": lambda n, d: "E-mail address confirmed",
+    "hold.held": lambda n, d: f"Held {_item(n, d)}",
+    "hold.released": lambda n, d: f"Let go of the hold on {_item(n, d)}",
+    "hold.expired": lambda n, d: f"The hold on {_item(n, d)} ran out",
+    "hold.confirmed": lambda n, d: f"Hold on {_item(n, d)} turned into a reservation",
+    "hold.refused": lambda n, d: f"The hold on {_item(n, d)} could not be confirmed",
+    "reservation.confirmed": lambda n, d: (
+        f"Reservation {_code(n, d)} confirmed at "
+        f"{n.stores.get(str(d.get('store')), str(d.get('store')))}"
+    ),
+    "reservation.cancelled": _cancelled,
+    "reservation.collected": lambda n, d: (
+        f"Collected at {n.stores.get(str(d.get('store')), str(d.get('store')))}"
+    ),
+    "reservation.code_resent": lambda n, d: f"Asked for code {_code(n, d)} again",
+    "notification.sent": _mail,
+    "notification.dropped": lambda n, d: "An e-mail to you could not be delivered",
+}
+
+
+def who(actor: str, channel: str, registration_id: int) -> str:
+    if actor == f"registration:{registration_id}":
+        return "you"
+    if channel == "phone":
+        return "customer service"
+    if channel == "store":
+        return "store staff"
+    if channel == "admin":
+        return "the organiser"
+    return "fairdrop"
+
+
+def describe(entry: TimelineEntry, names: Names, registration_id: int) -> HistoryEntry:
+    words = _WORDS.get(entry.kind)
+    what = words(names, entry.data) if words else entry.kind.replace(".", " ").capitalize()
+    return HistoryEntry(
+        at=entry.at,
+        what=what,
+        by=who(entry.actor, entry.channel, registration_id),
+        channel=entry.channel,
+        kind=entry.kind,
+    )

@@ -1,0 +1,203 @@
+"""Self-service over HTTP: the shopper's own status view and actions.
+
+Credentials, any one of: the signed link from the e-mails (`?token=…`), the shopper
+token or queue ticket (`Authorization: Bearer …` or their cookies). The registration
+is the one the credential names; another's reservation or hold is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, Response, get, post
+from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParameter
+
+from service.customers import actions, links, selfservice
+from service.deps import Deps
+from service.errors import Unauthorized
+from service.queue import tickets
+from service.queue.admission import shopper_claims
+from service.queue.status import QueueWatch
+from service.stock.models import Reservation
+from service.web.auth import SHOPPER_COOKIE, TICKET_COOKIE, bearer, channel_of
+from service.web.params import AnyRequest, AppDeps
+from service.web.ratelimit import Limit, limiter_of
+
+TokenQuery = Annotated[str | None, QueryParameter(max_length=2000)]
+ReservationId = Annotated[int, PathParameter(ge=1, le=2**62)]
+HoldId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{1,64}$")]
+IdempotencyKey = Annotated[
+    str | None, HeaderParameter(name="Idempotency-Key", max_length=100, required=False)
+]
+RESEND_PER_REGISTRATION = Limit("resend", rate=1 / 600, burst=5)
+
+
+def _as_shopper(deps: Deps, token: str, launch_id: str) -> int:
+    return shopper_claims(deps, token, launch_id).registration_id
+
+
+def _as_ticket(deps: Deps, token: str, launch_id: str) -> int:
+    return tickets.read(deps, token, launch_id).registration_id
+
+
+def self_registration(request: AnyRequest, deps: Deps, launch_id: str, token: str | None) -> int:
+    """The registration the caller's credential names (link, shopper token or ticket).
+
+    A `?token=` is taken alone: a bad link fails even when a cookie would do.
+    """
+    if token is not None:
+        tokens = [token]
+    else:
+        given = [bearer(request), request.cookies.get(SHOPPER_COOKIE)]
+        tokens = [t for t in [*given, request.cookies.get(TICKET_COOKIE)] if t]
+    if not tokens:
+        raise Unauthorized("Open the link from your e-mail, or send your shopper token or ticket.")
+    failure: Unauthorized | None = None
+    for candidate in tokens:
+        for read in (links.read, _as_shopper, _as_ticket):
+            try:
+                return read(deps, candidate, launch_id)
+            except Unauthorized as exc:
+                failure = failure or exc
+    assert failure is not None
+    raise failure
+
+
+class SelfServiceController(Controller):
+    path = "/api/launches/{launch_id:str}/manage"
+    tags = ["self-service"]
+
+    @get(
+        "/",
+        operation_id="selfView",
+        summary="My registration: draw, queue place, holds, reservations, history in plain words",
+    )
+    async def view(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], token: TokenQuery = None
+    ) -> selfservice.SelfView:
+        registration = self_registration(request, deps, launch_id, token)
+        watch: QueueWatch = request.app.state.watch
+        return await selfservice.view(deps, launch_id, registration, watch)
+
+    @post(
+        "/holds/{hold_id:str}/cancel",
+        operation_id="selfCancelHold",
+        status_code=204,
+        summary="Let one of my holds go; its unit returns once",
+    )
+    async def cancel_hold(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        hold_id: HoldId,
+        token: TokenQuery = None,
+    ) -> None:
+        registration = self_registration(request, deps, launch_id, token)
+        await actions.cancel_hold(deps, launch_id, registration, hold_id)
+
+    @post(
+        "/reservations/{reservation_id:int}/cancel",
+        operation_id="selfCancelReservation",
+        status_code=200,
+        summary="Cancel my reservation before pickup: the unit returns once, the code stops",
+    )
+    async def cancel_reservation(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        token: TokenQuery = None,
+    ) -> Reservation:
+        registration = self_registration(request, deps, launch_id, token)
+        return await actions.cancel_reservation(
+            deps, launch_id, registration, reservation_id, channel=channel_of(request)
+        )
+
+    @post(
+        "/reservations/{reservation_id:int}/resend",
+        operation_id="selfResendCode",
+        status_code=202,
+        summary="E-mail my code again (once per 2 minutes; same Idempotency-Key, same answer)",
+    )
+    async def resend(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        token: TokenQuery = None,
+        idempotency_key: IdempotencyKey = None,
+    ) -> actions.Resent:
+        registration = self_registration(request, deps, launch_id, token)
+        limiter_of(request).check(RESEND_PER_REGISTRATION, f"{launch_id}:{registration}")
+        return await actions.resend_code(
+            deps,
+            launch_id,
+            registration,
+            reservation_id,
+            channel=channel_of(request),
+            request_key=idempotency_key,
+        )
+
+    @get(
+        "/reservations/{reservation_id:int}/calendar.ics",
+        operation_id="selfCalendar",
+        summary="My pickup window as an iCalendar event (text/calendar)",
+        media_type="text/calendar; charset=utf-8",
+    )
+    async def calendar(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        token: TokenQuery = None,
+    ) -> Response[str]:
+        registration = self_registration(request, deps, launch_id, token)
+        text = await actions.calendar_file(deps, launch_id, registration, reservation_id)
+        return Response(
+            text,
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="pickup-{reservation_id}.ics"',
+                "Cache-Control": "private, no-store",
+            },
+        )
+
+    @get(
+        "/reservations/{reservation_id:int}/qr.png",
+        operation_id="selfQrPng",
+        summary="My code as a QR code (PNG)",
+        media_type="image/png",
+    )
+    async def qr_png(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        token: TokenQuery = None,
+    ) -> Response[bytes]:
+        registration = self_registration(request, deps, launch_id, token)
+        png = await actions.qr(deps, launch_id, registration, reservation_id, "png")
+        return Response(png, media_type="image/png", headers={"Cache-Control": "private"})
+
+    @get(
+        "/reservations/{reservation_id:int}/qr.svg",
+        operation_id="selfQrSvg",
+        summary="My code as a QR code (SVG)",
+        media_type="image/svg+xml",
+    )
+    async def qr_svg(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        token: TokenQuery = None,
+    ) -> Response[bytes]:
+        registration = self_registration(request, deps, launch_id, token)
+        svg = await actions.qr(deps, launch_id, registration, reservation_id, "svg")
+        return Response(svg, media_type="image/svg+xml", headers={"Cache-Control": "private"})
