@@ -125,6 +125,7 @@ KINDS: dict[str, Loader] = {
     "registration_confirmed": load_registration,
     "reservation_confirmed": load_confirmed_reservation,
     "reservation_cancelled": load_reservation,
+    "reservation_no_show": load_reservation,
 }
 """Kind (the topic without `notify.`) → the loader of its data. Each has templates."""
 
