@@ -45,6 +45,7 @@ local function slot_mask(reg)
 end
 
 local function free_slot(reg, slot)
+  if slot == nil then return end  -- a move's hold has no slot: its reservation keeps one
   local mask = bit.band(slot_mask(reg), bit.bnot(bit.lshift(1, slot)))
   if mask == 0 then redis.call('HDEL', K_CUST, reg) else redis.call('HSET', K_CUST, reg, mask) end
 end

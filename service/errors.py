@@ -168,6 +168,12 @@ class NotCollectable(FairdropError):
     title = "This reservation cannot be collected"
 
 
+class OutsidePickupWindow(FairdropError):
+    type = "outside-pickup-window"
+    status = 409
+    title = "The reservation's pickup window is not open"
+
+
 class TooManyRequests(FairdropError):
     type = "too-many-requests"
     status = 429
@@ -211,6 +217,7 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     NotInvited,
     AlreadyCollected,
     NotCollectable,
+    OutsidePickupWindow,
     TooManyRequests,
     PayloadTooLarge,
     Unavailable,

@@ -11,6 +11,7 @@ import msgspec
 from service import errors
 from service.admin.models import Registration
 from service.deps import Deps
+from service.pickup.windows import WINDOW_COLUMNS, PickupWindow
 from service.queue import emails, phones
 from service.stock.codes import format_code, normalize_code
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
@@ -31,6 +32,8 @@ class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
     reservations: list[Reservation]
     codes: list[str]
     """The reservation codes as people read them (`ABCDE-FGHJK-M`)."""
+    pickup: list[PickupWindow]
+    """Each reservation's pickup window, in the same order."""
     timeline: list[TimelineEntry]
 
 
@@ -81,6 +84,19 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
             reg.id,
         )
     ]
+    windows = {
+        w["id"]: PickupWindow(
+            reservation_id=w["id"],
+            starts_at=w["pickup_starts_at"],
+            ends_at=w["pickup_ends_at"],
+            extended=w["pickup_extended"],
+        )
+        for w in await deps.pool.fetch(
+            f"SELECT r.id, {WINDOW_COLUMNS} FROM reservations r"
+            " JOIN launches l ON l.id = r.launch_id WHERE r.registration_id = $1",
+            reg.id,
+        )
+    }
     subjects = [f"registration:{reg.id}"] + [f"reservation:{r.id}" for r in reservations]
     timeline = [
         TimelineEntry(
@@ -96,6 +112,7 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
         registration=reg,
         reservations=reservations,
         codes=[format_code(r.code) for r in reservations],
+        pickup=[windows[r.id] for r in reservations],
         timeline=timeline,
     )
 

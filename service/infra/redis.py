@@ -27,6 +27,8 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "add_units",
     "withdraw_units",
     "return_unit",
+    "move_begin",
+    "move_unit",
     "load",
     "checkin",
     "draw_begin",

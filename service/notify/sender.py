@@ -135,6 +135,7 @@ KINDS: dict[str, Loader] = {
     "reservation_confirmed": load_confirmed_reservation,
     "reservation_cancelled": load_reservation,
     "lottery_invited": load_lottery,
+    "reservation_no_show": load_reservation,
 }
 """Kind (the topic without `notify.`) → the loader of its data. Each has templates."""
 

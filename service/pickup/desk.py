@@ -3,23 +3,39 @@ else is "not found", so nothing about other stores leaks."""
 
 from __future__ import annotations
 
-from datetime import datetime
+import csv
+import io
+from collections import Counter
+from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
 
 from service import errors, events
 from service.deps import Deps
+from service.pickup.windows import WINDOW_COLUMNS, WINDOW_END, describe, now_of
 from service.stock.codes import format_code, normalize_code
 
-_CARD = """
+_CARD = f"""
 SELECT r.id, r.code, r.status, r.store_id, r.sku_id, k.name AS sku_name, s.name AS store_name,
        g.name AS customer_name, g.public_id, r.created_at, r.collected_at, r.collected_by,
-       r.cancelled_at
+       r.cancelled_at, r.released_at, {WINDOW_COLUMNS}
 FROM reservations r
+JOIN launches l ON l.id = r.launch_id
 JOIN registrations g ON g.id = r.registration_id
 JOIN skus k ON k.launch_id = r.launch_id AND k.id = r.sku_id
 JOIN stores s ON s.launch_id = r.launch_id AND s.id = r.store_id
 WHERE r.launch_id = $1 AND r.store_id = $2
+"""
+
+# Collected once, and only while its window is open at $4: [starts, ends).
+_COLLECT = f"""
+UPDATE reservations r SET status = 'collected', collected_at = $4, collected_by = $5
+FROM launches l
+WHERE l.id = r.launch_id AND r.launch_id = $1 AND r.store_id = $2 AND r.code = $3
+  AND r.status = 'confirmed'
+  AND (l.pickup_starts_at IS NULL OR l.pickup_starts_at <= $4)
+  AND ({WINDOW_END} IS NULL OR $4 < {WINDOW_END})
+RETURNING r.id
 """
 
 
@@ -39,13 +55,23 @@ class PickupCard(msgspec.Struct, frozen=True, kw_only=True):
     collected_at: datetime | None
     collected_by: str | None
     cancelled_at: datetime | None
+    released_at: datetime | None
+    """Released as a no-show (its pickup window ended uncollected)."""
+    pickup_starts_at: datetime | None
+    pickup_ends_at: datetime | None
+    """When it can be collected: [starts, ends); None is no bound on that side."""
+    pickup_extended: bool
+    """An agent extended the end for this reservation."""
 
 
 class PickupList(msgspec.Struct, frozen=True, kw_only=True):
     store_id: str
+    day: date | None
+    """The day listed (UTC), or None: everything at the store."""
     expected: int
     collected: int
     outstanding: int
+    no_show: int
     reservations: list[PickupCard]
 
 
@@ -66,6 +92,10 @@ def _card(row: object) -> PickupCard:
         collected_at=r["collected_at"],
         collected_by=r["collected_by"],
         cancelled_at=r["cancelled_at"],
+        released_at=r["released_at"],
+        pickup_starts_at=r["pickup_starts_at"],
+        pickup_ends_at=r["pickup_ends_at"],
+        pickup_extended=r["pickup_extended"],
     )
 
 
@@ -81,18 +111,12 @@ async def lookup(deps: Deps, launch_id: str, store_id: str, typed: str) -> Picku
 async def collect(
     deps: Deps, launch_id: str, store_id: str, typed: str, *, actor: str
 ) -> PickupCard:
-    """Mark the reservation collected, exactly once; a second desk is told when and by whom."""
+    """Mark the reservation collected, exactly once, within its pickup window; a second
+    desk is told when and by whom, a late one that it was released or when pickup was."""
     code = normalize_code(typed)
+    now = now_of(deps)
     async with deps.pool.acquire() as con, con.transaction():
-        done = await con.fetchval(
-            "UPDATE reservations SET status = 'collected', collected_at = now(),"
-            " collected_by = $4 WHERE launch_id = $1 AND store_id = $2 AND code = $3"
-            " AND status = 'confirmed' RETURNING id",
-            launch_id,
-            store_id,
-            code,
-            actor,
-        )
+        done = await con.fetchval(_COLLECT, launch_id, store_id, code, now, actor)
         if done is not None:
             await events.record(
                 con,
@@ -105,26 +129,123 @@ async def collect(
             )
     card = await lookup(deps, launch_id, store_id, code)
     if done is None:
-        if card.status == "collected":
-            raise errors.AlreadyCollected(
-                f"Collected at {card.collected_at:%Y-%m-%d %H:%M:%S %Z} by {card.collected_by}.",
-                collected_at=card.collected_at.isoformat() if card.collected_at else None,
-                collected_by=card.collected_by,
-            )
-        raise errors.NotCollectable(f"This reservation is {card.status}; it cannot be collected.")
+        raise _refusal(card, now)
     return card
 
 
-async def pickup_list(deps: Deps, launch_id: str, store_id: str) -> PickupList:
-    rows = await deps.pool.fetch(
-        _CARD + " AND r.status IN ('confirmed', 'collected') ORDER BY r.id", launch_id, store_id
+def _refusal(card: PickupCard, now: datetime) -> errors.FairdropError:
+    """Why `card` could not be collected at `now`, in words the desk can tell the customer."""
+    at = "%Y-%m-%d %H:%M:%S %Z"
+    if card.status == "collected":
+        return errors.AlreadyCollected(
+            f"Collected at {card.collected_at:{at}} by {card.collected_by}.",
+            collected_at=card.collected_at.isoformat() if card.collected_at else None,
+            collected_by=card.collected_by,
+        )
+    if card.status == "confirmed":
+        window = describe(card.pickup_starts_at, card.pickup_ends_at)
+        when = (
+            "has not opened yet"
+            if card.pickup_starts_at and now < card.pickup_starts_at
+            else "has ended"
+        )
+        return errors.OutsidePickupWindow(
+            f"Pickup of this reservation is {window}; it {when}.",
+            pickup_starts_at=_iso(card.pickup_starts_at),
+            pickup_ends_at=_iso(card.pickup_ends_at),
+        )
+    if card.status == "no_show":
+        return errors.NotCollectable(
+            f"This reservation was released as a no-show at {card.released_at:{at}}: its"
+            f" pickup window ended {describe(None, card.pickup_ends_at).removeprefix('until ')}"
+            " and its unit went back to stock.",
+            status=card.status,
+            released_at=_iso(card.released_at),
+        )
+    return errors.NotCollectable(
+        f"This reservation was {card.status}"
+        + (f" at {card.cancelled_at:{at}}" if card.cancelled_at else "")
+        + "; it cannot be collected.",
+        status=card.status,
     )
+
+
+def _iso(at: datetime | None) -> str | None:
+    return at.isoformat() if at else None
+
+
+# A day's list (UTC, [$3, $4)): collected that day, released as no-shows that day, or
+# still to collect with a window open that day.
+_ON_DAY = f"""
+ AND CASE r.status
+   WHEN 'collected' THEN r.collected_at >= $3 AND r.collected_at < $4
+   WHEN 'no_show' THEN r.released_at >= $3 AND r.released_at < $4
+   WHEN 'confirmed' THEN (l.pickup_starts_at IS NULL OR l.pickup_starts_at < $4)
+                     AND ({WINDOW_END} IS NULL OR {WINDOW_END} > $3)
+   ELSE false END
+"""
+
+
+async def pickup_list(
+    deps: Deps, launch_id: str, store_id: str, day: date | None = None
+) -> PickupList:
+    """The store's pickups with counts: expected = collected + outstanding + no-shows."""
+    if day is None:
+        rows = await deps.pool.fetch(
+            _CARD + " AND r.status IN ('confirmed', 'collected', 'no_show') ORDER BY r.id",
+            launch_id,
+            store_id,
+        )
+    else:
+        start = datetime.combine(day, time(), tzinfo=UTC)
+        rows = await deps.pool.fetch(
+            _CARD + _ON_DAY + " ORDER BY r.id", launch_id, store_id, start, start + timedelta(1)
+        )
     cards = [_card(r) for r in rows]
-    collected = sum(1 for c in cards if c.status == "collected")
+    counts = Counter(c.status for c in cards)
     return PickupList(
         store_id=store_id,
+        day=day,
         expected=len(cards),
-        collected=collected,
-        outstanding=len(cards) - collected,
+        collected=counts["collected"],
+        outstanding=counts["confirmed"],
+        no_show=counts["no_show"],
         reservations=cards,
     )
+
+
+CSV_COLUMNS = (
+    "code",
+    "customer_name",
+    "sku_id",
+    "sku_name",
+    "status",
+    "pickup_ends_at",
+    "collected_at",
+    "collected_by",
+)
+
+
+def pickup_csv(listing: PickupList) -> str:
+    """The list as CSV with a header row. Cells a spreadsheet would run as a formula
+    (a name starting with `=`, `+`, `-`, `@`) are quoted with a leading `'`."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    for card in listing.reservations:
+        row = {
+            "code": card.code_display,
+            "customer_name": card.customer_name or "",
+            "sku_id": card.sku_id,
+            "sku_name": card.sku_name,
+            "status": card.status,
+            "pickup_ends_at": _iso(card.pickup_ends_at) or "",
+            "collected_at": _iso(card.collected_at) or "",
+            "collected_by": card.collected_by or "",
+        }
+        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+    return out.getvalue()
+
+
+def _cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -15,7 +15,7 @@ from service.infra.keys import pair
 
 log = logging.getLogger(__name__)
 
-STOCK_TOPICS = ["add_units", "return_unit"]
+STOCK_TOPICS = ["add_units", "return_unit", "move_unit"]
 
 
 async def enqueue(con: Conn, launch_id: str, topic: str, payload: dict[str, Any]) -> int:
@@ -45,6 +45,18 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
             p["registration"],
             p["slot"],
             p.get("hold", ""),  # rows enqueued before the hold id was recorded lack it
+        )
+    elif topic == "move_unit":
+        reply = await deps.scripts.run(
+            "move_unit",
+            keys,
+            str(outbox_id),
+            p["store"],
+            p["sku"],
+            p["unit"],
+            p["hold"],
+            p["to_store"],
+            p["to_hold"],
         )
     else:
         raise ValueError(f"not a stock topic: {topic}")

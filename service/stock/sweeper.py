@@ -2,8 +2,9 @@
 
 Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
-idle launches' expired holds, confirms whose process died, outbox rows whose apply
-failed, hold events to copy into the audit trail, and scheduled transitions.
+idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
+apply failed, hold events to copy into the audit trail, scheduled transitions, and
+reservations whose pickup window ended uncollected (no-shows).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from service.deps import Deps
 from service.infra.tasks import background
 from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
+from service.pickup.windows import release_no_shows
 from service.stock.confirm import reconcile
 from service.stock.holds import expire
 from service.stock.outbox import apply_pending
@@ -25,7 +27,7 @@ from service.stock.outbox import apply_pending
 log = logging.getLogger(__name__)
 
 _SWEEP_LOCK = 0x6664737765657000  # "fdsweep"
-ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed"]
+ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed", "pickup"]
 
 
 async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
@@ -64,6 +66,7 @@ async def sweep_once(deps: Deps) -> None:
         await expire(deps, launch_id)
         await reconcile(deps, launch_id)
         await drain_events(deps, launch_id)
+    await release_no_shows(deps)
     await apply_pending(deps)
     await run_schedules(deps)
     if deps.settings.notify:

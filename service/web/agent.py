@@ -2,22 +2,66 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from service.customers import search
+from service.customers import agent_actions, search
+from service.customers.search import TimelineEntry
+from service.pickup.windows import PickupWindow
 from service.stock import reservations
 from service.stock.models import Reservation
 from service.web.auth import require_key
 from service.web.params import AnyRequest, AppDeps
 
+CHANNEL = "phone"
+"""Agents work the phone: their actions show on the timeline on this channel."""
+
+
+Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
+"""Why, in the customer's words or the agent's: it goes on the timeline."""
+StoreId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+ReservationId = Annotated[int, PathParameter(ge=1, le=2**62)]
+
 
 class AgentCancel(msgspec.Struct, forbid_unknown_fields=True):
-    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
-    """Why, in the customer's words or the agent's: it goes on the timeline."""
+    reason: Reason
+
+
+class AgentMove(msgspec.Struct, forbid_unknown_fields=True):
+    store_id: StoreId
+    """The store to move to; it needs a free unit of the reservation's SKU."""
+    reason: Reason
+
+
+class AgentExtend(msgspec.Struct, forbid_unknown_fields=True):
+    ends_at: Annotated[datetime, msgspec.Meta(tz=True)]
+    """The new end of this reservation's pickup window, later than the current one."""
+    reason: Reason
+
+
+class AgentReason(msgspec.Struct, forbid_unknown_fields=True):
+    reason: Reason
+
+
+class AgentNote(msgspec.Struct, forbid_unknown_fields=True):
+    note: Annotated[str, msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class AgentBooking(msgspec.Struct, forbid_unknown_fields=True):
+    registration_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
+    store_id: StoreId
+    sku_id: StoreId
+    reason: Reason
+
+
+class Resent(msgspec.Struct, frozen=True):
+    reservation_id: int
+    outbox_id: int
+    """The notification queued; the sender mails it within a sweep."""
 
 
 class AgentController(Controller):
@@ -49,7 +93,7 @@ class AgentController(Controller):
         request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
-        reservation_id: Annotated[int, PathParameter(ge=1, le=2**62)],
+        reservation_id: ReservationId,
         data: JSONBody[AgentCancel],
     ) -> Reservation:
         who = await require_key(request, deps, "agent")
@@ -59,6 +103,118 @@ class AgentController(Controller):
             reservation_id,
             registration_id=None,
             actor=who.actor,
-            channel="phone",
+            channel=CHANNEL,
             reason=data.reason,
+        )
+
+    @post(
+        "/launches/{launch_id:str}/reservations",
+        operation_id="agentBook",
+        summary="Reserve a unit for a customer on the phone (no queue; the limit holds)",
+    )
+    async def book(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        data: JSONBody[AgentBooking],
+    ) -> Reservation:
+        who = await require_key(request, deps, "agent")
+        return await agent_actions.book(
+            deps,
+            launch_id,
+            data.registration_id,
+            data.store_id,
+            data.sku_id,
+            actor=who.actor,
+            channel=CHANNEL,
+            reason=data.reason,
+        )
+
+    @post(
+        "/launches/{launch_id:str}/reservations/{reservation_id:int}/move",
+        operation_id="agentMove",
+        status_code=200,
+        summary="Move a reservation to another store that has a unit free",
+    )
+    async def move(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        data: JSONBody[AgentMove],
+    ) -> Reservation:
+        who = await require_key(request, deps, "agent")
+        return await agent_actions.move(
+            deps,
+            launch_id,
+            reservation_id,
+            data.store_id,
+            actor=who.actor,
+            channel=CHANNEL,
+            reason=data.reason,
+        )
+
+    @post(
+        "/launches/{launch_id:str}/reservations/{reservation_id:int}/pickup-window",
+        operation_id="agentExtendPickup",
+        status_code=200,
+        summary="Extend one reservation's pickup window",
+    )
+    async def extend(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        data: JSONBody[AgentExtend],
+    ) -> PickupWindow:
+        who = await require_key(request, deps, "agent")
+        return await agent_actions.extend_pickup(
+            deps,
+            launch_id,
+            reservation_id,
+            data.ends_at,
+            actor=who.actor,
+            channel=CHANNEL,
+            reason=data.reason,
+        )
+
+    @post(
+        "/launches/{launch_id:str}/reservations/{reservation_id:int}/resend",
+        operation_id="agentResendCode",
+        status_code=202,
+        summary="E-mail the reservation's code again",
+    )
+    async def resend(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        reservation_id: ReservationId,
+        data: JSONBody[AgentReason],
+    ) -> Resent:
+        who = await require_key(request, deps, "agent")
+        outbox_id = await agent_actions.resend_code(
+            deps, launch_id, reservation_id, actor=who.actor, channel=CHANNEL, reason=data.reason
+        )
+        return Resent(reservation_id, outbox_id)
+
+    @post(
+        "/launches/{launch_id:str}/registrations/{registration_id:int}/notes",
+        operation_id="agentNote",
+        summary="Write a note on the customer's timeline",
+    )
+    async def note(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        registration_id: ReservationId,
+        data: JSONBody[AgentNote],
+    ) -> TimelineEntry:
+        who = await require_key(request, deps, "agent")
+        return await agent_actions.add_note(
+            deps, launch_id, registration_id, data.note, actor=who.actor, channel=CHANNEL
         )

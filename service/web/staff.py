@@ -2,23 +2,35 @@
 
 from __future__ import annotations
 
+import re
+from datetime import date
 from typing import Annotated
 
-from litestar import Controller, get, post
+from litestar import Controller, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
-from service.errors import BadRequest
+from service.errors import BadRequest, NotFound
 from service.pickup import desk
 from service.web.auth import require_key
 from service.web.params import AnyRequest, AppDeps
 
 StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+DayQuery = Annotated[date | None, QueryParameter(description="one day (UTC), YYYY-MM-DD")]
 
 
-async def _store(request: AnyRequest, deps: AppDeps, store: str | None) -> tuple[str, str]:
-    """(store, actor): a staff key's own store; an admin names one with `?store=`."""
+async def _store(
+    request: AnyRequest, deps: AppDeps, store: str | None, launch_id: str | None = None
+) -> tuple[str, str]:
+    """(store, actor): a staff key's own store; an admin names one with `?store=`.
+
+    Another store, or another launch than a key's own, does not exist for that key.
+    """
     who = await require_key(request, deps, "staff")
+    if who.launch_id is not None and launch_id is not None and who.launch_id != launch_id:
+        raise NotFound("No such launch for this key.")
     if who.store_id is not None:
+        if store is not None and store != who.store_id:
+            raise NotFound("No such store for this key.")
         return who.store_id, who.actor
     if store is None:
         raise BadRequest("Name the store with ?store=… (a staff key knows its own).")
@@ -42,7 +54,7 @@ class StaffController(Controller):
         code: FromPath[str],
         store: StoreQuery = None,
     ) -> desk.PickupCard:
-        store_id, _ = await _store(request, deps, store)
+        store_id, _ = await _store(request, deps, store, launch_id)
         return await desk.lookup(deps, launch_id, store_id, code)
 
     @post(
@@ -59,16 +71,45 @@ class StaffController(Controller):
         code: FromPath[str],
         store: StoreQuery = None,
     ) -> desk.PickupCard:
-        store_id, actor = await _store(request, deps, store)
+        store_id, actor = await _store(request, deps, store, launch_id)
         return await desk.collect(deps, launch_id, store_id, code, actor=actor)
 
-    @get("/pickups", operation_id="pickupList", summary="This store's pickups, with counts")
+    @get(
+        "/pickups",
+        operation_id="pickupList",
+        summary="This store's pickups, with counts; `?day=YYYY-MM-DD` (UTC) for one day",
+    )
     async def pickups(
         self,
         request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         store: StoreQuery = None,
+        day: DayQuery = None,
     ) -> desk.PickupList:
-        store_id, _ = await _store(request, deps, store)
-        return await desk.pickup_list(deps, launch_id, store_id)
+        store_id, _ = await _store(request, deps, store, launch_id)
+        return await desk.pickup_list(deps, launch_id, store_id, day)
+
+    @get(
+        "/pickups.csv",
+        operation_id="pickupListCsv",
+        media_type="text/csv",
+        summary="The same list as CSV (header row: code, name, SKU, status, …)",
+    )
+    async def pickups_csv(
+        self,
+        request: AnyRequest,
+        deps: AppDeps,
+        launch_id: FromPath[str],
+        store: StoreQuery = None,
+        day: DayQuery = None,
+    ) -> Response[str]:
+        store_id, _ = await _store(request, deps, store, launch_id)
+        listing = await desk.pickup_list(deps, launch_id, store_id, day)
+        stem = re.sub(r"[^A-Za-z0-9_-]", "_", f"pickups-{launch_id}-{store_id}")
+        name = f"{stem}{'-' + day.isoformat() if day else ''}.csv"
+        return Response(
+            desk.pickup_csv(listing),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )

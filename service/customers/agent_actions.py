@@ -1,0 +1,302 @@
+"""What an agent does for a customer on the phone: book, move a reservation to another
+store, extend its pickup window, resend its code, note something down. Each is an event
+with the agent's key, the channel and a reason, so it shows on the customer's timeline.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from service import errors, events
+from service.customers.search import TimelineEntry
+from service.deps import Deps, launch_lock
+from service.infra.db import Conn
+from service.notify.sender import enqueue_notification
+from service.pickup.windows import PickupWindow, describe, now_of
+from service.stock import confirm, holds
+from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+from service.stock.outbox import apply_now, enqueue
+from service.stock.rebuild import ensure_loaded
+
+
+async def _locked(con: Conn, launch_id: str, reservation_id: int) -> asyncpg.Record:
+    row = await con.fetchrow(
+        "SELECT r.id, r.hold_id, r.registration_id, r.store_id, r.sku_id, r.unit_no, r.status,"
+        " r.pickup_ends_at AS own_end, l.pickup_starts_at, l.pickup_ends_at AS launch_end"
+        " FROM reservations r JOIN launches l ON l.id = r.launch_id"
+        " WHERE r.launch_id = $1 AND r.id = $2 FOR UPDATE OF r",
+        launch_id,
+        reservation_id,
+    )
+    if row is None:
+        raise errors.NotFound("No such reservation.")
+    return row
+
+
+def _must_be_confirmed(row: asyncpg.Record, doing: str) -> None:
+    if row["status"] != "confirmed":
+        raise errors.Conflict(f"The reservation is {row['status']}; it cannot be {doing}.")
+
+
+async def _record(
+    con: Conn,
+    launch_id: str,
+    row: asyncpg.Record,
+    kind: str,
+    *,
+    actor: str,
+    channel: str,
+    **data: Any,
+) -> None:
+    await events.record(
+        con,
+        launch_id=launch_id,
+        actor=actor,
+        channel=channel,
+        kind=kind,
+        subject=f"registration:{row['registration_id']}",
+        data={"reservation": row["id"], **data},
+    )
+
+
+# Which refusal of the move's UPDATE means what for the unit the move took in Redis.
+_REFUSED = {
+    asyncpg.UniqueViolationError: "unit-taken",  # Redis thought it free; Postgres has it
+    asyncpg.ForeignKeyViolationError: "no-such-unit",
+}
+
+
+async def move(
+    deps: Deps,
+    launch_id: str,
+    reservation_id: int,
+    to_store: str,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+) -> Reservation:
+    """Move a confirmed reservation to another store, if that store has a unit of its SKU.
+
+    All or nothing. Redis takes a free unit there first (`move_begin`, so no shopper can
+    hold it meanwhile); Postgres then moves the reservation onto that unit, where the
+    one-live-reservation-per-unit index refuses any unit already sold; the old unit
+    returns to stock through the outbox (`move_unit`). If Postgres does not commit, the
+    taken unit goes back and the reservation stays where it was.
+    """
+    # Load now: a rebuild waits for the lock this holds below.
+    await ensure_loaded(deps, launch_id)
+    keys = deps.keys(launch_id)
+    new_hold = holds.new_hold_id()
+    taken = False
+    async with deps.pool.acquire() as con:
+        tx = con.transaction()
+        await tx.start()
+        try:
+            # Shared with cancels and releases; a rebuild cannot run half-way through this.
+            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+            old = await _locked(con, launch_id, reservation_id)
+            _must_be_confirmed(old, "moved")
+            if old["store_id"] == to_store:
+                raise errors.Conflict(f"The reservation is at {to_store} already.")
+            reply = await deps.scripts.run(
+                "move_begin",
+                keys,
+                deps.clock.now_ms(),
+                new_hold,
+                old["registration_id"],
+                to_store,
+                old["sku_id"],
+                confirm.deadline_ms(deps),
+            )
+            if reply[0] == "not-loaded":
+                raise errors.Unavailable("The launch's stock is being rebuilt; try again.")
+            if reply[0] == "unknown-item":
+                raise errors.NotFound(f"This launch has no store {to_store!r}.")
+            if reply[0] == "sold-out":
+                raise errors.SoldOut(
+                    f"{to_store} has no {old['sku_id']} free; the reservation stays at"
+                    f" {old['store_id']}."
+                )
+            holds.raise_for(reply)
+            taken = True
+            row = await con.fetchrow(
+                "UPDATE reservations SET store_id = $2, unit_no = $3, hold_id = $4 WHERE id = $1"
+                f" RETURNING {RESERVATION_COLUMNS}",
+                reservation_id,
+                to_store,
+                int(reply[1]),
+                new_hold,
+            )
+            await _record(
+                con,
+                launch_id,
+                old,
+                "reservation.moved",
+                actor=actor,
+                channel=channel,
+                reason=reason,
+                from_store=old["store_id"],
+                to_store=to_store,
+                sku=old["sku_id"],
+            )
+            payload = {"store": old["store_id"], "sku": old["sku_id"], "unit": old["unit_no"]}
+            payload |= {"hold": old["hold_id"], "to_store": to_store, "to_hold": new_hold}
+            await enqueue(con, launch_id, "move_unit", payload)
+        except BaseException as exc:
+            refused = next((w for t, w in _REFUSED.items() if isinstance(exc, t)), None)
+            try:
+                await tx.rollback()
+            finally:
+                if taken:  # give the unit back (or count it sold, if Postgres says so)
+                    await deps.scripts.run(
+                        "confirm_abort", keys, deps.clock.now_ms(), new_hold, refused or "retry"
+                    )
+            if refused is not None:
+                raise errors.Conflict(
+                    f"Stock at {to_store} was not what Redis said ({refused}); the"
+                    " reservation stays where it was. Try again."
+                ) from exc
+            raise
+        # If the commit's outcome is unknown, the taken unit stays *confirming* and the
+        # reconciler settles it by asking Postgres whether the move is there.
+        await tx.commit()
+    await apply_now(deps, launch_id)
+    return reservation_from_row(row)
+
+
+async def extend_pickup(
+    deps: Deps,
+    launch_id: str,
+    reservation_id: int,
+    ends_at: datetime,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+) -> PickupWindow:
+    """Let one customer collect later than the launch's pickup window says."""
+    async with deps.pool.acquire() as con, con.transaction():
+        row = await _locked(con, launch_id, reservation_id)
+        _must_be_confirmed(row, "extended")
+        if row["launch_end"] is None:
+            raise errors.Conflict("This launch's pickup has no end; there is nothing to extend.")
+        current = max(row["launch_end"], row["own_end"] or row["launch_end"])
+        if ends_at <= current or ends_at <= now_of(deps):
+            raise errors.InvalidField(
+                f"The new end must be later than the current one ({describe(None, current)})"
+                " and in the future.",
+                field="ends_at",
+            )
+        await con.execute(
+            "UPDATE reservations SET pickup_ends_at = $2 WHERE id = $1", reservation_id, ends_at
+        )
+        await _record(
+            con,
+            launch_id,
+            row,
+            "reservation.pickup_extended",
+            actor=actor,
+            channel=channel,
+            reason=reason,
+            ends_at=ends_at.isoformat(),
+            was=current.isoformat(),
+        )
+    return PickupWindow(
+        reservation_id=reservation_id,
+        starts_at=row["pickup_starts_at"],
+        ends_at=ends_at,
+        extended=True,
+    )
+
+
+async def resend_code(
+    deps: Deps, launch_id: str, reservation_id: int, *, actor: str, channel: str, reason: str
+) -> int:
+    """Send the reservation's confirmation (code and QR code) again; returns its outbox id."""
+    async with deps.pool.acquire() as con, con.transaction():
+        row = await _locked(con, launch_id, reservation_id)
+        _must_be_confirmed(row, "resent")
+        payload = {"reservation": reservation_id, "registration": row["registration_id"]}
+        # A new key each time: the first confirmation's is spent, and each resend is asked for.
+        key = f"resend:{reservation_id}:{secrets.token_hex(8)}"
+        outbox_id = await enqueue_notification(
+            con, launch_id, "reservation_confirmed", payload, dedupe_key=key
+        )
+        assert outbox_id is not None
+        await _record(
+            con,
+            launch_id,
+            row,
+            "reservation.code_resent",
+            actor=actor,
+            channel=channel,
+            reason=reason,
+            outbox=outbox_id,
+        )
+    return outbox_id
+
+
+async def add_note(
+    deps: Deps, launch_id: str, registration_id: int, note: str, *, actor: str, channel: str
+) -> TimelineEntry:
+    """Write a note on the customer's timeline."""
+    async with deps.pool.acquire() as con, con.transaction():
+        exists = await con.fetchval(
+            "SELECT 1 FROM registrations WHERE launch_id = $1 AND id = $2",
+            launch_id,
+            registration_id,
+        )
+        if exists is None:
+            raise errors.NotFound("No such registration in this launch.")
+        at = await con.fetchval(
+            "INSERT INTO events (launch_id, actor, channel, kind, subject, data)"
+            " VALUES ($1, $2, $3, 'customer.note', $4, $5) RETURNING at",
+            launch_id,
+            actor,
+            channel,
+            f"registration:{registration_id}",
+            {"note": note},
+        )
+    return TimelineEntry(
+        at=at, kind="customer.note", actor=actor, channel=channel, data={"note": note}
+    )
+
+
+async def book(
+    deps: Deps,
+    launch_id: str,
+    registration_id: int,
+    store_id: str,
+    sku_id: str,
+    *,
+    actor: str,
+    channel: str,
+    reason: str,
+) -> Reservation:
+    """Reserve a unit for a customer on the phone. The agent vouches for them (no queue),
+    but the per-customer limit and the stock hold as on every other channel: the same
+    reserve script and the same Postgres constraints decide."""
+    exists = await deps.pool.fetchval(
+        "SELECT 1 FROM registrations WHERE launch_id = $1 AND id = $2", launch_id, registration_id
+    )
+    if exists is None:
+        raise errors.NotFound("No such registration in this launch.")
+    hold = await holds.reserve(deps, launch_id, registration_id, store_id, sku_id)
+    done = await confirm.confirm(
+        deps, launch_id, registration_id, hold.hold_id, channel=channel, actor=actor
+    )
+    await events.record(
+        deps.pool,
+        launch_id=launch_id,
+        actor=actor,
+        channel=channel,
+        kind="reservation.booked_by_agent",
+        subject=f"registration:{registration_id}",
+        data={"reservation": done.id, "reason": reason},
+    )
+    return done
