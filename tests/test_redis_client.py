@@ -6,7 +6,7 @@ import pytest
 import redis.asyncio as aioredis
 from hypothesis import given
 from hypothesis import strategies as st
-from redis.exceptions import DataError
+from redis.exceptions import DataError, ResponseError
 
 from service.deps import Deps
 from service.infra.redis import HiredisPackedConnection
@@ -42,3 +42,23 @@ async def test_the_service_client_uses_it(deps: Deps) -> None:
         assert isinstance(connection, HiredisPackedConnection)
     finally:
         await deps.redis.connection_pool.release(connection)
+
+
+async def test_pipelined_scripts_come_back_after_redis_forgets_them(deps: Deps) -> None:
+    keys = deps.keys("never-made")
+    now = deps.clock.now_ms()
+    assert await deps.scripts.run_many("expire", keys, [(now, -1), (now, 5)]) == [0, 0]
+    await deps.redis.script_flush()  # as after a Redis restart or failover
+    assert await deps.scripts.run_many("expire", keys, [(now, -1), (now, 5)]) == [0, 0]
+    assert await deps.scripts.run("expire", keys, now, -1) == 0
+
+
+async def test_a_failing_call_fails_the_batch_or_only_itself(deps: Deps) -> None:
+    keys, broken = deps.keys("never-made"), deps.keys("broken")
+    await deps.redis.set(broken.meta, "not a hash", px=60_000)  # WRONGTYPE for the script
+    now = deps.clock.now_ms()
+    calls = [(keys, (now, -1)), (broken, (now, -1))]
+    with pytest.raises(ResponseError):
+        await deps.scripts.run_each("expire", calls)
+    good, bad = await deps.scripts.run_each("expire", calls, raise_on_error=False)
+    assert good == 0 and isinstance(bad, ResponseError)

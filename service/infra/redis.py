@@ -10,7 +10,7 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.commands.core import AsyncScript
-from redis.exceptions import DataError
+from redis.exceptions import DataError, NoScriptError
 
 from service.errors import Unavailable
 from service.infra.keys import LaunchKeys
@@ -133,12 +133,32 @@ class Scripts:
         Each call stays atomic on its own. With `raise_on_error=False` a failing call's
         reply is its exception instead of failing them all.
         """
+        # Plain EVALSHA in the pipeline: a script registered on a pipeline makes redis-py
+        # ask SCRIPT EXISTS first, a second round trip on every call. A NOSCRIPT reply
+        # means that call did nothing, so after loading the script only those run again.
         script = self._scripts[name]
+        results: list[Any] = [None] * len(calls)
+        pending = list(range(len(calls)))
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for keys, args in calls:
-                    await script(keys=keys.all, args=list(args), client=pipe)
-                results = await pipe.execute(raise_on_error=raise_on_error)
+            for attempt in (1, 2):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for i in pending:
+                        keys, args = calls[i]
+                        pipe.evalsha(script.sha, len(keys.all), *keys.all, *args)
+                    replies = await pipe.execute(raise_on_error=False)
+                missing = []
+                for i, reply in zip(pending, replies, strict=True):
+                    results[i] = reply
+                    if isinstance(reply, NoScriptError):
+                        missing.append(i)
+                if not missing or attempt == 2:
+                    break
+                await self.client.script_load(script.script)
+                pending = missing
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
+        if raise_on_error:
+            for reply in results:
+                if isinstance(reply, Exception):
+                    raise reply
         return [_decode(r) for r in results]
