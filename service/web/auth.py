@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from litestar.types import Scope
+
 from service.auth.apikeys import Principal, Role, authenticate
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
@@ -42,6 +44,25 @@ def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperC
 def channel_of(request: AnyRequest, default: str = "web") -> str:
     channel = request.headers.get("x-fairdrop-channel", default).lower()
     return channel if channel in ("web", "app", "store", "phone", "admin") else default
+
+
+def scope_token(scope: Scope, cookie: str) -> str:
+    """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none:
+    what `bearer` and `request.cookies` give a routed request, without building one."""
+    found: str | None = None
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and token.strip():
+                return token.strip()
+        elif name == b"cookie" and found is None:
+            for part in value.decode("latin-1").split(";"):
+                key, _, item = part.strip().partition("=")
+                if key == cookie and item:
+                    found = item.strip('"')
+    if found is None:
+        raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
+    return found
 
 
 def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketClaims:

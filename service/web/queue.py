@@ -53,7 +53,7 @@ def _ticket_cookie(launch_id: str, ticket: str) -> Cookie:
     )
 
 
-async def _status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) -> StatusOut:
+async def answer_status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) -> StatusOut:
     status = await watch.status(claims)
     if status.state == "prequeue" and claims.rank == tickets.PREQUEUE:
         snap = watch.snapshots.get(claims.launch_id)
@@ -98,7 +98,7 @@ class QueueController(Controller):
         limiter.check(STATUS_PER_ADDRESS, client_address(request))
         claims = require_ticket(request, watch.deps, launch_id)
         limiter.check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
-        out = await _status(watch.deps, watch, claims)
+        out = await answer_status(watch.deps, watch, claims)
         if out.ticket is None:
             return Response(out)
         return Response(out, cookies=[_ticket_cookie(launch_id, out.ticket)])
@@ -116,7 +116,7 @@ class QueueController(Controller):
         async def stream() -> AsyncGenerator[str, None]:
             nonlocal claims
             for _ in range(3600):
-                out = await _status(deps, watch_of(request), claims)
+                out = await answer_status(deps, watch_of(request), claims)
                 if out.ticket is not None:
                     claims = tickets.read(deps, out.ticket, launch_id)
                 yield _encoder.encode(out).decode()

@@ -1,0 +1,106 @@
+"""The status poll's fast path answers exactly what the routed handler would, and leaves
+everything else (errors, cookies, other methods and paths) to the routed handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from litestar.types import Receive, Scope, Send
+
+from service.admin import allocations, launches
+from service.admin.models import ItemCreate, LaunchCreate, Transition
+from service.clock import FakeClock
+from service.deps import Deps
+from service.infra.settings import Settings
+from service.queue import checkin, registrations
+from service.web.app import create_app
+from service.web.fastpath import FastStatus
+
+A = {"actor": "test", "channel": "admin"}
+
+
+class Recorder:
+    """The routed app, noting each HTTP path that reaches it."""
+
+    def __init__(self, app: Litestar) -> None:
+        self.inner, self.paths = app, list[str]()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.paths.append(scope["path"])
+        await self.inner(scope, receive, send)
+
+
+async def _tickets(deps: Deps, n: int) -> list[str]:
+    await launches.create_launch(
+        deps, LaunchCreate(id="fp", name="F", fairness_mode="fifo", admit_rate=1.0), **A
+    )
+    await launches.add_item(deps, "fp", "stores", ItemCreate(id="S1", name="S"), **A)
+    await launches.add_item(deps, "fp", "skus", ItemCreate(id="K1", name="K"), **A)
+    await allocations.set_allocation(deps, "fp", "S1", "K1", 10, **A)
+    await registrations.import_registrations(
+        deps, "fp", [(i, {"email": f"p{i}@example.com"}) for i in range(n)], **A
+    )
+    await launches.transition(deps, "fp", Transition(action="advance", to="checkin_open"), **A)  # type: ignore[arg-type]
+    regs = await registrations.list_registrations(deps, "fp", limit=n)
+    return [(await checkin.check_in(deps, "fp", r.id)).ticket for r in regs]
+
+
+async def test_fast_and_routed_answers_agree(
+    settings: Settings, deps: Deps, clock: FakeClock
+) -> None:
+    tickets = await _tickets(deps, 3)
+    routed = Recorder(create_app(msgspec.structs.replace(settings, background=False), clock))
+    fast = FastStatus(routed)  # type: ignore[arg-type]
+    async with AsyncTestClient(fast) as client:  # type: ignore[arg-type]
+        status = "/api/launches/fp/queue/status"
+        for n, ticket in enumerate(tickets):
+            bearer = {"Authorization": f"Bearer {ticket}"}
+            quick = await client.get(status, headers=bearer)
+            assert routed.paths == [], "a genuine ticket is answered beside the framework"
+            slow = await client.request("GET", status + "/", headers=bearer)  # routed
+            assert routed.paths == [status + "/"]
+            routed.paths.clear()
+            assert quick.status_code == slow.status_code == 200
+            assert quick.headers["content-type"] == "application/json"
+            assert quick.json() == slow.json()
+            assert quick.json()["status"]["rank"] == n
+        client.cookies.set("fd_ticket", tickets[1])
+        cookie = await client.get(status)
+        assert cookie.json()["status"]["rank"] == 1 and routed.paths == []
+        client.cookies.clear()
+
+        forged = await client.get(status, headers={"Authorization": "Bearer nope.nope"})
+        other = await client.get(
+            "/api/launches/elsewhere/queue/status",
+            headers={"Authorization": f"Bearer {tickets[0]}"},
+        )
+        missing = await client.get(status)
+        assert [r.status_code for r in (forged, other, missing)] == [401, 401, 401]
+        assert all(
+            r.headers["content-type"] == "application/problem+json"
+            for r in (forged, other, missing)
+        )
+        assert routed.paths == [status, "/api/launches/elsewhere/queue/status", status]
+
+
+async def test_a_ticket_past_its_rate_limit_is_refused_by_the_routed_handler(
+    settings: Settings, deps: Deps, clock: FakeClock
+) -> None:
+    [ticket] = await _tickets(deps, 1)
+    app = create_app(msgspec.structs.replace(settings, background=False, rate_limits=True), clock)
+    async with AsyncTestClient(FastStatus(app)) as client:  # type: ignore[arg-type]
+        bearer = {"Authorization": f"Bearer {ticket}"}
+        answers = [
+            await client.get("/api/launches/fp/queue/status", headers=bearer) for _ in range(12)
+        ]
+    codes = [r.status_code for r in answers]
+    assert codes[0] == 200 and 429 in codes, codes
+    refused = answers[codes.index(429)]
+    assert refused.headers["retry-after"] and refused.json()["type"].endswith("too-many-requests")
