@@ -11,7 +11,6 @@ import asyncio
 import os
 import random
 from collections import Counter
-from typing import cast
 
 import httpx
 import pytest
@@ -22,6 +21,7 @@ from service.deps import Deps
 from service.stock.confirm import confirm
 from service.stock.holds import expire, reserve
 from service.stock.models import Hold, Reservation
+from service.stock.sweeper import hold_events
 from tests.serve import (
     assert_consistent,
     clients,
@@ -196,9 +196,9 @@ async def test_a_hold_expiring_during_its_confirm_is_confirmed_or_expired_never_
     assert sum(s for s in swept if isinstance(s, int)) == by_sweeper
 
     keys = deps.keys(L)
-    events = cast(list[tuple[str, dict[str, str]]], await deps.redis.xrange(keys.events))
-    expired_events = Counter(f["hold"] for _, f in events if f["kind"] == "expired")
-    confirmed_events = Counter(f["hold"] for _, f in events if f["kind"] == "confirmed")
+    events = await hold_events(deps, L)
+    expired_events = Counter(e.hold for e in events if e.kind == "expired")
+    confirmed_events = Counter(e.hold for e in events if e.kind == "confirmed")
     assert all(c == 1 for c in expired_events.values())
     assert set(confirmed_events) == {r.hold_id for r in confirmed}
     assert not set(expired_events) & set(confirmed_events)

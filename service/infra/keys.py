@@ -18,7 +18,7 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "confirmed",
     "allocated",
     "applied",
-    "events",
+    "evlog",
     "qpos",
     "prequeue",
     "drawset",

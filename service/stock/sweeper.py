@@ -12,10 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import cast
+
+import msgspec
 
 from service.admin.launches import advance_due
 from service.deps import Deps
+from service.infra.db import Conn
 from service.infra.tasks import background
 from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
@@ -30,31 +32,67 @@ _SWEEP_LOCK = 0x6664737765657000  # "fdsweep"
 ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed", "pickup"]
 
 
+class HoldEvent(msgspec.Struct, frozen=True):
+    """One line of a launch's hold event log (written by the scripts' `log`)."""
+
+    kind: str
+    hold: str
+    reg: str
+    store: str
+    sku: str
+    at_ms: int
+
+
+def parse_hold_event(line: str) -> HoldEvent:
+    kind, hold, reg, store, sku, at = line.split("|")
+    return HoldEvent(kind, hold, reg, store, sku, int(at))
+
+
+async def hold_events(deps: Deps, launch_id: str, count: int = -1) -> list[HoldEvent]:
+    """The oldest `count` (-1: all) hold events not yet drained."""
+    last = count - 1 if count > 0 else -1
+    lines = await deps.redis.lrange(deps.keys(launch_id).evlog, 0, last)
+    return [parse_hold_event(str(line)) for line in lines]
+
+
 async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
-    """Copy hold events from the launch's Redis stream into Postgres, then trim them."""
-    key = deps.keys(launch_id).events
-    entries = cast(
-        "list[tuple[str, dict[str, str]]]", await deps.redis.xrange(key, "-", "+", count=batch)
-    )
+    """Copy hold events from the launch's Redis log into Postgres, then trim them.
+
+    One drainer per launch at a time (an advisory lock), so the trim removes exactly the
+    lines copied. A crash between copy and trim copies them again, harmlessly
+    (`source_id` is unique).
+    """
+    async with deps.pool.acquire() as con:
+        await con.execute("SELECT pg_advisory_lock(hashtext($1))", f"fairdrop-drain:{launch_id}")
+        try:
+            return await _drain(deps, con, launch_id, batch)
+        finally:
+            await con.execute(
+                "SELECT pg_advisory_unlock(hashtext($1))", f"fairdrop-drain:{launch_id}"
+            )
+
+
+async def _drain(deps: Deps, con: Conn, launch_id: str, batch: int) -> int:
+    entries = await hold_events(deps, launch_id, batch)
     if not entries:
         return 0
     rows = [
         (
             launch_id,
-            f"registration:{f['reg']}",
-            "hold." + f["kind"],
-            f"registration:{f['reg']}",
-            {"hold": f["hold"], "store": f["store"], "sku": f["sku"], "at_ms": int(f["at"])},
-            f"{launch_id}:{entry_id}",
+            f"registration:{e.reg}",
+            "hold." + e.kind,
+            f"registration:{e.reg}",
+            {"hold": e.hold, "store": e.store, "sku": e.sku, "at_ms": e.at_ms},
+            f"{launch_id}:{e.hold}:{e.kind}:{e.at_ms}",
         )
-        for entry_id, f in entries
+        for e in entries
     ]
-    await deps.pool.executemany(
+    await con.executemany(
         "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
         " VALUES ($1, $2, 'system', $3, $4, $5, $6) ON CONFLICT (source_id) DO NOTHING",
         rows,
     )
-    await deps.redis.xdel(key, *[entry_id for entry_id, _ in entries])
+    await deps.redis.ltrim(deps.keys(launch_id).evlog, len(entries), -1)
     return len(entries)
 
 
