@@ -112,7 +112,7 @@ def browser() -> Iterator[Browser]:
 def no_script_errors() -> Iterator[None]:
     _errors.clear()
     yield
-    assert _errors == [], "pages threw script errors"
+    assert _errors == [], f"pages threw script errors: {_errors}"
 
 
 async def shoot(page: Any, name: str) -> None:

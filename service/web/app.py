@@ -27,6 +27,7 @@ from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
 from service.web.agent import AgentController
+from service.web.dashboard import DashboardController
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         QueueController,
         StaffController,
         AgentController,
+        DashboardController,
         health.healthz,
         health.readyz,
         health.metrics,

@@ -127,6 +127,7 @@
         $("position").textContent = s.position.toLocaleString();
         $("ahead").textContent = s.ahead.toLocaleString();
         $("eta").textContent = fd.duration(s.eta_seconds);
+        $("eta").dataset.seconds = s.eta_seconds === null ? "" : String(s.eta_seconds);
         $("qlen").textContent = s.queue_length.toLocaleString();
         const admitted = Math.max(0, s.rank - s.ahead);
         $("progress").value = s.rank > 0 ? admitted / s.rank : 1;
