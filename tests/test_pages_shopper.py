@@ -13,13 +13,15 @@ from playwright.async_api import expect
 
 from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
+from service.clock import SystemClock
 from service.deps import Deps
 from service.notify import send_pending
-from service.stock import reservations
+from service.queue.registrations import issue_token
+from service.stock import confirm, holds, reservations
 from service.stock.codes import format_code
 from tests.browser import Browser, browser, no_script_errors, shoot
 from tests.mail import smtp_server
-from tests.serve import serving
+from tests.serve import selling_launch, serving, tickets_for
 
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
@@ -198,3 +200,48 @@ async def test_register_wait_hold_confirm_and_sold_out(
     ]
     assert len(found) == 1 and found[0].status == "confirmed"
     assert shown == format_code(found[0].code), "the page shows the code Postgres committed"
+
+
+async def test_hold_expired_and_limit_reached_are_said_plainly(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    deps.clock = SystemClock()  # the server runs on real time
+    regs = await selling_launch(deps, L, units=5, registrations=2, hold_seconds=10)
+    await deps.pool.execute("UPDATE launches SET name = 'Fairphone 6'")
+    await tickets_for(deps, L, regs)  # both admitted at once (rate is high)
+    hold = await holds.reserve(deps, L, regs[0], "S1", "K1")
+    await confirm.confirm(deps, L, regs[0], hold.hold_id)  # the first already has one
+
+    with serving(deps.settings) as base:
+        bought, late = [await browser.new_page(base, phone=True) for _ in range(2)]
+        for page, reg in ((bought, regs[0]), (late, regs[1])):
+            token = (await issue_token(deps, L, reg)).token
+            await browser.run(
+                page.context.add_cookies([{"name": "fd_shopper", "value": token, "url": base}])
+            )
+
+        async def limit_reached() -> None:
+            await bought.goto(f"/launches/{L}/queue")
+            await expect(bought.locator("#reserved")).to_contain_text("You have a reservation")
+            await bought.get_by_role("button", name=re.compile("^Hold one")).click()
+            flash = bought.locator("#flash")
+            await expect(flash).to_contain_text("as many as one customer may")
+            await expect(flash.get_by_role("link", name="See your reservation")).to_be_visible()
+            await shoot(bought, "13-limit-reached")
+
+        async def hold_expires() -> None:
+            await late.goto(f"/launches/{L}/queue")
+            await late.get_by_role("button", name=re.compile("^Hold one")).click()
+            await expect(late.locator("#view-hold")).to_be_visible()
+            await expect(late.locator("#hold-countdown")).to_have_text(re.compile(r"^0:(0\d|10)$"))
+            # Ten seconds on the real clock: the page says what happened when they run out.
+            await expect(late.locator("#flash")).to_contain_text(
+                "Your hold expired", timeout=20_000
+            )
+            await expect(late.locator("#view-hold")).to_be_hidden()
+            # The admission was used by the hold: the page does not offer a turn that is gone.
+            await expect(late.locator("#view-lapsed")).to_contain_text("A turn covers one hold")
+            await shoot(late, "14-hold-expired")
+
+        await browser.run(limit_reached())
+        await browser.run(hold_expires())

@@ -46,6 +46,13 @@ def iso(value: datetime | None) -> str:
     return "" if value is None else value.isoformat()
 
 
+def _duration(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
 def _names(items: list[Item]) -> dict[str, str]:
     return {i.id: i.name for i in items}
 
@@ -73,7 +80,7 @@ async def _launch_context(deps: AppDeps, launch_id: str) -> dict[str, Any]:
         "skus": skus,
         "state_label": STATE_LABELS.get(launch.state, launch.state),
         "title": launch.name,
-        "hold_minutes": f"{launch.hold_seconds / 60:g}",
+        "hold_for": _duration(launch.hold_seconds),
         "when": when,
         "iso": iso,
     }
@@ -110,8 +117,17 @@ class ShopperPages(Controller):
     async def queue(self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]) -> Template:
         context = await _launch_context(deps, launch_id)
         context["title"] = f"Waiting room · {context['launch'].name}"
+        try:
+            registration_id: int | None = require_customer(request, deps, launch_id)
+        except errors.Unauthorized:
+            registration_id = None
+        reserved = registration_id is not None and any(
+            r.status in ("confirmed", "collected")
+            for r in await reservations.for_registration(deps, launch_id, registration_id)
+        )
         return page(
             "queue.html",
+            reserved=reserved,
             has_shopper=SHOPPER_COOKIE in request.cookies,
             has_ticket=TICKET_COOKIE in request.cookies,
             now_ms=deps.clock.now_ms(),

@@ -22,6 +22,7 @@
   let status = null;
   let hold = loadHold();
   let refreshing = Promise.resolve();
+  let turnOver = null; // set when a hold of this turn ended: the API's admission is used up
 
   function show(name) {
     current = name;
@@ -117,6 +118,11 @@
     const s = status;
     if (hold && current === "hold") return; // a live hold is shown until it is settled
     if (hold && s.state === "admitted") { showHold(); return; }
+    if (turnOver && s.state === "admitted") {
+      setMessage("lapsed", turnOver);
+      show("lapsed");
+      return;
+    }
     switch (s.state) {
       case "prequeue":
         setMessage("prequeue", s.message);
@@ -294,7 +300,8 @@
     saveHold(null);
     clearInterval(tick);
     flash("bad", "Your hold expired and the unit went to the next person.");
-    if (status) apply({ status });
+    turnOver = "A turn covers one hold: when it ends, the next person in line gets the unit.";
+    if (status) { current = "loading"; apply({ status }); }
   }
 
   $("confirm-button").addEventListener("click", async () => {
@@ -320,7 +327,8 @@
     await fd.api("DELETE", `${base}/holds/${encodeURIComponent(hold.hold_id)}`);
     saveHold(null);
     clearInterval(tick);
-    flash("info", "You let it go. The unit is back for someone else.");
+    flash("info", "You let it go. The unit is back for the next person in line.");
+    turnOver = "A turn covers one hold: you let yours go, so your turn has ended.";
     if (status) { current = "loading"; apply({ status }); }
   });
 
