@@ -11,7 +11,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import Cookie
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, QueryParameter
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
 from litestar.response import Redirect, Template
 
 from service import errors
@@ -72,7 +72,7 @@ class ConsolePages(Controller):
     exception_handlers = {**EXCEPTION_HANDLERS, _NeedsSignIn: _to_sign_in}
 
     @get("/staff/login", operation_id="pageSignIn")
-    async def sign_in_form(self, next: str = "/") -> Template:
+    async def sign_in_form(self, next: FromQuery[str] = "/") -> Template:
         return page("login.html", title="Staff sign-in", next=_local(next), failure=None)
 
     @post("/staff/login", operation_id="pageSignInPost", status_code=303)
@@ -153,7 +153,7 @@ class ConsolePages(Controller):
         )
 
     @get("/agent", operation_id="pageAgent")
-    async def agent(self, request: AnyRequest, deps: AppDeps, q: str = "") -> Template:
+    async def agent(self, request: AnyRequest, deps: AppDeps, q: FromQuery[str] = "") -> Template:
         who = await _who(request, deps, "agent")
         names = {
             launch.id: {
