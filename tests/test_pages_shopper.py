@@ -21,7 +21,7 @@ from service.stock import confirm, holds, reservations
 from service.stock.codes import format_code
 from tests.browser import Browser, browser, no_script_errors, shoot
 from tests.mail import smtp_server
-from tests.serve import selling_launch, serving, tickets_for
+from tests.serve import assert_consistent, selling_launch, serving, tickets_for
 
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
@@ -179,7 +179,15 @@ async def test_register_wait_hold_confirm_and_sold_out(
             await expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
             await expect(page.locator(".qr svg")).to_be_visible()
             await shoot(page, "10-reservation")
-            return str(await page.locator(".code").inner_text())
+            code = str(await page.locator(".code").inner_text())
+            ics = await page.request.get(
+                await page.get_by_role("link", name="Add pickup to calendar").get_attribute("href")
+            )
+            assert ics.ok and ics.headers["content-type"].startswith("text/calendar")
+            body = await ics.text()
+            assert f"Pickup code {code}" in body and "at Berlin Mitte" in body
+            assert "DTSTART:" in body and body.endswith("END:VCALENDAR\r\n")
+            return code
 
         shown = await browser.run(hold_and_confirm(winner))
 
@@ -228,6 +236,15 @@ async def test_hold_expired_and_limit_reached_are_said_plainly(
             await expect(flash).to_contain_text("as many as one customer may")
             await expect(flash.get_by_role("link", name="See your reservation")).to_be_visible()
             await shoot(bought, "13-limit-reached")
+            await flash.get_by_role("link", name="See your reservation").click()
+            await bought.get_by_role("button", name="Cancel this reservation…").click()
+            await expect(bought.get_by_role("alertdialog")).to_contain_text("cannot be undone")
+            await shoot(bought, "15-cancel-confirm")
+            await bought.get_by_role("button", name="Yes, cancel it").click()
+            await expect(bought.locator(".badge")).to_have_text("cancelled")
+            await expect(
+                bought.get_by_role("button", name="Cancel this reservation…")
+            ).to_have_count(0)
 
         async def hold_expires() -> None:
             await late.goto(f"/launches/{L}/queue")
@@ -245,3 +262,10 @@ async def test_hold_expired_and_limit_reached_are_said_plainly(
 
         await browser.run(limit_reached())
         await browser.run(hold_expires())
+
+    status = await deps.pool.fetchval(
+        "SELECT status FROM reservations WHERE registration_id = $1", regs[0]
+    )
+    assert status == "cancelled"
+    # Its unit came back (the lapsed hold's returns with the next script that touches it).
+    assert (await assert_consistent(deps, L))["S1:K1"][3] == 0

@@ -4,12 +4,12 @@ the reservation code, and how to check the draw."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
 import segno
-from litestar import Controller, get
+from litestar import Controller, Response, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
@@ -51,6 +51,12 @@ def _duration(seconds: int) -> str:
         return f"{seconds} seconds"
     minutes = seconds // 60
     return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _ics_text(value: str) -> str:
+    """Text as RFC 5545 wants it: backslash, comma, semicolon escaped; one line."""
+    out = value.replace("\\", "\\\\").replace(",", "\\,").replace(";", "\\;")
+    return " ".join(out.split())
 
 
 def _names(items: list[Item]) -> dict[str, str]:
@@ -162,6 +168,45 @@ class ShopperPages(Controller):
             for r in await reservations.for_registration(deps, launch_id, registration_id)
         ]
         return page("reservation.html", signed_in=True, items=items, **context)
+
+    @get("/reservation.ics", operation_id="pageReservationCalendar")
+    async def calendar(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> Response[str]:
+        """The pickup as a calendar event (one per live reservation)."""
+        context = await _launch_context(deps, launch_id)
+        launch = context["launch"]
+        registration_id = require_customer(request, deps, launch_id)
+        if launch.pickup_starts_at is None:
+            raise errors.NotFound("The pickup dates are not announced yet.")
+        start = launch.pickup_starts_at.astimezone(UTC)
+        end = (launch.pickup_ends_at or start + timedelta(hours=1)).astimezone(UTC)
+        stores, skus = _names(context["stores"]), _names(context["skus"])
+        stamp = "%Y%m%dT%H%M%SZ"
+        lines = ["BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//fairdrop//pickup//EN"]
+        for r in await reservations.for_registration(deps, launch_id, registration_id):
+            if r.status != "confirmed":
+                continue
+            what = f"Pick up {skus.get(r.sku_id, r.sku_id)} at {stores.get(r.store_id, r.store_id)}"
+            lines += [
+                "BEGIN:VEVENT",
+                f"UID:{launch_id}-{r.id}@fairdrop",
+                f"DTSTAMP:{r.created_at.astimezone(UTC):{stamp}}",
+                f"DTSTART:{start:{stamp}}",
+                f"DTEND:{end:{stamp}}",
+                f"SUMMARY:{_ics_text(launch.name)}: {_ics_text(what)}",
+                f"DESCRIPTION:Pickup code {format_code(r.code)}. Bring an ID in your name.",
+                "END:VEVENT",
+            ]
+        lines.append("END:VCALENDAR")
+        return Response(
+            "\r\n".join(lines) + "\r\n",
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                "Content-Disposition": f'attachment; filename="{launch_id}-pickup.ics"',
+                "Cache-Control": "no-store",
+            },
+        )
 
     @get("/draw", operation_id="pageDraw")
     async def draw_page(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
