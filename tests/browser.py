@@ -115,11 +115,28 @@ def no_script_errors() -> Iterator[None]:
     assert _errors == [], f"pages threw script errors: {_errors}"
 
 
+# Every visible form control has a name a screen reader can say, and nothing is wider
+# than the screen (no sideways scrolling on a phone).
+_CHECK = """() => {
+  const unnamed = [...document.querySelectorAll("input, select, textarea, button")]
+    .filter((el) => el.type !== "hidden" && el.offsetParent !== null)
+    .filter((el) => !(el.labels && el.labels.length) && !el.getAttribute("aria-label")
+      && !(el.tagName === "BUTTON" && el.textContent.trim()))
+    .map((el) => el.outerHTML.slice(0, 80));
+  const wide = document.documentElement.scrollWidth - window.innerWidth;
+  return { unnamed, wide };
+}"""
+
+
 async def shoot(page: Any, name: str) -> None:
-    """Save `name` at phone and desktop width (full page) under tests/screenshots/."""
+    """Save `name` at phone and desktop width (full page) under tests/screenshots/,
+    checking at each width that controls are labelled and nothing overflows."""
     SCREENSHOTS.mkdir(exist_ok=True)
     original = page.viewport_size
     for label, size in (("phone", PHONE), ("desktop", DESKTOP)):
         await page.set_viewport_size(size)
+        found = await page.evaluate(_CHECK)
+        assert found["unnamed"] == [], f"{name} ({label}): controls without a label"
+        assert found["wide"] <= 0, f"{name} ({label}): {found['wide']} px wider than the screen"
         await page.screenshot(path=str(SCREENSHOTS / f"{name}-{label}.png"), full_page=True)
     await page.set_viewport_size(original)

@@ -24,10 +24,20 @@
   let refreshing = Promise.resolve();
   let turnOver = null; // set when a hold of this turn ended: the API's admission is used up
 
+  const title = document.title;
+  const headline = { turn: "Your turn!", hold: "Held for you", soldout: "Sold out", lapsed: "Turn ended" };
   function show(name) {
+    const changed = name !== current;
     current = name;
     for (const v of views) $(`view-${v}`).hidden = v !== name;
     if (name !== "turn") stopAvailability();
+    document.title = headline[name] ? `${headline[name]} · ${title}` : title;
+    if (changed && headline[name]) {
+      // A change that needs the shopper: move focus there, so screen readers say it.
+      const section = $(`view-${name}`);
+      section.tabIndex = -1;
+      section.focus();
+    }
   }
   function flash(kind, text) {
     const el = $("flash");
