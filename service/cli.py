@@ -112,6 +112,12 @@ fairdrop demo — launch {info.launch_id!r} is selling.
   Stock (admin)  {base}/api/admin/launches/{info.launch_id}/stock
   Admin API key  {info.admin_key}
 
+Pages (sign in with the admin key):
+  Launch         {base}/launches/{info.launch_id}
+  Operations     {base}/ops/{info.launch_id}
+  Pickup desk    {base}/desk/{info.launch_id}
+  Agent console  {base}/agent
+
 Shopper tokens (Authorization: Bearer …):""")
         for email, token in info.shopper_tokens.items():
             print(f"  {email:28} {token}")

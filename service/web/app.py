@@ -19,12 +19,15 @@ from service.deps import Deps
 from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings, get_settings
+from service.pages import routes as page_routes
+from service.pages import template_config
 from service.queue.status import QueueWatch
 from service.stock import sweeper
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
 from service.web.agent import AgentController
+from service.web.dashboard import DashboardController
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
@@ -84,9 +87,11 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         StaffController,
         AgentController,
         SelfServiceController,
+        DashboardController,
         health.healthz,
         health.readyz,
         health.metrics,
+        *page_routes(),
     ]
     if os.environ.get("FAIRDROP_BENCH_ENDPOINTS") == "1":
         from service.web import bench  # baselines for tests/bench/run.py only
@@ -98,6 +103,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
             "deps": Provide(_provide_deps, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        template_config=template_config(),
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],

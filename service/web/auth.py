@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from litestar.datastructures import Cookie
 from litestar.types import Scope
 
 from service.auth.apikeys import Principal, Role, authenticate
@@ -15,6 +16,8 @@ from service.web.params import AnyRequest
 
 SHOPPER_COOKIE = "fd_shopper"
 TICKET_COOKIE = "fd_ticket"
+KEY_COOKIE = "fd_key"
+"""Set by the staff sign-in page (HttpOnly, SameSite=Strict): an API key for pages."""
 
 
 def bearer(request: AnyRequest) -> str | None:
@@ -26,12 +29,26 @@ def bearer(request: AnyRequest) -> str | None:
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
-    presented = request.headers.get("x-api-key") or bearer(request)
+    presented = (
+        request.headers.get("x-api-key") or bearer(request) or request.cookies.get(KEY_COOKIE)
+    )
     if not presented:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
     principal = await authenticate(deps.pool, presented)
     principal.require(*roles)
     return principal
+
+
+def shopper_cookie(deps: Deps, token: str) -> Cookie:
+    """The cookie that keeps a verified shopper's token in their browser."""
+    return Cookie(
+        key=SHOPPER_COOKIE,
+        value=token,
+        path="/",
+        httponly=True,
+        samesite="lax",
+        max_age=deps.settings.shopper_token_ttl_seconds,
+    )
 
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from litestar import Controller, Response, get, post
-from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.response import Redirect
 
 from service.queue import signup
-from service.web.auth import SHOPPER_COOKIE, channel_of
+from service.web.auth import channel_of, shopper_cookie
 from service.web.params import AnyRequest, AppDeps
 from service.web.ratelimit import SIGNUP_PER_ADDRESS, client_address, limiter_of
 
@@ -41,14 +41,9 @@ class RegistrationController(Controller):
     @get("/verify", operation_id="verifyEmail", summary="Follow the e-mailed verification link")
     async def verify(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], token: FromQuery[str]
-    ) -> Response[signup.Verified]:
+    ) -> Response[signup.Verified] | Redirect:
+        if request.accept.best_match(["application/json", "text/html"]) == "text/html":
+            # A person following the e-mailed link: the page says what happened.
+            return Redirect(f"/launches/{launch_id}/verify", query_params={"token": token})
         done = await signup.verify(deps, launch_id, token, channel=channel_of(request))
-        cookie = Cookie(
-            key=SHOPPER_COOKIE,
-            value=done.shopper_token,
-            path="/",
-            httponly=True,
-            samesite="lax",
-            max_age=deps.settings.shopper_token_ttl_seconds,
-        )
-        return Response(done, cookies=[cookie])
+        return Response(done, cookies=[shopper_cookie(deps, done.shopper_token)])

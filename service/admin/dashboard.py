@@ -1,0 +1,116 @@
+"""The operations dashboard's numbers for one launch, from where each one lives:
+registrations and pickups from Postgres, the queue from the worker's admission
+snapshot, stock from Redis."""
+
+from __future__ import annotations
+
+import msgspec
+
+from service.admin import launches
+from service.admin.models import Launch
+from service.deps import Deps
+from service.queue.status import Snapshot
+from service.stock.counts import redis_counts
+from service.stock.rebuild import ensure_loaded
+
+
+class StockRow(msgspec.Struct, frozen=True, kw_only=True):
+    store_id: str
+    store_name: str
+    sku_id: str
+    sku_name: str
+    allocated: int
+    available: int
+    held: int
+    confirmed: int
+    """Live reservations (confirmed, not yet collected) as Redis counts them."""
+    collected: int
+
+
+class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
+    launch: Launch
+    at_ms: int
+    registered: int
+    verified: int
+    checked_in: int
+    queue_length: int
+    """Drawn or queued places (0 before the draw)."""
+    admitted: int
+    waiting: int
+    active: int
+    """Admitted and not yet done: choosing, or holding."""
+    lapsed: int
+    held: int
+    confirmed: int
+    collected: int
+    available: int
+    sold_out: bool
+    admit_rate: float
+    """What the operator set (admissions per second)."""
+    measured_rate: float | None
+    """What admission achieves, None until measured."""
+    eta_last_seconds: float | None
+    """When the last in line is admitted at the measured rate."""
+    stock: list[StockRow]
+
+
+async def dashboard(deps: Deps, launch_id: str, snap: Snapshot | None) -> Dashboard:
+    launch = await launches.get_launch(deps, launch_id)
+    await ensure_loaded(deps, launch_id)
+    regs = await deps.pool.fetchrow(
+        "SELECT count(*) AS registered, count(verified_at) AS verified"
+        " FROM registrations WHERE launch_id = $1",
+        launch_id,
+    )
+    assert regs is not None  # an aggregate always returns its row
+    collected = {
+        (r["store_id"], r["sku_id"]): r["n"]
+        for r in await deps.pool.fetch(
+            "SELECT store_id, sku_id, count(*) AS n FROM reservations"
+            " WHERE launch_id = $1 AND status = 'collected' GROUP BY store_id, sku_id",
+            launch_id,
+        )
+    }
+    stores = {s.id: s.name for s in await launches.list_items(deps, launch_id, "stores")}
+    skus = {s.id: s.name for s in await launches.list_items(deps, launch_id, "skus")}
+    checked_in = await deps.redis.hlen(deps.keys(launch_id).qpos)
+    stock = [
+        StockRow(
+            store_id=c.store_id,
+            store_name=stores.get(c.store_id, c.store_id),
+            sku_id=c.sku_id,
+            sku_name=skus.get(c.sku_id, c.sku_id),
+            allocated=c.allocated,
+            available=c.available,
+            held=c.held,
+            confirmed=c.confirmed,
+            collected=collected.get((c.store_id, c.sku_id), 0),
+        )
+        for c in await redis_counts(deps, launch_id)
+    ]
+    drawn = snap is not None and snap.phase == "drawn"
+    qlen = snap.qlen if snap is not None and drawn else 0
+    admitted = snap.admitted if snap is not None and drawn else 0
+    waiting = max(0, qlen - admitted)
+    rate = snap.measured_rate if snap is not None else None
+    return Dashboard(
+        launch=launch,
+        at_ms=deps.clock.now_ms(),
+        registered=regs["registered"],
+        verified=regs["verified"],
+        checked_in=checked_in,
+        queue_length=qlen,
+        admitted=admitted,
+        waiting=waiting,
+        active=snap.active if snap is not None else 0,
+        lapsed=snap.lapsed if snap is not None else 0,
+        held=sum(s.held for s in stock),
+        confirmed=sum(s.confirmed for s in stock),
+        collected=sum(s.collected for s in stock),
+        available=sum(s.available for s in stock),
+        sold_out=snap.sold_out if snap is not None else False,
+        admit_rate=launch.admit_rate,
+        measured_rate=rate,
+        eta_last_seconds=None if rate is None or waiting == 0 else round(waiting / rate, 1),
+        stock=stock,
+    )

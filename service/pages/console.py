@@ -1,0 +1,193 @@
+"""Pages for staff, agents and operators: sign in with an API key (kept in an HttpOnly,
+SameSite=Strict cookie that the API's key check accepts), then the pickup desk, the
+agent console and the operations dashboard. Each page is a shell; its script calls
+the same JSON API a till or a script would."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Controller, get, post
+from litestar.datastructures import Cookie
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, FromQuery, QueryParameter
+from litestar.response import Redirect, Template
+
+from service import errors
+from service.admin import launches
+from service.admin.models import STATES
+from service.auth.apikeys import Principal, Role, authenticate
+from service.pages.render import EXCEPTION_HANDLERS, page, when
+from service.pages.shopper import STATE_LABELS, iso, script_json
+from service.web.auth import KEY_COOKIE, require_key
+from service.web.params import AnyRequest, AppDeps
+
+SESSION_SECONDS = 12 * 3600  # one shift
+StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+
+
+class SignIn(msgspec.Struct):
+    key: Annotated[str, msgspec.Meta(max_length=200)] = ""
+    next: Annotated[str, msgspec.Meta(max_length=500)] = "/"
+
+
+def _local(path: str) -> str:
+    """Only a path on this site: never an open redirect."""
+    return path if path.startswith("/") and not path.startswith("//") else "/"
+
+
+def _home(who: Principal) -> str:
+    return {"staff": "/desk", "agent": "/agent"}.get(who.role, "/ops")
+
+
+class _NeedsSignIn(Exception):
+    pass
+
+
+async def _who(request: AnyRequest, deps: AppDeps, *roles: Role) -> Principal:
+    try:
+        return await require_key(request, deps, *roles)
+    except errors.Unauthorized as exc:
+        raise _NeedsSignIn from exc
+
+
+def _to_sign_in(request: AnyRequest, exc: Exception) -> Redirect:
+    return Redirect("/staff/login", query_params={"next": request.url.path}, status_code=303)
+
+
+def _nav(who: Principal, current: str) -> dict[str, Any]:
+    links = []
+    if who.role in ("admin", "operator"):
+        links.append(("/ops", "Operations"))
+    if who.role in ("admin", "staff"):
+        links.append(("/desk", "Pickup desk"))
+    if who.role in ("admin", "agent"):
+        links.append(("/agent", "Agent console"))
+    return {"who": who, "nav": links, "current": current}
+
+
+class ConsolePages(Controller):
+    include_in_schema = False
+    exception_handlers = {**EXCEPTION_HANDLERS, _NeedsSignIn: _to_sign_in}
+
+    @get("/staff/login", operation_id="pageSignIn")
+    async def sign_in_form(self, next: FromQuery[str] = "/") -> Template:
+        return page("login.html", title="Staff sign-in", next=_local(next), failure=None)
+
+    @post("/staff/login", operation_id="pageSignInPost", status_code=303)
+    async def sign_in(
+        self,
+        deps: AppDeps,
+        data: Annotated[SignIn, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        key = data.key.strip()
+        try:
+            who = await authenticate(deps.pool, key)
+        except errors.Unauthorized as exc:
+            return page(
+                "login.html",
+                status=401,
+                title="Staff sign-in",
+                next=_local(data.next),
+                failure=exc.detail,
+            )
+        target = _local(data.next)
+        cookie = Cookie(
+            key=KEY_COOKIE,
+            value=key,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            max_age=SESSION_SECONDS,
+        )
+        return Redirect(target if target != "/" else _home(who), cookies=[cookie], status_code=303)
+
+    @post("/staff/logout", operation_id="pageSignOut", status_code=303)
+    async def sign_out(self) -> Redirect:
+        gone = Cookie(
+            key=KEY_COOKIE, value="", path="/", max_age=0, httponly=True, samesite="strict"
+        )
+        return Redirect("/staff/login", cookies=[gone], status_code=303)
+
+    @get("/desk", operation_id="pageDeskLaunches")
+    async def desk_index(self, request: AnyRequest, deps: AppDeps) -> Template:
+        who = await _who(request, deps, "staff")
+        return await _pick_launch(deps, who, "desk", "Pickup desk")
+
+    @get("/desk/{launch_id:str}", operation_id="pageDesk")
+    async def desk(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], store: StoreQuery = None
+    ) -> Template:
+        who = await _who(request, deps, "staff")
+        launch = await launches.get_launch(deps, launch_id)
+        stores = {s.id: s.name for s in await launches.list_items(deps, launch_id, "stores")}
+        store_id = who.store_id or store
+        return page(
+            "desk.html",
+            title=f"Pickup desk · {launch.name}",
+            launch=launch,
+            store_id=store_id,
+            store_name=stores.get(store_id or "", store_id),
+            stores=stores,
+            iso=iso,
+            **_nav(who, "/desk"),
+        )
+
+    @get("/ops", operation_id="pageOpsLaunches")
+    async def ops_index(self, request: AnyRequest, deps: AppDeps) -> Template:
+        who = await _who(request, deps, "operator")
+        return await _pick_launch(deps, who, "ops", "Operations")
+
+    @get("/ops/{launch_id:str}", operation_id="pageOps")
+    async def ops(self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]) -> Template:
+        who = await _who(request, deps, "operator")
+        launch = await launches.get_launch(deps, launch_id)
+        return page(
+            "ops.html",
+            title=f"Operations · {launch.name}",
+            launch=launch,
+            state_label=STATE_LABELS.get(launch.state, launch.state),
+            states=" ".join(STATES),
+            **_nav(who, "/ops"),
+        )
+
+    @get("/agent", operation_id="pageAgent")
+    async def agent(self, request: AnyRequest, deps: AppDeps, q: FromQuery[str] = "") -> Template:
+        who = await _who(request, deps, "agent")
+        names = {
+            launch.id: {
+                "name": launch.name,
+                "stores": {
+                    i.id: i.name for i in await launches.list_items(deps, launch.id, "stores")
+                },
+                "skus": {i.id: i.name for i in await launches.list_items(deps, launch.id, "skus")},
+            }
+            for launch in await launches.list_launches(deps)
+        }
+        return page(
+            "agent.html",
+            title="Agent console",
+            q=q[:320],
+            names_json=script_json(names),
+            **_nav(who, "/agent"),
+        )
+
+
+async def _pick_launch(deps: AppDeps, who: Principal, kind: str, title: str) -> Template:
+    all_launches = await launches.list_launches(deps)
+    if who.launch_id is not None:
+        all_launches = [x for x in all_launches if x.id == who.launch_id]
+    return page(
+        "pick_launch.html",
+        title=title,
+        kind=kind,
+        launches=all_launches,
+        labels=STATE_LABELS,
+        when=when,
+        iso=iso,
+        **_nav(who, f"/{kind}"),
+    )
+
+
+HANDLERS = [ConsolePages]

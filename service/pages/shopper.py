@@ -1,0 +1,177 @@
+"""Shopper pages: the launch and its sign-up form, the verification result, the
+waiting room (which becomes the store picker and the hold when it is your turn),
+the reservation code, and how to check the draw."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import msgspec
+import segno
+from litestar import Controller, get
+from litestar.params import FromPath, FromQuery
+from litestar.response import Template
+
+from service import errors
+from service.admin import launches
+from service.admin.models import Item
+from service.pages.render import EXCEPTION_HANDLERS, page, when
+from service.queue import draw, signup
+from service.stock import reservations
+from service.stock.codes import format_code
+from service.web.auth import (
+    SHOPPER_COOKIE,
+    TICKET_COOKIE,
+    channel_of,
+    require_customer,
+    shopper_cookie,
+)
+from service.web.params import AnyRequest, AppDeps
+
+STATE_LABELS = {
+    "draft": "Coming soon",
+    "registration_open": "Registration open",
+    "registration_closed": "Registration closed",
+    "checkin_open": "Waiting room open",
+    "selling": "On sale now",
+    "sold_out": "Sold out",
+    "closed": "Sale closed",
+    "pickup": "Pickup in stores",
+    "archived": "Ended",
+}
+
+
+def iso(value: datetime | None) -> str:
+    return "" if value is None else value.isoformat()
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 60:
+        return f"{seconds} seconds"
+    minutes = seconds // 60
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
+
+
+def _names(items: list[Item]) -> dict[str, str]:
+    return {i.id: i.name for i in items}
+
+
+def script_json(value: object) -> str:
+    """JSON safe inside a `<script type="application/json">` element."""
+    return msgspec.json.encode(value).decode().replace("<", "\\u003c")
+
+
+def qr_svg(data: str) -> str:
+    """A QR code as inline SVG markup (no image request, nothing inline to execute)."""
+    out: str = segno.make(data, error="m").svg_inline(
+        scale=4, border=2, dark="#14181f", omitsize=True
+    )
+    return out
+
+
+async def _launch_context(deps: AppDeps, launch_id: str) -> dict[str, Any]:
+    launch = await launches.get_launch(deps, launch_id)
+    stores = await launches.list_items(deps, launch_id, "stores")
+    skus = await launches.list_items(deps, launch_id, "skus")
+    return {
+        "launch": launch,
+        "stores": stores,
+        "skus": skus,
+        "state_label": STATE_LABELS.get(launch.state, launch.state),
+        "title": launch.name,
+        "hold_for": _duration(launch.hold_seconds),
+        "when": when,
+        "iso": iso,
+    }
+
+
+class ShopperPages(Controller):
+    path = "/launches/{launch_id:str}"
+    include_in_schema = False
+    exception_handlers = EXCEPTION_HANDLERS
+
+    @get("/", operation_id="pageLaunch")
+    async def landing(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
+        return page("landing.html", **await _launch_context(deps, launch_id))
+
+    @get("/verify", operation_id="pageVerify")
+    async def verify(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], token: FromQuery[str]
+    ) -> Template:
+        context = await _launch_context(deps, launch_id)
+        try:
+            done = await signup.verify(deps, launch_id, token, channel=channel_of(request))
+        except errors.FairdropError as exc:
+            context["title"] = "This link does not work"
+            return page("verified.html", status=exc.status, failure=exc.detail, **context)
+        return page(
+            "verified.html",
+            cookies=[shopper_cookie(deps, done.shopper_token)],
+            failure=None,
+            public_id=done.public_id,
+            **context,
+        )
+
+    @get("/queue", operation_id="pageQueue")
+    async def queue(self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]) -> Template:
+        context = await _launch_context(deps, launch_id)
+        context["title"] = f"Waiting room · {context['launch'].name}"
+        try:
+            registration_id: int | None = require_customer(request, deps, launch_id)
+        except errors.Unauthorized:
+            registration_id = None
+        reserved = registration_id is not None and any(
+            r.status in ("confirmed", "collected")
+            for r in await reservations.for_registration(deps, launch_id, registration_id)
+        )
+        return page(
+            "queue.html",
+            reserved=reserved,
+            has_shopper=SHOPPER_COOKIE in request.cookies,
+            has_ticket=TICKET_COOKIE in request.cookies,
+            now_ms=deps.clock.now_ms(),
+            names_json=script_json(
+                {
+                    "stores": _names(context["stores"]),
+                    "skus": _names(context["skus"]),
+                }
+            ),
+            **context,
+        )
+
+    @get("/reservation", operation_id="pageReservation")
+    async def reservation(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> Template:
+        context = await _launch_context(deps, launch_id)
+        context["title"] = f"Your reservation · {context['launch'].name}"
+        try:
+            registration_id = require_customer(request, deps, launch_id)
+        except errors.Unauthorized:
+            return page("reservation.html", status=401, signed_in=False, items=[], **context)
+        stores, skus = _names(context["stores"]), _names(context["skus"])
+        items = [
+            {
+                "r": r,
+                "code": format_code(r.code),
+                "qr": qr_svg(r.code),
+                "store": stores.get(r.store_id, r.store_id),
+                "sku": skus.get(r.sku_id, r.sku_id),
+            }
+            for r in await reservations.for_registration(deps, launch_id, registration_id)
+        ]
+        return page("reservation.html", signed_in=True, items=items, **context)
+
+    @get("/draw", operation_id="pageDraw")
+    async def draw_page(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
+        context = await _launch_context(deps, launch_id)
+        context["title"] = f"The draw · {context['launch'].name}"
+        try:
+            commitment: draw.Commitment | None = await draw.commitment(deps, launch_id)
+        except errors.NotFound:
+            commitment = None
+        return page("draw.html", commitment=commitment, **context)
+
+
+HANDLERS = [ShopperPages]

@@ -1,0 +1,58 @@
+// Shared by every page: local times, and one way to call the JSON API.
+"use strict";
+(function () {
+  const fmt = new Intl.DateTimeFormat(undefined, {
+    weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+  });
+  function localize(root) {
+    for (const el of (root || document).querySelectorAll("time[data-local]")) {
+      const at = Date.parse(el.getAttribute("datetime") || "");
+      if (!Number.isNaN(at)) el.textContent = fmt.format(new Date(at));
+    }
+  }
+  // Calls the JSON API with the page's cookies. Resolves to {ok, status, body};
+  // a failure's body is the RFC 9457 problem (type, detail, field(s)).
+  async function api(method, url, body) {
+    const init = { method, headers: { Accept: "application/json" }, credentials: "same-origin" };
+    if (body !== undefined) {
+      init.headers["Content-Type"] = "application/json";
+      init.body = JSON.stringify(body);
+    }
+    let res;
+    try {
+      res = await fetch(url, init);
+    } catch (e) {
+      return { ok: false, status: 0, body: { type: "network", detail: "No connection. Check your network; we will keep trying." } };
+    }
+    let data = null;
+    const text = await res.text();
+    try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+    return { ok: res.ok, status: res.status, body: data };
+  }
+  function problemType(body) {
+    const t = (body && body.type) || "";
+    return t.slice(t.lastIndexOf("/") + 1);
+  }
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "unknown";
+    const s = Math.max(0, Math.round(seconds));
+    if (s < 60) return `${s} s`;
+    const m = Math.round(s / 60);
+    if (m < 60) return `about ${m} min`;
+    const h = Math.floor(m / 60);
+    return `about ${h} h ${m % 60} min`;
+  }
+  function clock(ms) {
+    const s = Math.max(0, Math.ceil(ms / 1000));
+    const m = Math.floor(s / 60);
+    const h = Math.floor(m / 60);
+    const pad = (n) => String(n).padStart(2, "0");
+    return h > 0 ? `${h}:${pad(m % 60)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
+  }
+  function when(iso) {
+    const at = Date.parse(iso || "");
+    return Number.isNaN(at) ? "" : fmt.format(new Date(at));
+  }
+  window.fd = { api, problemType, duration, clock, when, localize };
+  localize(document);
+})();
