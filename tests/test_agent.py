@@ -6,10 +6,11 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from service.auth.apikeys import create_key
+from service.customers import search
 from service.deps import Deps
 from service.queue import registrations
 from service.stock import confirm, holds, reservations
-from service.stock.codes import format_code
+from service.stock.codes import format_code, new_code
 from tests.serve import ACTOR, selling_launch
 
 
@@ -95,3 +96,11 @@ async def test_an_agent_cancels_with_a_reason_and_the_unit_comes_back(
     assert event["channel"] == "phone" and event["actor"].startswith("key:")
     assert event["data"]["reason"] == "customer called: cannot come"
     assert await deps.redis.zcard(deps.keys("drop").free) == 1, "the unit is back, once"
+
+
+def test_a_typed_code_starting_with_r_is_not_taken_for_a_public_id() -> None:
+    code = next(c for c in iter(new_code, "") if c.startswith("R"))  # one in 32
+    where, args = search._criteria(format_code(code).lower())
+    assert "reservations" in where and args == [code]
+    where, args = search._criteria("r" + code[:12].lower().ljust(12, "0"))
+    assert "public_id" in where

@@ -42,7 +42,9 @@ def _criteria(query: str) -> tuple[str, list[Any]]:
     q = query.strip()
     if "@" in q and emails.is_valid(q):
         return "g.email_norm = $1", [emails.normalize(q)]
-    if q.lower().startswith("r") and len(q) == 13:
+    # A public id: "r" and 12 characters. (A code typed with its hyphens is 13 long too,
+    # and one in 32 starts with R.)
+    if q.lower().startswith("r") and len(q) == 13 and "-" not in q:
         return "g.public_id = $1", [q.lower()]
     code = None
     if any(ch.isalpha() for ch in q):  # only digits reads as a phone number
