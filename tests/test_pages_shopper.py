@@ -178,8 +178,16 @@ async def test_register_wait_hold_confirm_and_sold_out(
             await page.get_by_role("button", name="Confirm reservation").click()
             await expect(page.get_by_role("heading", name="Your reservation")).to_be_visible()
             await expect(page.locator(".qr svg")).to_be_visible()
-            await shoot(page, "10-reservation")
             code = str(await page.locator(".code").inner_text())
+            # The whole story under the code, oldest first, in plain words.
+            history = page.locator("#history li")
+            await expect(history.first).to_contain_text("Registered")
+            await expect(history.first).to_contain_text("online")
+            await expect(page.locator("#history")).to_contain_text(
+                f"Reservation {code} confirmed at Berlin Mitte"
+            )
+            await expect(history.locator("time[data-local]").first).not_to_contain_text("UTC")
+            await shoot(page, "10-reservation")
             ics = await page.request.get(
                 await page.get_by_role("link", name="Add pickup to calendar").get_attribute("href")
             )
@@ -246,6 +254,10 @@ async def test_hold_expired_and_limit_reached_are_said_plainly(
             await expect(
                 bought.get_by_role("button", name="Cancel this reservation…")
             ).to_have_count(0)
+            history = bought.locator("#history li")
+            await expect(history.filter(has_text="confirmed at")).to_have_count(1)
+            await expect(history.last).to_contain_text(re.compile(r"^.*Reservation \S+ cancelled"))
+            await shoot(bought, "16-reservation-cancelled")
 
         async def hold_expires() -> None:
             await late.goto(f"/launches/{L}/queue")

@@ -211,11 +211,6 @@ async def view(
             deps, launch_id, registration_id, live
         )
     ]
-    names = Names(
-        stores=stores,
-        skus=skus,
-        codes={r.id: format_code(r.code) for r in customer.reservations},
-    )
     return SelfView(
         launch=LaunchBrief(
             id=launch.id, name=launch.name, state=launch.state, fairness_mode=launch.fairness_mode
@@ -232,5 +227,26 @@ async def view(
         queue=queue,
         holds=holds,
         reservations=[_reservation(r, launch, stores, skus) for r in customer.reservations],
-        history=[describe(e, names, registration_id) for e in customer.timeline],
+        history=_history(customer, stores, skus, registration_id),
     )
+
+
+def _history(
+    customer: search.CustomerView,
+    stores: dict[str, str],
+    skus: dict[str, str],
+    registration_id: int,
+) -> list[HistoryEntry]:
+    names = Names(
+        stores=stores,
+        skus=skus,
+        codes={r.id: format_code(r.code) for r in customer.reservations},
+    )
+    return [describe(e, names, registration_id) for e in customer.timeline]
+
+
+async def history(deps: Deps, launch_id: str, registration_id: int) -> list[HistoryEntry]:
+    """The registration's timeline in plain words, oldest first (as `view` has it)."""
+    customer = await search.view_of(deps, launch_id, registration_id)
+    stores, skus = await names_of(deps, launch_id)
+    return _history(customer, stores, skus, registration_id)

@@ -16,6 +16,7 @@ from litestar.response import Template
 from service import errors
 from service.admin import launches
 from service.admin.models import Item
+from service.customers import selfservice
 from service.pages.render import EXCEPTION_HANDLERS, page, when
 from service.queue import draw, signup
 from service.stock import reservations
@@ -39,6 +40,16 @@ STATE_LABELS = {
     "closed": "Sale closed",
     "pickup": "Pickup in stores",
     "archived": "Ended",
+}
+
+# The channel a timeline entry came through, in the shopper's words.
+CHANNEL_WORDS = {
+    "web": "online",
+    "app": "app",
+    "phone": "phone",
+    "store": "in store",
+    "admin": "organiser",
+    "system": "fairdrop",
 }
 
 
@@ -161,7 +172,15 @@ class ShopperPages(Controller):
             }
             for r in await reservations.for_registration(deps, launch_id, registration_id)
         ]
-        return page("reservation.html", signed_in=True, items=items, **context)
+        history = await selfservice.history(deps, launch_id, registration_id)
+        return page(
+            "reservation.html",
+            signed_in=True,
+            items=items,
+            history=history,
+            channels=CHANNEL_WORDS,
+            **context,
+        )
 
     @get("/draw", operation_id="pageDraw")
     async def draw_page(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
