@@ -174,6 +174,76 @@ async def test_agent_cancels_and_the_unit_comes_back(
         assert available() == 1, "the unit came back"
 
 
+async def test_agent_moves_a_reservation_and_writes_a_note(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    deps.clock = SystemClock()
+    regs = await selling_launch(deps, stores=("S1", "S2"), units=1, registrations=2)
+    await _dress(deps)
+    bought = await _buy(deps, regs[1])
+    code = format_code(bought.code)
+    key = await create_key(deps.pool, "agent", label="Phone team")
+
+    with serving(deps.settings) as base:
+
+        def available() -> dict[str, int]:
+            launch = httpx.get(f"{base}/api/launches/{L}").json()
+            return {a["store_id"]: a["available"] for a in launch["availability"]}
+
+        assert available() == {"S1": 0, "S2": 1}
+        page = await browser.new_page(base)
+
+        async def act() -> None:
+            await _sign_in(page, "/agent", key)
+            await page.get_by_label(re.compile("^E-mail, phone")).fill(code)
+            await page.get_by_role("button", name="Search").click()
+            await expect(page.get_by_role("heading", name="Grace Hopper")).to_be_visible()
+
+            # The API's refusal is shown as it says it: this launch's pickup has no end.
+            await page.get_by_role("button", name=f"Extend pickup of {code}").click()
+            await page.get_by_label("Reason for extending").fill("On holiday until Friday")
+            await page.get_by_role("button", name="Extend pickup", exact=True).click()
+            await expect(page.locator('[data-action="extend"] .error')).to_contain_text(
+                "nothing to extend"
+            )
+            await page.locator('[data-action="extend"]').get_by_role("button", name="Back").click()
+
+            await page.get_by_role("button", name=f"Move reservation {code}").click()
+            await page.get_by_label("Move to store").select_option(label="Hamburg Altona")
+            await page.get_by_role("button", name="Move reservation", exact=True).click()
+            await expect(page.locator('[data-action="move"] .error')).to_contain_text("Say why")
+            await page.get_by_label("Reason for moving").fill("Moved to Hamburg")
+            await shoot(page, "32-agent-move")
+            await page.get_by_role("button", name="Move reservation", exact=True).click()
+            await expect(page.locator("#flash")).to_contain_text(f"{code} moved to Hamburg")
+            await expect(page.locator(".reservation")).to_contain_text("at Hamburg Altona")
+            await expect(page.locator(".timeline")).to_contain_text(
+                "moved from Berlin Mitte to Hamburg Altona — “Moved to Hamburg”"
+            )
+
+            await page.get_by_role("button", name="Add note").click()
+            await expect(page.locator(".note-form .error")).to_contain_text("Write the note")
+            await page.get_by_label("Note for the timeline").fill("Prefers a call after 5 pm")
+            await page.get_by_role("button", name="Add note").click()
+            await expect(page.locator("#flash")).to_contain_text("Note added")
+            await expect(page.locator(".timeline li").last).to_contain_text(
+                "Prefers a call after 5 pm"
+            )
+            await shoot(page, "33-agent-moved-and-noted")
+
+        await browser.run(act())
+        assert available() == {"S1": 1, "S2": 0}, "the old store's unit came back"
+
+    row = await deps.pool.fetchrow("SELECT store_id, status FROM reservations")
+    assert (row["store_id"], row["status"]) == ("S2", "confirmed")
+    notes = await deps.pool.fetch(
+        "SELECT actor, channel, data FROM events WHERE kind = $1", "customer.note"
+    )
+    assert [(n["channel"], n["data"]["note"]) for n in notes] == [
+        ("phone", "Prefers a call after 5 pm")
+    ]
+
+
 async def test_operator_rate_moves_the_waiting_rooms_estimate(
     deps: Deps, browser: Browser, no_script_errors: None
 ) -> None:
