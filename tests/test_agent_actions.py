@@ -18,7 +18,7 @@ from service.admin.launches import update_launch
 from service.admin.models import LaunchUpdate
 from service.auth.apikeys import create_key
 from service.clock import FakeClock
-from service.customers import agent_actions
+from service.customers import agent_actions, selfservice
 from service.deps import Deps
 from service.infra.keys import unit_member
 from service.notify import send_pending
@@ -300,3 +300,19 @@ async def test_agent_routes_over_http_and_the_timeline(
     reasons = {e["data"].get("reason") for e in story["timeline"]}
     assert {"by phone", "nearer home", "ill this week", "lost the mail", "changed mind"} <= reasons
     assert [w["extended"] for w in story["pickup"]] == [True, False]
+
+
+async def test_the_shopper_reads_a_move_in_plain_words_and_never_the_agents_note(
+    deps: Deps,
+) -> None:
+    regs = await selling_launch(deps, stores=("S1", "S2"), units=1, registrations=1)
+    mine = await _reserve(deps, regs[0], "S1")
+    await agent_actions.move(deps, L, mine.id, "S2", **AGENT)
+    await agent_actions.add_note(
+        deps, L, regs[0], "prefers mornings; rude on the phone", actor="key:agent", channel="phone"
+    )
+    story = [h.what for h in await selfservice.history(deps, L, regs[0])]
+    moved = next(w for w in story if "moved" in w)
+    assert moved.startswith(f"Reservation {format_code(mine.code)} moved from ")
+    assert moved.endswith(": customer called")
+    assert not any("rude" in w or "note" in w.lower() for w in story), story

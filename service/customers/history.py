@@ -44,7 +44,20 @@ _MAILS = {
     "not_drawn": "the result of the draw",
     "lottery_invited": "notice that you were drawn",
     "moved_up": "notice that you moved up from the waiting list",
+    "reservation_no_show": "notice that your reservation was released",
 }
+
+INTERNAL_KINDS = frozenset({"customer.note"})
+"""Events for staff eyes only: an agent's note is not part of the customer's story."""
+
+
+def _store(n: Names, store: object) -> str:
+    return n.stores.get(str(store), str(store))
+
+
+def _reason(d: Mapping[str, Any]) -> str:
+    reason = str(d.get("reason") or "").strip()
+    return f": {reason}" if reason else ""
 
 
 def _item(n: Names, d: Mapping[str, Any]) -> str:
@@ -89,6 +102,20 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
         f"Collected at {n.stores.get(str(d.get('store')), str(d.get('store')))}"
     ),
     "reservation.code_resent": lambda n, d: f"Asked for code {_code(n, d)} again",
+    "reservation.moved": lambda n, d: (
+        f"Reservation {_code(n, d)} moved from {_store(n, d.get('from_store'))}"
+        f" to {_store(n, d.get('to_store'))}{_reason(d)}"
+    ),
+    "reservation.pickup_extended": lambda n, d: (
+        f"Pickup of {_code(n, d)} extended until {str(d.get('ends_at', ''))[:16].replace('T', ' ')}"
+        f" UTC{_reason(d)}"
+    ),
+    "reservation.booked_by_agent": lambda n, d: (
+        f"Customer service booked reservation {_code(n, d)} for you{_reason(d)}"
+    ),
+    "reservation.no_show": lambda n, d: (
+        f"Reservation {_code(n, d)} released: the pickup window ended before it was collected"
+    ),
     "notification.sent": _mail,
     "notification.dropped": lambda n, d: "An e-mail to you could not be delivered",
 }

@@ -12,7 +12,7 @@ import msgspec
 from service.admin import launches
 from service.admin.models import Launch
 from service.customers import search
-from service.customers.history import HistoryEntry, Names, describe
+from service.customers.history import INTERNAL_KINDS, HistoryEntry, Names, describe
 from service.deps import Deps
 from service.queue.checkin import current_rank
 from service.queue.status import QueueStatus, QueueWatch
@@ -242,7 +242,11 @@ def _history(
         skus=skus,
         codes={r.id: format_code(r.code) for r in customer.reservations},
     )
-    return [describe(e, names, registration_id) for e in customer.timeline]
+    return [
+        describe(e, names, registration_id)
+        for e in customer.timeline
+        if e.kind not in INTERNAL_KINDS
+    ]
 
 
 async def history(deps: Deps, launch_id: str, registration_id: int) -> list[HistoryEntry]:
