@@ -22,6 +22,7 @@ from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings, from_env
 from service.web.app import create_app
+from tests.mail import HOST, Inbox, smtp_server
 
 
 @pytest.fixture(scope="session")
@@ -95,3 +96,15 @@ async def client(settings: Settings) -> AsyncIterator[AsyncTestClient]:  # type:
     app = create_app(msgspec.structs.replace(settings, background=False))
     async with AsyncTestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def public_url(deps: Deps) -> None:
+    deps.settings = msgspec.structs.replace(deps.settings, public_url=f"https://{HOST}")
+
+
+@pytest.fixture
+def inbox(deps: Deps, public_url: None) -> Iterator[Inbox]:
+    """A real SMTP server the test's deps send to; what it accepted, as it arrives."""
+    with smtp_server(deps) as box:
+        yield box

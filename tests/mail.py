@@ -58,3 +58,7 @@ def smtp_server(deps: Deps, port: int | None = None) -> Iterator[Inbox]:
     finally:
         inbox.release.set()
         controller.stop()
+
+
+HOST = "shop.example"
+"""The public host the notification tests' links and Message-IDs use."""

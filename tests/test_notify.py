@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
@@ -30,22 +29,11 @@ from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.stock.reservations import cancel
 from service.stock.sweeper import sweep_once
-from tests.mail import Inbox, smtp_server
+from tests.mail import HOST, Inbox, smtp_server
 from tests.serve import ACTOR, free_port, selling_launch
 
 L = "drop"
-HOST = "shop.example"
-
-
-@pytest.fixture(autouse=True)
-def public_url(deps: Deps) -> None:
-    deps.settings = msgspec.structs.replace(deps.settings, public_url=f"https://{HOST}")
-
-
-@pytest.fixture
-def inbox(deps: Deps, public_url: None) -> Iterator[Inbox]:
-    with smtp_server(deps) as box:
-        yield box
+pytestmark = pytest.mark.usefixtures("public_url")
 
 
 async def confirmed(deps: Deps, n: int) -> list[int]:

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 
-import msgspec
 import pytest
 
 from service.admin import allocations, launches
@@ -36,22 +34,11 @@ from service.stock.codes import format_code
 from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.stock.reservations import cancel
-from tests.mail import Inbox, smtp_server
+from tests.mail import HOST, Inbox
 from tests.serve import ACTOR, clients, selling_launch, tickets_for
 
 L = "drop"
-HOST = "shop.example"
-
-
-@pytest.fixture(autouse=True)
-def public_url(deps: Deps) -> None:
-    deps.settings = msgspec.structs.replace(deps.settings, public_url=f"https://{HOST}")
-
-
-@pytest.fixture
-def inbox(deps: Deps, public_url: None) -> Iterator[Inbox]:
-    with smtp_server(deps) as box:
-        yield box
+pytestmark = pytest.mark.usefixtures("public_url")
 
 
 def text_of(msg: EmailMessage) -> str:
