@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from litestar.datastructures import Cookie
 from litestar.types import Scope
 
@@ -90,19 +92,43 @@ def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketCla
     return tickets.read(deps, token, launch_id)
 
 
-def require_customer(request: AnyRequest, deps: Deps, launch_id: str) -> int:
-    """The registration the caller speaks for: by shopper link token or queue ticket."""
+def as_shopper(deps: Deps, token: str, launch_id: str) -> int:
+    return shopper_claims(deps, token, launch_id).registration_id
+
+
+def as_ticket(deps: Deps, token: str, launch_id: str) -> int:
+    return tickets.read(deps, token, launch_id).registration_id
+
+
+TokenReader = Callable[[Deps, str, str], int]
+CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
+
+
+def customer_tokens(request: AnyRequest) -> list[str]:
+    """The credentials a shopper's request carries: bearer, then shopper and ticket cookies."""
     candidates = [
         bearer(request),
         request.cookies.get(SHOPPER_COOKIE),
         request.cookies.get(TICKET_COOKIE),
     ]
-    tokens = [t for t in candidates if t]
+    return [t for t in candidates if t]
+
+
+def registration_of(
+    deps: Deps,
+    launch_id: str,
+    tokens: list[str],
+    readers: tuple[TokenReader, ...] = CUSTOMER_READERS,
+    *,
+    missing: str = "Send a shopper token or queue ticket as `Authorization: Bearer …`.",
+) -> int:
+    """The registration the first genuine token names (each tried by each reader in turn);
+    else the first reason a token was refused, or `missing` when there is none."""
     if not tokens:
-        raise Unauthorized("Send a shopper token or queue ticket as `Authorization: Bearer …`.")
+        raise Unauthorized(missing)
     failure: Unauthorized | None = None
     for token in tokens:
-        for read in (_as_shopper, _as_ticket):
+        for read in readers:
             try:
                 return read(deps, token, launch_id)
             except Unauthorized as exc:
@@ -111,9 +137,6 @@ def require_customer(request: AnyRequest, deps: Deps, launch_id: str) -> int:
     raise failure
 
 
-def _as_shopper(deps: Deps, token: str, launch_id: str) -> int:
-    return shopper_claims(deps, token, launch_id).registration_id
-
-
-def _as_ticket(deps: Deps, token: str, launch_id: str) -> int:
-    return tickets.read(deps, token, launch_id).registration_id
+def require_customer(request: AnyRequest, deps: Deps, launch_id: str) -> int:
+    """The registration the caller speaks for: by shopper link token or queue ticket."""
+    return registration_of(deps, launch_id, customer_tokens(request))

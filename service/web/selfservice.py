@@ -14,12 +14,9 @@ from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParam
 
 from service.customers import actions, links, selfservice
 from service.deps import Deps
-from service.errors import Unauthorized
-from service.queue import tickets
-from service.queue.admission import shopper_claims
 from service.queue.status import QueueWatch
 from service.stock.models import Reservation
-from service.web.auth import SHOPPER_COOKIE, TICKET_COOKIE, bearer, channel_of
+from service.web.auth import CUSTOMER_READERS, channel_of, customer_tokens, registration_of
 from service.web.params import AnyRequest, AppDeps
 from service.web.ratelimit import Limit, limiter_of
 
@@ -32,35 +29,18 @@ IdempotencyKey = Annotated[
 RESEND_PER_REGISTRATION = Limit("resend", rate=1 / 600, burst=5)
 
 
-def _as_shopper(deps: Deps, token: str, launch_id: str) -> int:
-    return shopper_claims(deps, token, launch_id).registration_id
-
-
-def _as_ticket(deps: Deps, token: str, launch_id: str) -> int:
-    return tickets.read(deps, token, launch_id).registration_id
-
-
 def self_registration(request: AnyRequest, deps: Deps, launch_id: str, token: str | None) -> int:
     """The registration the caller's credential names (link, shopper token or ticket).
 
     A `?token=` is taken alone: a bad link fails even when a cookie would do.
     """
-    if token is not None:
-        tokens = [token]
-    else:
-        given = [bearer(request), request.cookies.get(SHOPPER_COOKIE)]
-        tokens = [t for t in [*given, request.cookies.get(TICKET_COOKIE)] if t]
-    if not tokens:
-        raise Unauthorized("Open the link from your e-mail, or send your shopper token or ticket.")
-    failure: Unauthorized | None = None
-    for candidate in tokens:
-        for read in (links.read, _as_shopper, _as_ticket):
-            try:
-                return read(deps, candidate, launch_id)
-            except Unauthorized as exc:
-                failure = failure or exc
-    assert failure is not None
-    raise failure
+    return registration_of(
+        deps,
+        launch_id,
+        [token] if token is not None else customer_tokens(request),
+        (links.read, *CUSTOMER_READERS),
+        missing="Open the link from your e-mail, or send your shopper token or ticket.",
+    )
 
 
 class SelfServiceController(Controller):
