@@ -140,6 +140,18 @@ KINDS: dict[str, Loader] = {
 """Kind (the topic without `notify.`) → the loader of its data. Each has templates."""
 
 
+_ENQUEUE = (
+    "INSERT INTO outbox (launch_id, topic, payload, dedupe_key) VALUES ($1, $2, $3, $4)"
+    " ON CONFLICT (dedupe_key) DO NOTHING"
+)
+
+
+def _topic(kind: str) -> str:
+    if kind not in KINDS:
+        raise ValueError(f"unknown notification kind {kind!r} (known: {', '.join(sorted(KINDS))})")
+    return TOPIC_PREFIX + kind
+
+
 async def enqueue_notification(
     con: Conn,
     launch_id: str | None,
@@ -151,15 +163,8 @@ async def enqueue_notification(
 
     Returns the outbox id, or None when `dedupe_key` was queued before (a no-op).
     """
-    if kind not in KINDS:
-        raise ValueError(f"unknown notification kind {kind!r} (known: {', '.join(sorted(KINDS))})")
     outbox_id: int | None = await con.fetchval(
-        "INSERT INTO outbox (launch_id, topic, payload, dedupe_key) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
-        launch_id,
-        TOPIC_PREFIX + kind,
-        payload,
-        dedupe_key,
+        _ENQUEUE + " RETURNING id", launch_id, _topic(kind), payload, dedupe_key
     )
     return outbox_id
 
@@ -168,13 +173,8 @@ async def enqueue_notifications(
     con: Conn, launch_id: str | None, kind: str, letters: Sequence[tuple[dict[str, Any], str]]
 ) -> None:
     """`enqueue_notification` for many (payload, dedupe key) pairs in one pipelined batch."""
-    if kind not in KINDS:
-        raise ValueError(f"unknown notification kind {kind!r} (known: {', '.join(sorted(KINDS))})")
-    await con.executemany(
-        "INSERT INTO outbox (launch_id, topic, payload, dedupe_key) VALUES ($1, $2, $3, $4)"
-        " ON CONFLICT (dedupe_key) DO NOTHING",
-        [(launch_id, TOPIC_PREFIX + kind, payload, key) for payload, key in letters],
-    )
+    topic = _topic(kind)
+    await con.executemany(_ENQUEUE, [(launch_id, topic, payload, key) for payload, key in letters])
 
 
 def backoff(attempts: int) -> timedelta:

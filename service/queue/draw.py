@@ -246,7 +246,7 @@ async def drawn_order(
     return list(row["ranked"]), list(row["outside"])
 
 
-async def _place(deps: Deps, keys: LaunchKeys, ranked: list[int]) -> None:
+async def place_ranks(deps: Deps, keys: LaunchKeys, ranked: list[int]) -> None:
     """Write each ranked registration's rank to the launch's qpos hash. Two writers, so
     one packs its next chunk while Redis stores the other's."""
 
@@ -278,7 +278,7 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
         ranked, outside = await drawn_order(con, launch_id, seed, members)
         # Redis takes the ranks while Postgres takes the places; the reveal commits only
         # once Redis holds every rank (as when the two ran one after the other).
-        placing = asyncio.ensure_future(_place(deps, keys, ranked))
+        placing = asyncio.ensure_future(place_ranks(deps, keys, ranked))
         try:
             # The drawn order as one array (registration ids, rank = index): a million
             # rows with their own indexes and foreign key cost ten times as long.

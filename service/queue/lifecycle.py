@@ -103,11 +103,7 @@ async def restore(deps: Deps, launch_id: str) -> bool:
     if launch["fairness_mode"] == "lottery":
         qlen = await lottery.place(deps, launch_id, open_queue=False)  # only the invited
     else:
-        for start in range(0, len(drawn), 10_000):
-            chunk = drawn[start : start + 10_000]
-            await deps.redis.hset(
-                keys.qpos, mapping={str(r): start + i for i, r in enumerate(chunk)}
-            )
+        await draw.place_ranks(deps, keys, drawn)
         qlen = len(drawn)
     qlen = max(qlen, launch["qlen"] or 0)
     restored: int = await deps.scripts.run(
