@@ -249,8 +249,14 @@ def _history(
     ]
 
 
-async def history(deps: Deps, launch_id: str, registration_id: int) -> list[HistoryEntry]:
-    """The registration's timeline in plain words, oldest first (as `view` has it)."""
+async def history(
+    deps: Deps,
+    launch_id: str,
+    registration_id: int,
+    names: tuple[dict[str, str], dict[str, str]] | None = None,
+) -> list[HistoryEntry]:
+    """The registration's timeline in plain words, oldest first (as `view` has it).
+    `names`: the launch's (stores, skus) by id, when the caller has them already."""
     customer = await search.view_of(deps, launch_id, registration_id)
-    stores, skus = await names_of(deps, launch_id)
+    stores, skus = names or await names_of(deps, launch_id)
     return _history(customer, stores, skus, registration_id)

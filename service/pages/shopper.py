@@ -172,7 +172,7 @@ class ShopperPages(Controller):
             }
             for r in await reservations.for_registration(deps, launch_id, registration_id)
         ]
-        history = await selfservice.history(deps, launch_id, registration_id)
+        history = await selfservice.history(deps, launch_id, registration_id, (stores, skus))
         return page(
             "reservation.html",
             signed_in=True,
