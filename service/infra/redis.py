@@ -87,12 +87,6 @@ def create_redis(url: str, *, max_connections: int = 200, pool_timeout: float = 
     return aioredis.Redis.from_pool(pool)
 
 
-def _decode(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode()
-    if isinstance(value, list):
-        return [_decode(v) for v in value]
-    return value
 
 
 class Scripts:
@@ -103,17 +97,19 @@ class Scripts:
     """
 
     def __init__(self, client: Redis) -> None:
+        if not client.get_encoder().decode_responses:
+            raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
         self._scripts: dict[str, AsyncScript] = {
             name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
         }
 
     async def run(self, name: str, keys: LaunchKeys, *args: str | int | float) -> Any:
+        """The script's reply, its strings already decoded (`create_redis`'s client)."""
         try:
-            result = await self._scripts[name](keys=keys.all, args=list(args))
+            return await self._scripts[name](keys=keys.all, args=args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
-        return _decode(result)
 
     async def run_many(
         self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
@@ -161,4 +157,4 @@ class Scripts:
             for reply in results:
                 if isinstance(reply, Exception):
                     raise reply
-        return [_decode(r) for r in results]
+        return results

@@ -101,9 +101,10 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
             base_runs: list[LoadResult] = []
             hold_runs: list[LoadResult] = []
             for n in range(args.rounds):
-                base_runs.append(
-                    await asyncio.to_thread(run, evalsha, args.seconds, f"round {n} evalsha")
-                )
+                with profiling(server, _baseline_path(args.profile) if n == 0 else None, args.seconds):
+                    base_runs.append(
+                        await asyncio.to_thread(run, evalsha, args.seconds, f"round {n} evalsha")
+                    )
                 with profiling(server, args.profile if n == 0 else None, args.seconds):
                     hold_runs.append(
                         await asyncio.to_thread(run, hold, args.seconds, f"round {n} reserve")
@@ -132,6 +133,11 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
         "redis_after": counts,
         "profiled": args.profile is not None,
     }
+
+
+def _baseline_path(profile: Path | None) -> Path | None:
+    """Where the baseline's profile goes beside the measured route's, to compare the two."""
+    return None if profile is None else profile.with_name(profile.name + ".baseline")
 
 
 async def _counts(deps: Deps, launch_id: str) -> list[dict[str, int]]:
