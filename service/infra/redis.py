@@ -97,7 +97,7 @@ class Scripts:
     """
 
     def __init__(self, client: Redis) -> None:
-        if not client.get_encoder().decode_responses:
+        if not client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
         self._scripts: dict[str, AsyncScript] = {
