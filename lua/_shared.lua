@@ -1,31 +1,29 @@
 -- Prepended to every script at load time, so each stays one atomic operation.
--- KEYS (the same layout for every script, all with the launch's {hash tag}):
---   1 meta       hash  loaded, selling, hold_ms, limit
---   2 free       zset  "store:sku:unit" members of free units (score 0, lex order)
---   3 holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
---   4 expiry     zset  hold id by expires_ms (holds in state "held")
---   5 confirming zset  hold id by deadline_ms (holds in state "confirming")
---   6 cust       hash  registration -> bitmask of limit slots in use (holds + confirmed)
---   7 held       hash  "store:sku" -> units held
---   8 confirmed  hash  "store:sku" -> units confirmed
---   9 allocated  hash  "store:sku" -> units allocated
---  10 applied    set   outbox ids already applied (idempotency)
---  11 evlog      list   hold events ("kind|hold|reg|store|sku|at_ms"), drained into Postgres
---  12 qpos       hash  registration -> queue rank (-1: checked in before the draw)
---  13 prequeue   zset  registration by check-in ms, until the draw ranks them
---  14 drawset    zset  the pre-queue as the draw took it
---  15 qmeta      hash  phase, qlen, admitted, credit, last_ms, rate, cap, window_ms,
---                      mrate (measured admissions/s), lapsed
---  16 window     zset  rank by deadline_ms: admitted, no hold placed yet
---  17 shopping   hash  registration -> live holds of an admitted shopper
---  18 qrank      hash  rank -> registration, for ranks given here (after the draw,
---                      or every rank of a fifo launch); the drawn ones are in Postgres
+-- Each script names the keys it touches in its header (`-- KEYS: meta free ...`); the
+-- loader binds those to locals K_META, K_FREE, ... in that order (KEYS[1], KEYS[2], ...)
+-- and leaves the others nil, so a script is sent only its own keys. All carry the
+-- launch's {hash tag}. What each holds:
+--   meta       hash  loaded, selling, hold_ms, limit
+--   free       zset  "store:sku:unit" members of free units (score 0, lex order)
+--   holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
+--   expiry     zset  hold id by expires_ms (holds in state "held")
+--   confirming zset  hold id by deadline_ms (holds in state "confirming")
+--   cust       hash  registration -> bitmask of limit slots in use (holds + confirmed)
+--   held       hash  "store:sku" -> units held
+--   confirmed  hash  "store:sku" -> units confirmed
+--   allocated  hash  "store:sku" -> units allocated
+--   applied    set   outbox ids already applied (idempotency)
+--   evlog      list  hold events ("kind|hold|reg|store|sku|at_ms"), drained into Postgres
+--   qpos       hash  registration -> queue rank (-1: checked in before the draw)
+--   prequeue   zset  registration by check-in ms, until the draw ranks them
+--   drawset    zset  the pre-queue as the draw took it
+--   qmeta      hash  phase, qlen, admitted, credit, last_ms, rate, cap, window_ms,
+--                    mrate (measured admissions/s), lapsed
+--   window     zset  rank by deadline_ms: admitted, no hold placed yet
+--   shopping   hash  registration -> live holds of an admitted shopper
+--   qrank      hash  rank -> registration, for ranks given here (after the draw,
+--                    or every rank of a fifo launch); the drawn ones are in Postgres
 -- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
-local K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local K_CUST, K_HELD, K_CONFIRMED, K_ALLOC = KEYS[6], KEYS[7], KEYS[8], KEYS[9]
-local K_APPLIED, K_EVLOG = KEYS[10], KEYS[11]
-local K_QPOS, K_PREQUEUE, K_DRAWSET, K_QMETA = KEYS[12], KEYS[13], KEYS[14], KEYS[15]
-local K_WINDOW, K_SHOPPING, K_QRANK = KEYS[16], KEYS[17], KEYS[18]
 
 local function member(store, sku, unit)
   return store .. ':' .. sku .. ':' .. string.format('%08d', unit)

@@ -3,6 +3,7 @@
 --   shoppers stay within `cap` and the admitted-but-not-yet-holding stay within the
 --   free units (no point admitting people to nothing). Ranks admitted now get a window
 --   to place a hold; windows past their time lapse and free their capacity.
+-- KEYS: meta free held qmeta window shopping
 -- ARGV: 1 now_ms
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms}.
 local now = tonumber(ARGV[1])

@@ -1,6 +1,7 @@
 -- checkin: one place per registration. Before the draw a check-in joins the
 -- pre-queue (rank -1, ordered later by the draw); after it, the tail of the queue.
 -- Checking in again returns the same place.
+-- KEYS: qpos prequeue qmeta qrank
 -- ARGV: 1 now_ms, 2 registration id
 -- Returns {'ok', rank}, {'closed'} when check-in is not open, or {'not-invited'}.
 local now, reg = tonumber(ARGV[1]), ARGV[2]

@@ -1,4 +1,5 @@
 -- confirm_abort: the Postgres step did not commit; settle the confirming hold.
+-- KEYS: meta free holds expiry confirming cust held confirmed allocated evlog shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 why:
 --   'retry'        transient failure: back to held, or released if its time ran out
 --   'unit-taken'   Postgres has a live reservation on this unit: count it confirmed
@@ -40,7 +41,7 @@ redis.call('HINCRBY', K_HELD, pair, -1)
 if why == 'unit-taken' then
   redis.call('HINCRBY', K_CONFIRMED, pair, 1)
 else
-  redis.call('HINCRBY', K_ALLOC, pair, -1)
+  redis.call('HINCRBY', K_ALLOCATED, pair, -1)
 end
 free_slot(h.r, h.l)
 leave_shopping(h)

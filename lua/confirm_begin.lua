@@ -1,5 +1,6 @@
 -- confirm_begin: a live hold becomes "confirming" until deadline_ms; it can no
 -- longer expire. Two confirms of one hold both get 'ok' (Postgres keys by hold id).
+-- KEYS: meta free holds expiry confirming cust held evlog shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 deadline_ms
 -- Returns {'ok', store, sku, unit, slot} or {error type}.
 local now, hold_id, reg, deadline = tonumber(ARGV[1]), ARGV[2], ARGV[3], tonumber(ARGV[4])

@@ -1,5 +1,6 @@
 -- confirm_end: Postgres committed the reservation; the held unit becomes confirmed.
 -- The customer's slot stays taken (now by the reservation).
+-- KEYS: holds expiry confirming held confirmed evlog shopping
 -- ARGV: 1 now_ms, 2 hold id
 -- Returns {'ok'} or {'gone'} when another confirm or the reconciler settled it first.
 local now, hold_id = tonumber(ARGV[1]), ARGV[2]

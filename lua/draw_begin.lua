@@ -1,5 +1,6 @@
 -- draw_begin: freeze the pre-queue for the draw. Check-ins from now on wait in a new
 -- pre-queue and join behind the drawn ones, in arrival order, at draw_finish.
+-- KEYS: prequeue drawset qmeta
 -- ARGV: (none)
 -- Returns {'ok', entrants} or {'phase', current phase}.
 local phase = redis.call('HGET', K_QMETA, 'phase')

@@ -1,6 +1,7 @@
 -- draw_finish: the drawn order is written to qpos (ranks 0..entrants-1); open the
 -- queue. Then rank, in arrival order, those checked in outside the draw's roster
 -- (ARGV 2..) and whoever checked in while the draw ran.
+-- KEYS: qpos prequeue drawset qmeta qrank
 -- ARGV: 1 entrants, 2.. registrations to rank right after them
 -- Returns {'ok', qlen}.
 local entrants = tonumber(ARGV[1])

@@ -2,6 +2,7 @@
 -- The customer's slot mask counts holds and live reservations together, so the
 -- launch's holds are scanned only when it shows more slots in use than `live`
 -- (the live reservations Postgres knows): the usual answer costs one lookup.
+-- KEYS: holds cust
 -- ARGV: 1 now_ms, 2 registration id, 3 live reservations of the registration
 -- Returns {hold id, store, sku, expires_ms, state, ...}, five entries per hold.
 local now, reg, live = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])

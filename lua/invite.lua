@@ -1,6 +1,7 @@
 -- invite: the lottery's invitations become places in the queue. Only an invited
 -- registration checks in from now on (rank = its index in the lottery's order).
 -- Idempotent: the same (registration, rank) pairs may come again.
+-- KEYS: qpos qmeta qrank
 -- ARGV: 1 qlen (places invited so far; -1 = leave phase and length alone),
 --       2.. registration, rank, registration, rank, ...
 -- Returns {'ok', qlen}.

@@ -1,5 +1,6 @@
 -- load: rebuild a launch's hot state from Postgres, in phases so that a large
 -- launch never blocks Redis for long. Until 'finish', every script sees "not-loaded".
+-- KEYS: meta free holds expiry confirming cust held confirmed allocated applied shopping
 -- ARGV: 1 phase
 --   'begin'                                   wipe stock state (queue and events kept)
 --   'units',  store:sku, unit...              add free units
@@ -10,7 +11,7 @@ local phase = ARGV[1]
 if phase == 'begin' then
   -- Holds are lost with Redis, and so are the shopping sessions they kept active.
   redis.call('DEL', K_META, K_FREE, K_HOLDS, K_EXPIRY, K_CONFIRMING, K_CUST,
-    K_HELD, K_CONFIRMED, K_ALLOC, K_APPLIED, K_SHOPPING)
+    K_HELD, K_CONFIRMED, K_ALLOCATED, K_APPLIED, K_SHOPPING)
   redis.call('HSET', K_META, 'loaded', '0')
 elseif phase == 'units' then
   local pair = ARGV[2]
@@ -20,7 +21,7 @@ elseif phase == 'units' then
 elseif phase == 'counts' then
   local c = cjson.decode(ARGV[2])
   for pair, n in pairs(c.alloc) do
-    redis.call('HSET', K_ALLOC, pair, n)
+    redis.call('HSET', K_ALLOCATED, pair, n)
     redis.call('HSET', K_HELD, pair, 0)
     redis.call('HSET', K_CONFIRMED, pair, c.confirmed[pair] or 0)
   end

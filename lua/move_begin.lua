@@ -3,6 +3,7 @@
 -- reservation keeps its own). Postgres moves the reservation to this hold and unit, and
 -- move_unit settles it. If Postgres does not, it is settled like any confirming hold:
 -- confirm_abort 'retry' returns the unit (its time is up), so does the reconciler.
+-- KEYS: meta free holds expiry confirming cust held allocated evlog shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 deadline_ms
 -- Returns {'ok', unit} or {'sold-out'} / {'unknown-item'} / {'not-loaded'}.
 local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -10,7 +11,7 @@ local store, sku, deadline = ARGV[4], ARGV[5], tonumber(ARGV[6])
 local pair = store .. ':' .. sku
 
 if not is_loaded() then return {'not-loaded'} end
-if redis.call('HEXISTS', K_ALLOC, pair) == 0 then return {'unknown-item'} end
+if redis.call('HEXISTS', K_ALLOCATED, pair) == 0 then return {'unknown-item'} end
 local function find_unit()
   return redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', 0, 1)[1]
 end

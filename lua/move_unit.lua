@@ -1,6 +1,7 @@
 -- move_unit: a reservation moved in Postgres from one unit to another (another store).
 -- The old unit returns to stock; the new one, taken by move_begin, counts as confirmed.
 -- Once per outbox id.
+-- KEYS: meta free holds expiry confirming held confirmed applied shopping
 -- ARGV: 1 outbox id, 2 old store, 3 sku, 4 old unit, 5 old hold id, 6 new store,
 --       7 new hold id
 -- Returns {'ok'} or {'duplicate'} or {'not-loaded'}.

@@ -2,6 +2,7 @@
 -- saved counters. The most recently admitted ranks (up to the active cap) get a fresh
 -- window, since who among them was still shopping is lost with Redis.
 -- Does nothing if the queue is there (someone restored it first).
+-- KEYS: qmeta window
 -- ARGV: 1 now_ms, 2 phase, 3 qlen, 4 admitted, 5 lapsed, 6 window_ms, 7 active cap
 -- Returns 1 if restored, 0 if the queue was there.
 local now, phase = tonumber(ARGV[1]), ARGV[2]

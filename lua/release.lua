@@ -1,4 +1,5 @@
 -- release: the shopper gives a held unit back.
+-- KEYS: meta free holds expiry confirming cust held evlog shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id
 -- Returns {'ok'} or {error type}.
 local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]

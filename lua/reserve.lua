@@ -2,6 +2,7 @@
 -- A shopper from the queue must be admitted: their rank's window still open, or
 -- already shopping (holding). Staff channels vouch for the customer (no rank): they
 -- skip the queue, never the limit or the stock.
+-- KEYS: meta free holds expiry confirming cust held allocated evlog window shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 rank ('' = vouched)
 -- Returns {'ok', unit, slot, expires_ms} or {error type}.
 local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -12,8 +13,6 @@ local meta = redis.call('HMGET', K_META, 'loaded', 'selling', 'limit', 'hold_ms'
 if meta[1] ~= '1' then return {'not-loaded'} end
 expire_due(now, 64)
 if meta[2] ~= '1' then return {'launch-not-selling'} end
-if redis.call('HEXISTS', K_ALLOC, pair) == 0 then return {'unknown-item'} end
-if redis.call('HEXISTS', K_HOLDS, hold_id) == 1 then return {'duplicate-hold'} end
 local queued = rank ~= ''
 local shopping = queued and redis.call('HEXISTS', K_SHOPPING, reg) == 1
 if queued and not shopping then
@@ -41,14 +40,17 @@ if slot == nil or unit == nil then
   slot, mask = find_slot()
   unit = find_unit()
 end
+-- A free unit proves the item exists; only a refusal pays to ask.
+if unit == nil and redis.call('HEXISTS', K_ALLOCATED, pair) == 0 then return {'unknown-item'} end
 if slot == nil then return {'limit-reached'} end
 if unit == nil then return {'sold-out'} end
 
 local unit_no = tonumber(string.sub(unit, #pair + 2))
 local expires = now + tonumber(meta[4])
 local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st = 'held', q = queued}
+-- The first write, so a (vanishingly unlikely) reused hold id changes nothing.
+if redis.call('HSETNX', K_HOLDS, hold_id, cjson.encode(h)) == 0 then return {'duplicate-hold'} end
 redis.call('ZREM', K_FREE, unit)
-redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))
 redis.call('ZADD', K_EXPIRY, expires, hold_id)
 redis.call('HINCRBY', K_HELD, pair, 1)
 redis.call('HSET', K_CUST, reg, bit.bor(mask, bit.lshift(1, slot)))

@@ -1,5 +1,6 @@
 -- return_unit: a reservation cancelled or released in Postgres gives its unit back
 -- to stock and its slot back to the customer, once per outbox id.
+-- KEYS: meta free holds expiry confirming cust held confirmed applied shopping
 -- ARGV: 1 outbox id, 2 store, 3 sku, 4 unit, 5 registration id, 6 slot, 7 hold id
 -- Returns {'ok'} or {'duplicate'} or {'not-loaded'}.
 local outbox_id, store, sku = ARGV[1], ARGV[2], ARGV[3]

@@ -1,5 +1,6 @@
 -- withdraw_units: take n free units of (store, sku) out of stock, all or none,
 -- so that Postgres can delete them. Never touches held or confirmed units.
+-- KEYS: meta free holds expiry confirming cust held allocated evlog shopping
 -- ARGV: 1 now_ms, 2 "store:sku", 3 n
 -- Returns {'ok', unit...} or {'short', free count} or {'not-loaded'}.
 local now, pair, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
@@ -16,5 +17,5 @@ for _, m in ipairs(members) do
   redis.call('ZREM', K_FREE, m)
   out[#out + 1] = tonumber(string.sub(m, #pair + 2))
 end
-redis.call('HINCRBY', K_ALLOC, pair, -n)
+redis.call('HINCRBY', K_ALLOCATED, pair, -n)
 return out

@@ -269,3 +269,18 @@ async def test_redis_unreachable_is_unavailable_not_a_crash(deps: Deps) -> None:
     finally:
         await dead.aclose()
     assert await assert_consistent(deps, L) == {"S1:K1": (1, 1, 0, 0)}
+
+
+async def test_a_reused_hold_id_is_refused_and_changes_nothing(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = await selling_launch(deps, L, units=3, registrations=2)
+    monkeypatch.setattr("service.stock.holds.new_hold_id", lambda: "same-id")
+    kept = await reserve(deps, L, first, "S1", "K1")
+    before = await assert_consistent(deps, L)
+    with pytest.raises(errors.Conflict):
+        await reserve(deps, L, second, "S1", "K1")
+    assert await assert_consistent(deps, L) == before
+    assert await hold_state(deps, kept.hold_id) == "held"
+    raw = await deps.redis.hget(deps.keys(L).holds, kept.hold_id)
+    assert raw is not None and json.loads(raw)["r"] == str(first)

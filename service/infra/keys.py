@@ -6,7 +6,8 @@ import functools
 
 import msgspec
 
-# The order is the KEYS layout every script expects (see lua/_shared.lua).
+# Every key of a launch (what each holds: lua/_shared.lua). A script is sent the ones
+# its header names, in that order (service/infra/redis.py).
 LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "meta",
     "free",
@@ -40,8 +41,12 @@ class LaunchKeys(msgspec.Struct, frozen=True):
 
     @property
     def all(self) -> list[str]:
-        """Every key of the launch, in the order scripts take them as KEYS."""
-        return list(_all_keys(self.launch_id, self.prefix))
+        """Every key of the launch, in `LAUNCH_KEY_NAMES` order."""
+        return list(named_keys(self.launch_id, self.prefix, LAUNCH_KEY_NAMES))
+
+    def named(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """The keys called `names`, in that order: what a script takes as KEYS."""
+        return named_keys(self.launch_id, self.prefix, names)
 
     def __getattr__(self, name: str) -> str:
         if name in LAUNCH_KEY_NAMES:
@@ -50,8 +55,8 @@ class LaunchKeys(msgspec.Struct, frozen=True):
 
 
 @functools.lru_cache(maxsize=4096)
-def _all_keys(launch_id: str, prefix: str) -> tuple[str, ...]:
-    return tuple(f"{prefix}fd:{{{launch_id}}}:{name}" for name in LAUNCH_KEY_NAMES)
+def named_keys(launch_id: str, prefix: str, names: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(f"{prefix}fd:{{{launch_id}}}:{name}" for name in names)
 
 
 def pair(store_id: str, sku_id: str) -> str:

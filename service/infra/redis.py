@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import DataError, NoScriptError
 
 from service.errors import Unavailable
-from service.infra.keys import LaunchKeys
+from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
 
 Redis = aioredis.Redis
 
@@ -47,10 +49,46 @@ def _lua_dir() -> Path:
     return Path(__file__).resolve().parents[2] / "lua"
 
 
+_KEYS_HEADER = re.compile(r"^-- KEYS: ([a-z ]+)$", re.MULTILINE)
+
+
+def script_keys(name: str) -> tuple[str, ...]:
+    """The keys the script names in its `-- KEYS:` header, in the order it takes them."""
+    text = (_lua_dir() / f"{name}.lua").read_text()
+    found = _KEYS_HEADER.search(text)
+    if found is None:
+        raise ValueError(f"lua/{name}.lua has no `-- KEYS:` header")
+    names = tuple(found.group(1).split())
+    unknown = set(names) - set(LAUNCH_KEY_NAMES)
+    if unknown:
+        raise ValueError(f"lua/{name}.lua names unknown keys {sorted(unknown)}")
+    return names
+
+
+def _key_local(name: str) -> str:
+    return f"K_{name.upper()}"
+
+
 def script_source(name: str) -> str:
-    """The text Redis runs for `name`: the shared prelude, then the operation."""
+    """The text Redis runs for `name`: its keys bound to locals, the shared prelude, then
+    the operation. Keys it does not name stay nil locals, so the prelude's helpers
+    compile everywhere and a script that reached for one would fail loudly."""
     folder = _lua_dir()
-    return (folder / "_shared.lua").read_text() + "\n" + (folder / f"{name}.lua").read_text()
+    names = script_keys(name)
+    binding = [f"local {_key_local(n)} = KEYS[{i}]" for i, n in enumerate(names, 1)]
+    others = [_key_local(n) for n in LAUNCH_KEY_NAMES if n not in names]
+    if others:
+        binding.append(f"local {', '.join(others)}")
+    return "\n".join(
+        [*binding, (folder / "_shared.lua").read_text(), (folder / f"{name}.lua").read_text()]
+    )
+
+
+@dataclass(frozen=True)
+class _Script:
+    call: AsyncScript
+    keys: tuple[str, ...]
+    """The names of the launch keys it takes, in order."""
 
 
 class HiredisPackedConnection(aioredis.Connection):
@@ -100,14 +138,16 @@ class Scripts:
         if not client.connection_pool.connection_kwargs.get("decode_responses"):
             raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
-        self._scripts: dict[str, AsyncScript] = {
-            name: client.register_script(script_source(name)) for name in SCRIPT_NAMES
+        self._scripts: dict[str, _Script] = {
+            name: _Script(client.register_script(script_source(name)), script_keys(name))
+            for name in SCRIPT_NAMES
         }
 
     async def run(self, name: str, keys: LaunchKeys, *args: str | int | float) -> Any:
         """The script's reply, its strings already decoded (`create_redis`'s client)."""
+        script = self._scripts[name]
         try:
-            return await self._scripts[name](keys=keys.all, args=args)
+            return await script.call(keys=keys.named(script.keys), args=args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
 
@@ -132,7 +172,8 @@ class Scripts:
         # Plain EVALSHA in the pipeline: a script registered on a pipeline makes redis-py
         # ask SCRIPT EXISTS first, a second round trip on every call. A NOSCRIPT reply
         # means that call did nothing, so after loading the script only those run again.
-        script = self._scripts[name]
+        script = self._scripts[name].call
+        names = self._scripts[name].keys
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         try:
@@ -140,7 +181,8 @@ class Scripts:
                 async with self.client.pipeline(transaction=False) as pipe:
                     for i in pending:
                         keys, args = calls[i]
-                        pipe.evalsha(script.sha, len(keys.all), *keys.all, *args)
+                        given = keys.named(names)
+                        pipe.evalsha(script.sha, len(given), *given, *args)
                     replies = await pipe.execute(raise_on_error=False)
                 missing = []
                 for i, reply in zip(pending, replies, strict=True):

@@ -22,7 +22,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.infra.redis import script_source
+from service.infra.redis import script_keys, script_source
 from service.queue.tickets import TTL_MS, TicketClaims
 
 STORE, SKU = "S1", "SKU1"
@@ -115,7 +115,7 @@ async def checkin_bulk(deps: Deps, launch_id: str, registration_ids: Iterable[in
     (-1: pre-queue). Pipelined in chunks of 10,000 on one connection of its own."""
     assert deps.settings.redis_url is not None
     sha = (await deps.redis.script_load(script_source("checkin"))).encode()
-    keys = [k.encode() for k in deps.keys(launch_id).all]
+    keys = [k.encode() for k in deps.keys(launch_id).named(script_keys("checkin"))]
     head = b"*%d\r\n" % (3 + len(keys) + 2) + _bulk(
         [b"EVALSHA", sha, str(len(keys)).encode(), *keys]
     )
