@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -19,6 +23,20 @@ def test_a_token_verifies_for_its_launch_only() -> None:
     assert signer.verify(token, launch_id="launch-a", now_ms=NOW).registration_id == 42
     with pytest.raises(Unauthorized, match="another launch"):
         signer.verify(token, launch_id="launch-b", now_ms=NOW)
+
+
+@given(st.text(min_size=1), st.binary(max_size=300))
+def test_the_mac_is_hmac_sha256_of_the_payload_whatever_came_before(secret: str, other: bytes) -> None:
+    # The keyed state is copied per token: signing one payload must not leak into the next.
+    signer = TokenSigner(secret)
+    signer._mac(other)
+    token = signer.sign(ShopperClaims("L1", 7, 2**40))
+    body, mac = token.split(".")
+    payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    key = hashlib.sha256(b"fairdrop-token:" + secret.encode()).digest()
+    expected = hmac.digest(key, payload, "sha256")
+    assert base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4)) == expected
+    assert TokenSigner(secret).verify(token, launch_id="L1", now_ms=0).registration_id == 7
 
 
 def test_expired_forged_and_malformed_tokens_are_refused() -> None:
