@@ -13,7 +13,7 @@ if not phase then return {'closed'} end
 -- A lottery's queue holds only those it invited (placed by invite.lua).
 if redis.call('HGET', K_QMETA, 'invite_only') == '1' then return {'not-invited'} end
 if phase ~= 'drawn' then
-  redis.call('ZADD', K_PREQUEUE, 'NX', now, reg)
+  redis.call('RPUSH', K_PREQUEUE, reg)  -- once: qpos above turns a second check-in back
   redis.call('HSET', K_QPOS, reg, -1)
   return {'ok', -1}
 end

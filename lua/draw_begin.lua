@@ -8,4 +8,4 @@ if phase ~= 'pre' then return {'phase', phase or 'none'} end
 redis.call('DEL', K_DRAWSET)
 if redis.call('EXISTS', K_PREQUEUE) == 1 then redis.call('RENAME', K_PREQUEUE, K_DRAWSET) end
 redis.call('HSET', K_QMETA, 'phase', 'drawing')
-return {'ok', redis.call('ZCARD', K_DRAWSET)}
+return {'ok', redis.call('LLEN', K_DRAWSET)}

@@ -13,7 +13,7 @@ local function append(reg)
   qlen = qlen + 1
 end
 for i = 2, #ARGV do append(ARGV[i]) end
-for _, reg in ipairs(redis.call('ZRANGE', K_PREQUEUE, 0, -1)) do append(reg) end
+for _, reg in ipairs(redis.call('LRANGE', K_PREQUEUE, 0, -1)) do append(reg) end
 redis.call('DEL', K_PREQUEUE, K_DRAWSET)
 redis.call('HSET', K_QMETA, 'phase', 'drawn', 'qlen', qlen)
 return {'ok', qlen}

@@ -272,7 +272,7 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
         seed = await deps.pool.fetchval("SELECT seed FROM draws WHERE launch_id = $1", launch_id)
     seed = bytes(seed)
     # The draw set in arrival order: those off the roster queue behind, in that order.
-    drawset = cast("list[str]", await deps.redis.zrange(keys.drawset, 0, -1))
+    drawset = cast("list[str]", await deps.redis.lrange(keys.drawset, 0, -1))
     members = list(map(int, drawset))
     async with deps.pool.acquire() as con, con.transaction():
         ranked, outside = await drawn_order(con, launch_id, seed, members)

@@ -152,7 +152,8 @@ async def bench_draw(base: Settings, args: argparse.Namespace, work: Path) -> di
         for label, s in sorted(watch.spent.items(), key=lambda kv: -kv[1])
     }
     breakdown["python, nothing awaited"] = {"s": round(draw_s - waited, 3), "calls": 1}
-    per_waiter = sum(after.values()) / n
+    # A waiter's bytes at their peak: before the draw the pre-queue list is held too.
+    per_waiter = max(sum(after.values()), sum(predraw.values())) / n
     return {
         "bench": "draw",
         "ratio": round(10.0 / draw_s, 3),
@@ -161,6 +162,7 @@ async def bench_draw(base: Settings, args: argparse.Namespace, work: Path) -> di
         "draw_s": round(draw_s, 3),
         "goal_s": 10.0,
         "redis_bytes_per_waiter": round(per_waiter, 1),
+        "redis_bytes_per_waiter_means": "the larger of before and after the draw",
         "goal_bytes_per_waiter": 100,
         "met": draw_s <= 10.0 and per_waiter <= 100,
         "waiters": n,

@@ -79,7 +79,7 @@ async def bench_join(base: Settings, args: argparse.Namespace, work: Path) -> di
             hello_run = await asyncio.to_thread(run, hello, min(args.seconds, 5), "hello")
         keys = deps.keys(launch_id)
         placed = await deps.redis.hlen(keys.qpos)
-        prequeue = await deps.redis.zcard(keys.prequeue)
+        prequeue = await deps.redis.llen(keys.prequeue)
     joined, repeated, baseline = combine(first_runs), combine(repeat_runs), combine(base_runs)
     ratio = joined["rps"] / baseline["rps"]
     wrapped = sum(r.wrapped for r in [warm, *first_runs])
