@@ -5,7 +5,8 @@
 --   to place a hold; windows past their time lapse and free their capacity.
 -- KEYS: meta free held qmeta window shopping
 -- ARGV: 1 now_ms
--- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms}.
+-- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
+--   restored_ms (when queue_restore last rebuilt this queue, 0 = never)}.
 local now = tonumber(ARGV[1])
 
 local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
@@ -47,4 +48,5 @@ if now - mrate_t >= 1000 then
 end
 redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', now,
   'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
-return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms}
+return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
+  num('restored_ms', 0)}

@@ -10,6 +10,7 @@ from service.deps import Deps
 from service.queue import checkin, lifecycle, registrations, tickets
 from service.queue.status import QueueWatch
 from service.stock import holds
+from service.web.queue import answer_status
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -77,3 +78,48 @@ async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: Fake
     await registrations.import_registrations(deps, "r1", [(1, {"email": "new@example.com"})], **A)
     newcomer = (await registrations.list_registrations(deps, "r1", limit=20))[-1].id
     assert (await checkin.check_in(deps, "r1", newcomer)).rank == 12
+
+
+async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
+    deps: Deps, clock: FakeClock
+) -> None:
+    await launches.create_launch(deps, LaunchCreate(id="r2", name="R", admit_rate=1.0), **A)
+    await launches.add_item(deps, "r2", "stores", ItemCreate(id="S", name="S"), **A)
+    await launches.add_item(deps, "r2", "skus", ItemCreate(id="K", name="K"), **A)
+    await allocations.set_allocation(deps, "r2", "S", "K", 5, **A)
+    await registrations.import_registrations(
+        deps, "r2", [(i, {"email": f"p{i}@example.com"}) for i in range(6)], **A
+    )
+    regs = [r.id for r in await registrations.list_registrations(deps, "r2", limit=6)]
+    for to in ("registration_closed", "checkin_open"):
+        await launches.transition(deps, "r2", Transition(action="advance", to=to), **A)
+    held = [tickets.read(deps, (await checkin.check_in(deps, "r2", r)).ticket, "r2") for r in regs]
+    assert {c.rank for c in held} == {tickets.PREQUEUE}
+    watch = QueueWatch(deps)
+    await watch.load_active()
+    assert (await watch.refresh("r2")).restored_ms == 0
+
+    await _flush(deps)  # Redis is lost during the pre-queue, and the check-ins with it
+    clock.advance(1.0)
+    restored = await watch.refresh("r2")
+    assert (restored.phase, restored.restored_ms) == ("pre", clock.now_ms())
+    assert await deps.redis.hlen(deps.keys("r2").qpos) == 0
+
+    # Four holders poll before the draw: each is checked in again, once.
+    for claims in held[:4]:
+        out = await answer_status(deps, watch, claims)
+        assert out.ticket is not None and out.status.state == "prequeue"
+        fresh = tickets.read(deps, out.ticket, "r2")
+        assert (await answer_status(deps, watch, fresh)).ticket is None  # from memory now
+    assert await deps.redis.hlen(deps.keys("r2").qpos) == 4
+
+    await launches.transition(deps, "r2", Transition(action="advance", to="selling"), **A)
+    await watch.refresh("r2")
+    ranks = {}
+    for claims in held:
+        out = await answer_status(deps, watch, claims)
+        assert out.ticket is not None, "a pre-queue ticket is never left waiting for a draw"
+        ranks[claims.registration_id] = tickets.read(deps, out.ticket, "r2").rank
+    # The four who came back were in the draw; the two who did not poll queue behind.
+    assert sorted(ranks[r] for r in regs[:4]) == [0, 1, 2, 3]
+    assert sorted(ranks[r] for r in regs[4:]) == [4, 5]

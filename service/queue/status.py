@@ -40,6 +40,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     lapsed: int
     window_ms: int
     at_ms: int
+    restored_ms: int = 0
+    """When Redis last lost this queue and it was rebuilt (0: never)."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,7 +72,7 @@ MESSAGES: dict[str, str] = {
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
-    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms = reply
+    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply
     mrate = int(str(mrate_milli)) / 1000
     return Snapshot(
         phase=str(phase),
@@ -82,6 +84,7 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         lapsed=int(str(lapsed)),
         window_ms=int(str(window_ms)),
         at_ms=at_ms,
+        restored_ms=int(str(restored)),
     )
 
 

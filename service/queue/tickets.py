@@ -33,6 +33,11 @@ def issue(deps: Deps, launch_id: str, registration_id: int, rank: int) -> str:
     return deps.signer.sign(TicketClaims(launch_id, registration_id, rank, expires))
 
 
+def issued_ms(claims: TicketClaims) -> int:
+    """When the ticket was issued (every ticket lives `TTL_MS`)."""
+    return claims.expires_ms - TTL_MS
+
+
 def read(deps: Deps, token: str, launch_id: str) -> TicketClaims:
     """A genuine, unexpired ticket for `launch_id`, else `Unauthorized`."""
     claims = deps.signer.open(token, _decoder, "queue ticket")

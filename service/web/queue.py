@@ -11,6 +11,7 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
+from service.errors import FairdropError
 from service.queue import checkin, draw, lottery, tickets
 from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
@@ -54,16 +55,34 @@ def _ticket_cookie(launch_id: str, ticket: str) -> Cookie:
 
 
 async def answer_status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) -> StatusOut:
+    """The holder's status from memory; a pre-queue ticket is exchanged for a fresh one
+    once the draw has ranked its holder, or once Redis may have lost their check-in."""
     status = await watch.status(claims)
-    if status.state == "prequeue" and claims.rank == tickets.PREQUEUE:
-        snap = watch.snapshots.get(claims.launch_id)
-        if snap is not None and snap.phase == "drawn":
-            rank = await checkin.current_rank(deps, claims.launch_id, claims.registration_id)
-            if rank is not None and rank >= 0:
-                fresh = tickets.issue(deps, claims.launch_id, claims.registration_id, rank)
-                claims = tickets.read(deps, fresh, claims.launch_id)
-                return StatusOut(status=await watch.status(claims), ticket=fresh)
-    return StatusOut(status=status)
+    snap = watch.snapshots.get(claims.launch_id)
+    if status.state != "prequeue" or claims.rank != tickets.PREQUEUE or snap is None:
+        return StatusOut(status=status)
+    launch_id, registration_id = claims.launch_id, claims.registration_id
+    try:
+        if snap.phase == "drawn":
+            rank = await checkin.current_rank(deps, launch_id, registration_id)
+            if rank is None:
+                # A genuine pre-queue ticket without a place: Redis lost the pre-queue
+                # before the draw and the holder did not poll again in time. They queue
+                # now, behind the drawn, rather than wait for a draw that has happened.
+                rank = (await checkin.check_in(deps, launch_id, registration_id)).rank
+            if rank is None or rank < 0:
+                return StatusOut(status=status)
+            fresh = tickets.issue(deps, launch_id, registration_id, rank)
+        elif tickets.issued_ms(claims) < snap.restored_ms:
+            # Redis lost the queue after this ticket was issued, so maybe the check-in
+            # too: check in again (the same place if it is there) before the draw.
+            fresh = (await checkin.check_in(deps, launch_id, registration_id)).ticket
+        else:
+            return StatusOut(status=status)
+    except FairdropError:
+        return StatusOut(status=status)  # check-in closed meanwhile: nothing to exchange
+    claims = tickets.read(deps, fresh, launch_id)
+    return StatusOut(status=await watch.status(claims), ticket=fresh)
 
 
 class QueueController(Controller):
