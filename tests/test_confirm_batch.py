@@ -86,3 +86,40 @@ async def test_many_concurrent_confirms_share_round_trips(deps: Deps) -> None:
     assert len({r.code for r in done}) == 300
     assert sum(sizes) == 300 and len(sizes) < 30, f"{sizes}: not batched"
     await assert_consistent(deps, "drop")
+
+
+async def test_a_batch_begins_and_ends_each_launch_in_one_script_call(deps: Deps) -> None:
+    # Two launches in one batch, and a third whose Redis state was lost: each launch's
+    # holds go to Redis together, and a lost launch does not hold the others up.
+    held: list[Hold] = []
+    for launch in ("one", "two", "lost"):
+        regs = await selling_launch(deps, launch, units=20, registrations=20)
+        held += [await holds.reserve(deps, launch, r, "S1", "K1") for r in regs]
+    await deps.redis.delete(*deps.keys("lost").all)  # Redis forgot this launch
+    calls: list[tuple[str, str, int]] = []
+    run_each = deps.scripts.run_each
+
+    async def counting(name, each, **kw):  # type: ignore[no-untyped-def]
+        calls.extend((name, keys.launch_id, len(args)) for keys, args in each)
+        return await run_each(name, each, **kw)
+
+    deps.scripts.run_each = counting  # type: ignore[method-assign]
+    batcher = ConfirmBatcher(deps, max_batch=100, max_inflight=1)
+    results = await asyncio.gather(
+        *(batcher.confirm(h.launch_id, h.registration_id, h.hold_id) for h in held),
+        return_exceptions=True,
+    )
+    by_launch: dict[str, list[object]] = {}
+    for h, result in zip(held, results, strict=True):
+        by_launch.setdefault(h.launch_id, []).append(result)
+    # The first confirm starts a batch of its own; the other 59 share the next one.
+    assert ("confirm_begin", "one", 2 + 2 * 1) in calls  # now, deadline, one pair
+    for launch, first in (("one", 1), ("two", 0)):
+        assert all(not isinstance(r, BaseException) for r in by_launch[launch])
+        assert ("confirm_begin", launch, 2 + 2 * (20 - first)) in calls
+        assert ("confirm_end", launch, 1 + 20 - first) in calls
+        counts = await assert_consistent(deps, launch)
+        assert counts["S1:K1"][3] == 20
+    assert ("confirm_begin", "lost", 2 + 2 * 20) in calls
+    assert all(isinstance(r, errors.HoldNotFound) for r in by_launch["lost"])
+    assert len([c for c in calls if c[0] == "confirm_begin"]) == 4, calls

@@ -100,8 +100,8 @@ async def test_a_crash_between_confirm_begin_and_the_commit_is_settled_by_the_re
     (reg,) = await selling_launch(deps, L, units=1, registrations=1, hold_seconds=hold_seconds)
     hold = await reserve(deps, L, reg, "S1", "K1")
     deadline = clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
-    reply = await deps.scripts.run(
-        "confirm_begin", deps.keys(L), clock.now_ms(), hold.hold_id, reg, deadline
+    [reply] = await deps.scripts.run(
+        "confirm_begin", deps.keys(L), clock.now_ms(), deadline, hold.hold_id, reg
     )
     assert reply[0] == "ok"
     # ...and the process dies here. Until the deadline the hold neither expires nor settles.
@@ -130,8 +130,8 @@ async def test_a_crash_between_the_commit_and_confirm_end_is_confirmed_by_the_re
     (reg,) = await selling_launch(deps, L, units=2, registrations=1)
     hold = await reserve(deps, L, reg, "S1", "K1")
     deadline = clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
-    ok, store, sku, unit, slot = await deps.scripts.run(
-        "confirm_begin", deps.keys(L), clock.now_ms(), hold.hold_id, reg, deadline
+    [(ok, store, sku, unit, slot)] = await deps.scripts.run(
+        "confirm_begin", deps.keys(L), clock.now_ms(), deadline, hold.hold_id, reg
     )
     assert ok == "ok"
     committed = await _insert(

@@ -208,8 +208,8 @@ class StockMachine(RuleBasedStateMachine):
         due = c.deadline is None and c.expires <= self.now()  # due, not yet swept
         if fault == "dies_after_begin":  # of confirm, only confirm_begin ran
             deadline = self.now() + CONFIRM_MS
-            args = (self.now(), c.hold_id, c.reg, deadline)
-            reply = self.run(
+            args = (self.now(), deadline, c.hold_id, c.reg)
+            [reply] = self.run(
                 self.deps.scripts.run("confirm_begin", self.deps.keys(self.lid), *args)
             )
             assert reply == (

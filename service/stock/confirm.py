@@ -248,11 +248,13 @@ async def confirm(
         "confirm_begin",
         launch_id,
         deps.clock.now_ms(),
+        deadline_ms(deps),
         hold_id,
         registration_id,
-        deadline_ms(deps),
     )
-    begun = await settle_begin(deps, launch_id, registration_id, hold_id, reply)
+    if reply[0] == "not-loaded":
+        raise errors.Unavailable("The launch's stock could not be loaded; try again.")
+    begun = await settle_begin(deps, launch_id, registration_id, hold_id, reply[0])
     if isinstance(begun, Reservation):
         return begun
     reservation = await record(deps, launch_id, registration_id, hold_id, begun, channel, actor)

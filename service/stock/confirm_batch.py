@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 
@@ -52,6 +53,18 @@ class _Job:
     def succeed(self, reservation: Reservation) -> None:
         if not self.future.done():
             self.future.set_result(reservation)
+
+
+def _by_launch(jobs: list[_Job]) -> dict[str, list[_Job]]:
+    out: dict[str, list[_Job]] = {}
+    for job in jobs:
+        out.setdefault(job.launch_id, []).append(job)
+    return out
+
+
+def _pairs(jobs: list[_Job]) -> list[str | int]:
+    """confirm_begin's per-hold arguments: hold id, registration id, ..."""
+    return [arg for job in jobs for arg in (job.hold_id, job.registration_id)]
 
 
 @dataclass
@@ -105,32 +118,23 @@ class ConfirmBatcher:
     async def _process(self, batch: list[_Job]) -> None:
         deps = self.deps
         now, deadline = deps.clock.now_ms(), deadline_ms(deps)
+        # One script call per launch in the batch, begun for all its holds at once.
+        launches = _by_launch(batch)
         replies = await deps.scripts.run_each(
             "confirm_begin",
             [
-                (deps.keys(j.launch_id), (now, j.hold_id, j.registration_id, deadline))
-                for j in batch
+                (deps.keys(launch_id), (now, deadline, *_pairs(jobs)))
+                for launch_id, jobs in launches.items()
             ],
             raise_on_error=False,
         )
         pending: list[_Job] = []
         singles: list[_Job] = []
-        for job, reply in zip(batch, replies, strict=True):
+        for (_, jobs), reply in zip(launches.items(), replies, strict=True):
             if isinstance(reply, Exception) or reply[0] == "not-loaded":
-                singles.append(job)  # the one-hold path rebuilds or reports it
-                continue
-            try:
-                begun = await settle_begin(
-                    deps, job.launch_id, job.registration_id, job.hold_id, reply
-                )
-            except errors.FairdropError as exc:
-                job.fail(exc)
-                continue
-            if isinstance(begun, Reservation):
-                job.succeed(begun)
+                singles += jobs  # the one-hold path rebuilds or reports it
             else:
-                job.begun = begun
-                pending.append(job)
+                pending += await self._settle(jobs, reply)
         inserted = await self._insert_many(pending)
         leftovers = [j for j in pending if (j.launch_id, j.hold_id) not in inserted]
         for job in pending:
@@ -141,9 +145,13 @@ class ConfirmBatcher:
         settled = [j for j in pending if j.done is not None]
         if settled:
             try:
+                now = deps.clock.now_ms()
                 await deps.scripts.run_each(
                     "confirm_end",
-                    [(deps.keys(j.launch_id), (deps.clock.now_ms(), j.hold_id)) for j in settled],
+                    [
+                        (deps.keys(launch_id), (now, *(j.hold_id for j in jobs)))
+                        for launch_id, jobs in _by_launch(settled).items()
+                    ],
                     raise_on_error=False,
                 )
             except errors.Unavailable:
@@ -151,6 +159,24 @@ class ConfirmBatcher:
         for job in settled:
             assert job.done is not None
             job.succeed(job.done)
+
+    async def _settle(self, jobs: list[_Job], replies: list[Any]) -> list[_Job]:
+        """Each job's `confirm_begin` answer: failed, already confirmed, or to record."""
+        to_record = []
+        for job, reply in zip(jobs, replies, strict=True):
+            try:
+                begun = await settle_begin(
+                    self.deps, job.launch_id, job.registration_id, job.hold_id, reply
+                )
+            except errors.FairdropError as exc:
+                job.fail(exc)
+                continue
+            if isinstance(begun, Reservation):
+                job.succeed(begun)
+            else:
+                job.begun = begun
+                to_record.append(job)
+        return to_record
 
     async def _insert_many(self, jobs: list[_Job]) -> dict[tuple[str, str], Reservation]:
         if not jobs:
