@@ -61,27 +61,43 @@ def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperC
 
 
 def channel_of(request: AnyRequest, default: str = "web") -> str:
-    channel = request.headers.get("x-fairdrop-channel", default).lower()
+    channel = (scope_header(request.scope, b"x-fairdrop-channel") or default).lower()
     return channel if channel in ("web", "app", "store", "phone", "admin") else default
 
 
-def scope_token(scope: Scope, cookie: str) -> str:
-    """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none:
-    what `bearer` and `request.cookies` give a routed request, without building one."""
-    found: str | None = None
+def _credentials(scope: Scope, cookies: tuple[str, ...]) -> tuple[str | None, list[str | None]]:
+    """The bearer token and the named cookies of a request, off its raw headers: what
+    `bearer` and `request.cookies` give, without building the request's header and
+    cookie maps (which cost a hold or a confirm more than checking its token)."""
+    token: str | None = None
+    found: dict[str, str] = {}
     for name, value in scope["headers"]:
-        if name == b"authorization":
-            scheme, _, token = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
-        elif name == b"cookie" and found is None:
+        if name == b"authorization" and token is None:
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and given.strip():
+                token = given.strip()
+        elif name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, item = part.strip().partition("=")
-                if key == cookie and item:
-                    found = item.strip('"')
-    if found is None:
-        raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
-    return found
+                if key in cookies and item and key not in found:
+                    found[key] = item.strip('"')
+    return token, [found.get(c) for c in cookies]
+
+
+def scope_header(scope: Scope, name: bytes) -> str | None:
+    """The first value of header `name` (lower case), off the raw headers."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def scope_token(scope: Scope, cookie: str) -> str:
+    """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
+    token, (found,) = _credentials(scope, (cookie,))
+    if token or found:
+        return token or str(found)
+    raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
 
 
 def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketClaims:
@@ -108,12 +124,8 @@ CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
 
 def customer_tokens(request: AnyRequest) -> list[str]:
     """The credentials a shopper's request carries: bearer, then shopper and ticket cookies."""
-    candidates = [
-        bearer(request),
-        request.cookies.get(SHOPPER_COOKIE),
-        request.cookies.get(TICKET_COOKIE),
-    ]
-    return [t for t in candidates if t]
+    token, cookies = _credentials(request.scope, (SHOPPER_COOKIE, TICKET_COOKIE))
+    return [t for t in (token, *cookies) if t]
 
 
 def registration_of(

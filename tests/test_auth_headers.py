@@ -1,0 +1,70 @@
+"""Credentials read off the raw headers agree with Litestar's own header and cookie maps."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from litestar import Request
+
+from service.errors import Unauthorized
+from service.web.auth import (
+    SHOPPER_COOKIE,
+    TICKET_COOKIE,
+    bearer,
+    channel_of,
+    customer_tokens,
+    scope_token,
+)
+
+TOKEN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", min_size=1)
+COOKIE_NAMES = st.sampled_from([SHOPPER_COOKIE, TICKET_COOKIE, "other", "fd_key"])
+
+
+def request(headers: list[tuple[bytes, bytes]]) -> Request[Any, Any, Any]:
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers, "state": {}}
+    return Request(scope)  # type: ignore[arg-type]
+
+
+def litestar_tokens(r: Request[Any, Any, Any]) -> list[str]:
+    """What `customer_tokens` returned when it asked Litestar's maps."""
+    given = [bearer(r), r.cookies.get(SHOPPER_COOKIE), r.cookies.get(TICKET_COOKIE)]
+    return [t for t in given if t]
+
+
+@given(
+    auth=st.none() | st.tuples(st.sampled_from(["Bearer", "bearer", "Basic"]), TOKEN),
+    cookies=st.lists(st.tuples(COOKIE_NAMES, TOKEN), max_size=4, unique_by=lambda c: c[0]),
+    auth_first=st.booleans(),
+)
+def test_customer_tokens_match_litestars_parsing(
+    auth: tuple[str, str] | None, cookies: list[tuple[str, str]], auth_first: bool
+) -> None:
+    headers: list[tuple[bytes, bytes]] = [(b"host", b"x")]
+    cookie = [(b"cookie", "; ".join(f"{k}={v}" for k, v in cookies).encode())] if cookies else []
+    authorization = [(b"authorization", f"{auth[0]} {auth[1]}".encode())] if auth else []
+    headers += authorization + cookie if auth_first else cookie + authorization
+    r = request(headers)
+    assert customer_tokens(r) == litestar_tokens(r)
+    expected = bearer(r) or r.cookies.get(TICKET_COOKIE)
+    if expected:
+        assert scope_token(r.scope, TICKET_COOKIE) == expected
+    else:
+        with pytest.raises(Unauthorized):
+            scope_token(r.scope, TICKET_COOKIE)
+
+
+def test_cookies_split_over_several_headers_are_all_read() -> None:
+    r = request([(b"cookie", b"other=1"), (b"cookie", f"{TICKET_COOKIE}=t.k".encode())])
+    assert customer_tokens(r) == ["t.k"]
+
+
+@pytest.mark.parametrize(
+    ("sent", "channel"),
+    [(None, "web"), (b"app", "app"), (b"PHONE", "phone"), (b"fax", "web")],
+)
+def test_channel_header(sent: bytes | None, channel: str) -> None:
+    headers = [(b"x-fairdrop-channel", sent)] if sent is not None else []
+    assert channel_of(request(headers)) == channel
