@@ -111,14 +111,12 @@ class ShopperController(Controller):
         summary="Confirm a hold into a reservation",
     )
     async def confirm(
-        self,
-        request: AnyRequest,
-        deps: AppDeps,
-        launch_id: FromPath[str],
-        hold_id: FromPath[str],
+        self, request: AnyRequest, launch_id: FromPath[str], hold_id: FromPath[str]
     ) -> ReservationOut:
-        registration_id = require_customer(request, deps, launch_id)
+        # A hot route: the batcher carries the deps, so none is injected (each injected
+        # dependency costs a resolution per call).
         confirmer: ConfirmBatcher = request.app.state.confirmer  # one per worker
+        registration_id = require_customer(request, confirmer.deps, launch_id)
         reservation = await confirmer.confirm(
             launch_id, registration_id, hold_id, channel=channel_of(request)
         )
