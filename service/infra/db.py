@@ -33,14 +33,6 @@ async def _init_connection(con: Conn) -> None:
     await con.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-async def _keep_session(con: Conn) -> None:
-    """What a connection needs when it goes back to the pool: nothing beyond the rollback
-    of an open transaction, which asyncpg does itself. Pool connections keep no session
-    state (every lock is a transaction's, every setting SET LOCAL), so the default
-    reset's `RESET ALL; UNLISTEN *; ...` would be one more round trip per use for
-    nothing (on a batch of confirms, a fifth of the Python time of its insert)."""
-
-
 async def create_pool(settings: Settings, *, min_size: int = 2, max_size: int = 20) -> Pool:
     """A pool whose connections see `settings.db_schema` first and decode jsonb."""
     assert settings.database_url is not None, "resolve the embedded default first"
@@ -49,7 +41,6 @@ async def create_pool(settings: Settings, *, min_size: int = 2, max_size: int = 
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        reset=_keep_session,
         server_settings={"search_path": settings.db_schema, "application_name": "fairdrop"},
     )
     assert pool is not None
