@@ -24,6 +24,8 @@
 --   shopping   hash  registration -> live holds of an admitted shopper
 --   qrank      hash  rank -> registration, for ranks given here (after the draw,
 --                    or every rank of a fifo launch); the drawn ones are in Postgres
+--   placelog   list  "reg|rank" for each rank given here, drained into Postgres
+--                    (queue_places), so a lost Redis gives those places back too
 -- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
 
 local function member(store, sku, unit)

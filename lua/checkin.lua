@@ -1,7 +1,7 @@
 -- checkin: one place per registration. Before the draw a check-in joins the
 -- pre-queue (rank -1, ordered later by the draw); after it, the tail of the queue.
 -- Checking in again returns the same place.
--- KEYS: qpos prequeue qmeta qrank
+-- KEYS: qpos prequeue qmeta qrank placelog
 -- ARGV: 1 now_ms, 2 registration id
 -- Returns {'ok', rank}, {'closed'} when check-in is not open, or {'not-invited'}.
 local now, reg = tonumber(ARGV[1]), ARGV[2]
@@ -20,4 +20,5 @@ end
 rank = redis.call('HINCRBY', K_QMETA, 'qlen', 1) - 1
 redis.call('HSET', K_QPOS, reg, rank)
 redis.call('HSET', K_QRANK, rank, reg)
+redis.call('RPUSH', K_PLACELOG, reg .. '|' .. rank)
 return {'ok', rank}

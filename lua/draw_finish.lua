@@ -1,7 +1,7 @@
 -- draw_finish: the drawn order is written to qpos (ranks 0..entrants-1); open the
 -- queue. Then rank, in arrival order, those checked in outside the draw's roster
 -- (ARGV 2..) and whoever checked in while the draw ran.
--- KEYS: qpos prequeue drawset qmeta qrank
+-- KEYS: qpos prequeue drawset qmeta qrank placelog
 -- ARGV: 1 entrants, 2.. registrations to rank right after them
 -- Returns {'ok', qlen}.
 local entrants = tonumber(ARGV[1])
@@ -10,6 +10,7 @@ local qlen = entrants
 local function append(reg)
   redis.call('HSET', K_QPOS, reg, qlen)
   redis.call('HSET', K_QRANK, qlen, reg)
+  redis.call('RPUSH', K_PLACELOG, reg .. '|' .. qlen)  -- not in the draw's stored order
   qlen = qlen + 1
 end
 for i = 2, #ARGV do append(ARGV[i]) end

@@ -7,7 +7,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
-from service.queue import checkin, lifecycle, registrations, tickets
+from service.queue import checkin, lifecycle, places, registrations, tickets
 from service.queue.status import QueueWatch
 from service.stock import holds
 from service.web.queue import answer_status
@@ -123,3 +123,45 @@ async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
     # The four who came back were in the draw; the two who did not poll queue behind.
     assert sorted(ranks[r] for r in regs[:4]) == [0, 1, 2, 3]
     assert sorted(ranks[r] for r in regs[4:]) == [4, 5]
+
+
+async def test_places_given_after_the_draw_come_back_from_postgres(
+    deps: Deps, clock: FakeClock
+) -> None:
+    await launches.create_launch(
+        deps, LaunchCreate(id="r3", name="R", fairness_mode="fifo", admit_rate=1.0), **A
+    )
+    await launches.add_item(deps, "r3", "stores", ItemCreate(id="S", name="S"), **A)
+    await launches.add_item(deps, "r3", "skus", ItemCreate(id="K", name="K"), **A)
+    await allocations.set_allocation(deps, "r3", "S", "K", 5, **A)
+    await registrations.import_registrations(
+        deps, "r3", [(i, {"email": f"f{i}@example.com"}) for i in range(7)], **A
+    )
+    regs = [r.id for r in await registrations.list_registrations(deps, "r3", limit=7)]
+    await launches.transition(deps, "r3", Transition(action="advance", to="checkin_open"), **A)
+    placed = {r: (await checkin.check_in(deps, "r3", r)).rank for r in regs[:5]}
+    assert sorted(placed.values()) == [0, 1, 2, 3, 4]
+    # The sweeper keeps them; copying twice keeps each once and trims what it copied.
+    assert await places.drain_places(deps, "r3", batch=3) == 3
+    assert await places.drain_places(deps, "r3") == 2
+    assert await places.drain_places(deps, "r3") == 0
+    await deps.redis.rpush(deps.keys("r3").placelog, f"{regs[0]}|0")  # a copy replayed
+    assert await places.drain_places(deps, "r3") == 1
+    kept = await deps.pool.fetch("SELECT registration_id, rank FROM queue_places")
+    assert {r["registration_id"]: r["rank"] for r in kept} == placed
+    late = (await checkin.check_in(deps, "r3", regs[5])).rank  # not kept before the loss
+    assert late == 5
+
+    watch = QueueWatch(deps)
+    await watch.load_active()
+    await _flush(deps)
+    clock.advance(1.0)
+    restored = await watch.refresh("r3")
+    assert (restored.phase, restored.qlen) == ("drawn", 5)
+    for r, rank in placed.items():  # checking in again: the same place, not a new one
+        assert (await checkin.check_in(deps, "r3", r)).rank == rank
+    qrank = await deps.redis.hgetall(deps.keys("r3").qrank)  # "your turn" finds them
+    assert {int(k): int(v) for k, v in qrank.items()} == {v: k for k, v in placed.items()}
+    # A newcomer queues behind every kept place (the one given after the last copy is
+    # the loss window: about a sweep's interval).
+    assert (await checkin.check_in(deps, "r3", regs[6])).rank == 5

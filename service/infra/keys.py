@@ -27,6 +27,7 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "window",
     "shopping",
     "qrank",
+    "placelog",
 )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from service.deps import Deps
-from service.queue import draw, lottery
+from service.queue import draw, lottery, places
 from service.stock.rebuild import ensure_loaded
 
 QUEUE_STATES = ("checkin_open", "selling", "sold_out", "closed")
@@ -85,7 +85,8 @@ async def save_counters(deps: Deps, snapshots: dict[str, tuple[int, int, int]]) 
 async def restore(deps: Deps, launch_id: str) -> bool:
     """Redis lost this launch's queue: rebuild it from Postgres. Tickets carry the ranks,
     so admission (a counter over ranks) resumes where it was saved, a few seconds ago
-    at most; the drawn places come back from the draw. Returns whether it restored."""
+    at most; the drawn places come back from the draw, later ones from `queue_places`.
+    Returns whether it restored."""
     launch = await deps.pool.fetchrow(
         "SELECT l.id, l.state, l.fairness_mode, l.admit_rate, l.active_cap,"
         " l.admission_window_seconds, d.drawn, d.revealed_at IS NOT NULL AS drawn_out,"
@@ -105,7 +106,9 @@ async def restore(deps: Deps, launch_id: str) -> bool:
     else:
         await draw.place_ranks(deps, keys, drawn)
         qlen = len(drawn)
-    qlen = max(qlen, launch["qlen"] or 0)
+    # Places given after the draw, as far as the sweeper had kept them: nobody who
+    # checks in again gets a new one, and nobody new gets a rank someone holds.
+    qlen = max(qlen, launch["qlen"] or 0, await places.restore_places(deps, keys, launch_id))
     restored: int = await deps.scripts.run(
         "queue_restore",
         keys,

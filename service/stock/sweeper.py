@@ -3,8 +3,8 @@
 Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
 idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
-apply failed, hold events to copy into the audit trail, scheduled transitions, and
-reservations whose pickup window ended uncollected (no-shows).
+apply failed, hold events to copy into the audit trail, queue places to keep,
+scheduled transitions, and reservations whose pickup window ended uncollected (no-shows).
 """
 
 from __future__ import annotations
@@ -18,10 +18,12 @@ import msgspec
 from service.admin.launches import advance_due
 from service.deps import Deps
 from service.infra.db import Conn
+from service.infra.drain import drain_list
 from service.infra.tasks import background
 from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
 from service.pickup.windows import release_no_shows
+from service.queue.places import drain_places
 from service.stock.confirm import reconcile
 from service.stock.holds import expire
 from service.stock.outbox import apply_pending
@@ -56,44 +58,28 @@ async def hold_events(deps: Deps, launch_id: str, count: int = -1) -> list[HoldE
 
 
 async def drain_events(deps: Deps, launch_id: str, batch: int = 500) -> int:
-    """Copy hold events from the launch's Redis log into Postgres, then trim them.
+    """Copy hold events from the launch's Redis log into the audit trail, then trim them
+    (`service/infra/drain.py`); a line copied twice is kept once (`source_id`)."""
 
-    One drainer per launch at a time (an advisory lock), so the trim removes exactly the
-    lines copied. A crash between copy and trim copies them again, harmlessly
-    (`source_id` is unique).
-    """
-    async with deps.pool.acquire() as con:
-        await con.execute("SELECT pg_advisory_lock(hashtext($1))", f"fairdrop-drain:{launch_id}")
-        try:
-            return await _drain(deps, con, launch_id, batch)
-        finally:
-            await con.execute(
-                "SELECT pg_advisory_unlock(hashtext($1))", f"fairdrop-drain:{launch_id}"
+    async def store(con: Conn, lines: list[str]) -> None:
+        rows = [
+            (
+                launch_id,
+                f"registration:{e.reg}",
+                "hold." + e.kind,
+                f"registration:{e.reg}",
+                {"hold": e.hold, "store": e.store, "sku": e.sku, "at_ms": e.at_ms},
+                f"{launch_id}:{e.hold}:{e.kind}:{e.at_ms}",
             )
-
-
-async def _drain(deps: Deps, con: Conn, launch_id: str, batch: int) -> int:
-    entries = await hold_events(deps, launch_id, batch)
-    if not entries:
-        return 0
-    rows = [
-        (
-            launch_id,
-            f"registration:{e.reg}",
-            "hold." + e.kind,
-            f"registration:{e.reg}",
-            {"hold": e.hold, "store": e.store, "sku": e.sku, "at_ms": e.at_ms},
-            f"{launch_id}:{e.hold}:{e.kind}:{e.at_ms}",
+            for e in map(parse_hold_event, lines)
+        ]
+        await con.executemany(
+            "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
+            " VALUES ($1, $2, 'system', $3, $4, $5, $6) ON CONFLICT (source_id) DO NOTHING",
+            rows,
         )
-        for e in entries
-    ]
-    await con.executemany(
-        "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
-        " VALUES ($1, $2, 'system', $3, $4, $5, $6) ON CONFLICT (source_id) DO NOTHING",
-        rows,
-    )
-    await deps.redis.ltrim(deps.keys(launch_id).evlog, len(entries), -1)
-    return len(entries)
+
+    return await drain_list(deps, deps.keys(launch_id).evlog, store, batch=batch)
 
 
 async def sweep_once(deps: Deps) -> None:
@@ -104,6 +90,7 @@ async def sweep_once(deps: Deps) -> None:
         await expire(deps, launch_id)
         await reconcile(deps, launch_id)
         await drain_events(deps, launch_id)
+        await drain_places(deps, launch_id)
     await release_no_shows(deps)
     await apply_pending(deps)
     await run_schedules(deps)

@@ -1,0 +1,33 @@
+"""Copying a Redis list into Postgres: the hold events and the queue places.
+
+Scripts append lines to a per-launch list in the same atomic step as the change they
+describe; the sweeper copies the oldest lines into Postgres, then trims exactly those.
+One drainer per list at a time (an advisory lock held across copy and trim), so the
+trim never removes a line nobody copied. A crash between copy and trim copies the same
+lines again: each store is idempotent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from service.deps import Deps
+from service.infra.db import Conn
+
+Store = Callable[[Conn, list[str]], Awaitable[None]]
+
+
+async def drain_list(deps: Deps, key: str, store: Store, *, batch: int = 500) -> int:
+    """Copy up to `batch` of the oldest lines of Redis list `key` with `store`, then trim
+    them. Returns how many were copied."""
+    async with deps.pool.acquire() as con:
+        await con.execute("SELECT pg_advisory_lock(hashtext($1))", f"fairdrop-drain:{key}")
+        try:
+            lines = [str(line) for line in await deps.redis.lrange(key, 0, batch - 1)]
+            if not lines:
+                return 0
+            await store(con, lines)
+            await deps.redis.ltrim(key, len(lines), -1)
+            return len(lines)
+        finally:
+            await con.execute("SELECT pg_advisory_unlock(hashtext($1))", f"fairdrop-drain:{key}")

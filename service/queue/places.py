@@ -1,0 +1,52 @@
+"""Queue places given after the draw, kept in Postgres so a lost Redis gives them back.
+
+The drawn places are the draw's stored order; every place given later (a late
+arrival, every arrival of a fifo launch, one checked in while the draw ran) is a line
+the script appends to the launch's `placelog`, which the sweeper copies here about a
+second behind. `restore` writes them back before the queue reopens.
+"""
+
+from __future__ import annotations
+
+from service.deps import Deps
+from service.infra.db import Conn
+from service.infra.drain import drain_list
+from service.infra.keys import LaunchKeys
+
+_CHUNK = 10_000
+
+
+async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000) -> int:
+    """Copy the launch's newly given places into `queue_places`."""
+
+    async def store(con: Conn, lines: list[str]) -> None:
+        regs, ranks = [], []
+        for line in lines:
+            reg, rank = line.split("|")
+            regs.append(int(reg))
+            ranks.append(int(rank))
+        await con.execute(
+            "INSERT INTO queue_places (launch_id, registration_id, rank)"
+            " SELECT $1, * FROM unnest($2::bigint[], $3::int[]) ON CONFLICT DO NOTHING",
+            launch_id,
+            regs,
+            ranks,
+        )
+
+    return await drain_list(deps, deps.keys(launch_id).placelog, store, batch=batch)
+
+
+async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:
+    """Write the kept places back to Redis (place and its holder both ways). Returns the
+    queue length they imply (highest rank + 1, 0 if none)."""
+    rows = await deps.pool.fetch(
+        "SELECT registration_id, rank FROM queue_places WHERE launch_id = $1 ORDER BY rank",
+        launch_id,
+    )
+    for start in range(0, len(rows), _CHUNK):
+        chunk = rows[start : start + _CHUNK]
+        async with deps.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(keys.qpos, items=[v for r in chunk for v in (r[0], r[1])])
+            pipe.hset(keys.qrank, items=[v for r in chunk for v in (r[1], r[0])])
+            await pipe.execute()
+    return rows[-1][1] + 1 if rows else 0
