@@ -34,7 +34,7 @@ async def test_racing_drainers_copy_each_event_exactly_once(deps: Deps) -> None:
 
     async def drainer() -> int:
         copied = 0
-        while n := await drain_events(deps, L, batch=7):
+        while n := await drain_events(deps, L, batch=7, most=7):  # one batch a call
             copied += n
         return copied
 
@@ -48,3 +48,13 @@ async def test_racing_drainers_copy_each_event_exactly_once(deps: Deps) -> None:
     assert sorted((r["kind"], r["hold"]) for r in rows) == sorted(
         [("hold.held", h.hold_id) for h in made] + [("hold.released", h.hold_id) for h in made[:10]]
     )
+
+
+async def test_one_drain_keeps_up_with_a_long_log(deps: Deps) -> None:
+    regs = await seed_launch(deps, L, hold_seconds=300, limit=10, allocs=[200, 0, 0, 0], regs=4)
+    for i in range(30):
+        await reserve(deps, L, regs[i % 4], "S1", "K1")
+    # Batches of 7 until the log is empty, in one call; bounded by `most`.
+    assert await drain_events(deps, L, batch=7, most=14) == 14
+    assert await drain_events(deps, L, batch=7) == 16
+    assert await hold_events(deps, L) == []

@@ -142,7 +142,7 @@ async def test_places_given_after_the_draw_come_back_from_postgres(
     placed = {r: (await checkin.check_in(deps, "r3", r)).rank for r in regs[:5]}
     assert sorted(placed.values()) == [0, 1, 2, 3, 4]
     # The sweeper keeps them; copying twice keeps each once and trims what it copied.
-    assert await places.drain_places(deps, "r3", batch=3) == 3
+    assert await places.drain_places(deps, "r3", batch=3, most=3) == 3
     assert await places.drain_places(deps, "r3") == 2
     assert await places.drain_places(deps, "r3") == 0
     await deps.redis.rpush(deps.keys("r3").placelog, f"{regs[0]}|0")  # a copy replayed

@@ -17,17 +17,24 @@ from service.infra.db import Conn
 Store = Callable[[Conn, list[str]], Awaitable[None]]
 
 
-async def drain_list(deps: Deps, key: str, store: Store, *, batch: int = 500) -> int:
-    """Copy up to `batch` of the oldest lines of Redis list `key` with `store`, then trim
-    them. Returns how many were copied."""
+async def drain_list(
+    deps: Deps, key: str, store: Store, *, batch: int = 500, most: int = 100_000
+) -> int:
+    """Copy the oldest lines of Redis list `key` with `store`, `batch` at a time, and trim
+    each batch once stored; go on while batches come full, up to `most` lines (so a
+    sweep keeps up with a launch's busiest second). Returns how many were copied."""
+    copied = 0
     async with deps.pool.acquire() as con:
         await con.execute("SELECT pg_advisory_lock(hashtext($1))", f"fairdrop-drain:{key}")
         try:
-            lines = [str(line) for line in await deps.redis.lrange(key, 0, batch - 1)]
-            if not lines:
-                return 0
-            await store(con, lines)
-            await deps.redis.ltrim(key, len(lines), -1)
-            return len(lines)
+            while copied < most:
+                lines = [str(line) for line in await deps.redis.lrange(key, 0, batch - 1)]
+                if lines:
+                    await store(con, lines)
+                    await deps.redis.ltrim(key, len(lines), -1)
+                    copied += len(lines)
+                if len(lines) < batch:
+                    break
         finally:
             await con.execute("SELECT pg_advisory_unlock(hashtext($1))", f"fairdrop-drain:{key}")
+    return copied

@@ -16,7 +16,9 @@ from service.infra.keys import LaunchKeys
 _CHUNK = 10_000
 
 
-async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000) -> int:
+async def drain_places(
+    deps: Deps, launch_id: str, batch: int = 5_000, most: int = 100_000
+) -> int:
     """Copy the launch's newly given places into `queue_places`."""
 
     async def store(con: Conn, lines: list[str]) -> None:
@@ -33,7 +35,7 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000) -> int:
             ranks,
         )
 
-    return await drain_list(deps, deps.keys(launch_id).placelog, store, batch=batch)
+    return await drain_list(deps, deps.keys(launch_id).placelog, store, batch=batch, most=most)
 
 
 async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:
