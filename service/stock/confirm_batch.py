@@ -73,7 +73,10 @@ class ConfirmBatcher:
 
     deps: Deps
     max_batch: int = 256
-    max_inflight: int = 3
+    # Batches in flight at once. Fewer means bigger batches and less work per confirm
+    # (measured: 1-2 give ~5,100 confirms/s, 3 gives 4,500, 4 gives 4,300); two, so one
+    # slow insert does not hold every confirm up.
+    max_inflight: int = 2
     _queue: list[_Job] = field(default_factory=list)
     _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 

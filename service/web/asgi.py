@@ -1,10 +1,10 @@
 """The ASGI entry point granian imports: `service.web.asgi:app`.
 
-The app, with the waiting room's status poll answered beside the framework on its
+The app, with the status poll and the confirm answered beside the framework on their
 happy path (`service/web/fastpath.py`).
 """
 
 from service.web.app import create_app
-from service.web.fastpath import FastStatus
+from service.web.fastpath import FastLane
 
-app = FastStatus(create_app())
+app = FastLane(create_app())

@@ -61,7 +61,12 @@ def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperC
 
 
 def channel_of(request: AnyRequest, default: str = "web") -> str:
-    channel = (scope_header(request.scope, b"x-fairdrop-channel") or default).lower()
+    return scope_channel(request.scope, default)
+
+
+def scope_channel(scope: Scope, default: str = "web") -> str:
+    """The channel a request says it comes through (`X-Fairdrop-Channel`), else `default`."""
+    channel = (scope_header(scope, b"x-fairdrop-channel") or default).lower()
     return channel if channel in ("web", "app", "store", "phone", "admin") else default
 
 
@@ -124,7 +129,11 @@ CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
 
 def customer_tokens(request: AnyRequest) -> list[str]:
     """The credentials a shopper's request carries: bearer, then shopper and ticket cookies."""
-    token, cookies = _credentials(request.scope, (SHOPPER_COOKIE, TICKET_COOKIE))
+    return scope_customer_tokens(request.scope)
+
+
+def scope_customer_tokens(scope: Scope) -> list[str]:
+    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE))
     return [t for t in (token, *cookies) if t]
 
 

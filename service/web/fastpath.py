@@ -1,17 +1,30 @@
-"""The waiting room's status poll, answered beside the framework on its happy path.
+"""Launch day's two hottest requests, answered beside the framework on their happy path.
 
-It is launch day's hottest request: every waiter polls every few seconds. It needs
-neither Redis nor Postgres (the ticket carries the rank, the worker keeps the
-counters), so what it costs is the framework: routing, a signature model, a response
-object. `FastStatus` wraps the app; a `GET /api/launches/{id}/queue/status` with a
-genuine ticket, within its rate limits, is answered here. Anything else (no ticket, a
-forged or expired one, a limit reached, a ticket to re-issue after the draw, another
-method) goes on to the routed handler, which answers it in full, problem details and
-all; so behaviour is the routed handler's, and `tests/test_fastpath.py` checks both
-give the same answers.
+The status poll is most of the traffic (every waiter polls every few seconds) and needs
+neither Redis nor Postgres: the ticket carries the rank, the worker keeps the counters.
+The confirm is the heaviest write: its Redis and Postgres work is batched with every
+other confirm in flight, so what is left per request is the framework (routing, a
+signature model, a response object), as much again as the batched work.
+
+`FastLane` wraps the app. Each lane calls the same service functions as its routed
+handler and encodes the same response struct:
+
+- `GET /api/launches/{id}/queue/status` with a genuine ticket, within its rate limits;
+  anything else (no ticket, a forged or expired one, a limit reached, a ticket to
+  re-issue after the draw) goes on to the routed handler, which answers in full.
+- `POST /api/launches/{id}/holds/{hold}/confirm` with a genuine shopper token or ticket;
+  a request without one goes on to the routed handler. Once the confirm has run, its
+  answer is given here, a refusal as the same problem details the routed app gives
+  (`problems.domain_parts`), since running it again would not say the same thing (an
+  expired hold is gone the second time).
+
+`tests/test_fastpath.py` checks that both lanes answer as the routed handlers do.
 """
 
 from __future__ import annotations
+
+import logging
+from typing import Any
 
 import msgspec
 from litestar import Litestar
@@ -20,38 +33,50 @@ from litestar.types import Receive, Scope, Send
 
 from service.errors import FairdropError
 from service.queue import tickets
-from service.web import health
-from service.web.auth import TICKET_COOKIE, scope_token
+from service.stock.confirm_batch import ConfirmBatcher
+from service.web import health, problems
+from service.web.auth import (
+    TICKET_COOKIE,
+    registration_of,
+    scope_channel,
+    scope_customer_tokens,
+    scope_token,
+)
 from service.web.queue import answer_status
 from service.web.ratelimit import STATUS_PER_ADDRESS, STATUS_PER_TICKET
+from service.web.shopper import reservation_out
 
-_PREFIX, _SUFFIX = "/api/launches/", "/queue/status"
+log = logging.getLogger(__name__)
+
+_PREFIX, _STATUS, _CONFIRM = "/api/launches/", "/queue/status", "/confirm"
+_JSON, _PROBLEM = b"application/json", problems.MEDIA_TYPE.encode()
 _encoder = msgspec.json.Encoder()
 
 
-class FastStatus:
+class FastLane:
     """ASGI wrapper around the app (see the module's docstring)."""
 
     def __init__(self, app: Litestar) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == ScopeType.HTTP and scope["method"] == "GET":
-            path = scope["path"]
-            if path.startswith(_PREFIX) and path.endswith(_SUFFIX):
-                launch_id = path[len(_PREFIX) : -len(_SUFFIX)]
-                if launch_id and "/" not in launch_id:
-                    body = await self._answer(scope, launch_id)
-                    if body is not None:
-                        await _send_json(send, body)
-                        return
+        if scope["type"] == ScopeType.HTTP:
+            path: str = scope["path"]
+            if path.startswith(_PREFIX):
+                answered = False
+                if scope["method"] == "GET" and path.endswith(_STATUS):
+                    answered = await self._status(scope, send, path[len(_PREFIX) : -len(_STATUS)])
+                elif scope["method"] == "POST" and path.endswith(_CONFIRM):
+                    answered = await self._confirm(scope, send, path)
+                if answered:
+                    return
         await self.app(scope, receive, send)
 
-    async def _answer(self, scope: Scope, launch_id: str) -> bytes | None:
+    async def _status(self, scope: Scope, send: Send, launch_id: str) -> bool:
         state = self.app.state
         watch, limiter = state.get("watch"), state.get("limiter")
-        if watch is None or limiter is None:
-            return None  # not started yet
+        if not launch_id or "/" in launch_id or watch is None or limiter is None:
+            return False  # not this route, or not started yet
         try:
             claims = tickets.read(watch.deps, scope_token(scope, TICKET_COOKIE), launch_id)
             client = scope.get("client")
@@ -59,21 +84,62 @@ class FastStatus:
             limiter.check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
             out = await answer_status(watch.deps, watch, claims)
         except FairdropError:
-            return None  # the routed handler explains it
+            return False  # the routed handler explains it
         if out.ticket is not None:
-            return None  # a fresh ticket goes out as a cookie: the routed handler sets it
+            return False  # a fresh ticket goes out as a cookie: the routed handler sets it
         health.count_response("queueStatus", 200)
-        return _encoder.encode(out)
+        await _send(send, 200, _JSON, _encoder.encode(out))
+        return True
+
+    async def _confirm(self, scope: Scope, send: Send, path: str) -> bool:
+        parts = path[len(_PREFIX) : -len(_CONFIRM)].split("/")
+        confirmer: ConfirmBatcher | None = self.app.state.get("confirmer")
+        if len(parts) != 3 or parts[1] != "holds" or not all(parts) or confirmer is None:
+            return False
+        launch_id, _, hold_id = parts
+        try:
+            registration_id = registration_of(
+                confirmer.deps, launch_id, scope_customer_tokens(scope)
+            )
+        except FairdropError:
+            return False  # nothing has happened yet: the routed handler explains it
+        try:
+            reservation = await confirmer.confirm(
+                launch_id, registration_id, hold_id, channel=scope_channel(scope)
+            )
+        except FairdropError as exc:
+            await _send_problem(send, problems.domain_parts(path, exc))
+        except Exception:
+            log.exception("unhandled error on POST %s", path)
+            await _send_problem(send, problems.unexpected_parts(path))
+        else:
+            health.count_response("confirmHold", 201)
+            await _send(send, 201, _JSON, _encoder.encode(reservation_out(reservation)))
+        return True
 
 
-async def _send_json(send: Send, body: bytes) -> None:
+async def _send_problem(send: Send, parts: tuple[dict[str, Any], dict[str, str] | None]) -> None:
+    body, headers = parts
+    health.count_response("confirmHold", body["status"])
+    extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    await _send(send, body["status"], _PROBLEM, _encoder.encode(body), extra)
+
+
+async def _send(
+    send: Send,
+    status: int,
+    media_type: bytes,
+    body: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
     await send(
         {
             "type": "http.response.start",
-            "status": 200,
+            "status": status,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", media_type),
                 (b"content-length", str(len(body)).encode()),
+                *(headers or []),
             ],
         }
     )

@@ -31,24 +31,50 @@ _HTTP_TYPES = {
 }
 
 
-def problem(
-    request: Request[Any, Any, Any], status: int, type_: str, title: str, detail: str, **extra: Any
-) -> Response[dict[str, Any]]:
+def problem_parts(
+    path: str, status: int, type_: str, title: str, detail: str, **extra: Any
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """A problem's body and headers: for the routed app and the fast lane alike."""
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + type_,
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": path,
     }
     body.update(extra)
     retry = extra.get("retry_after", 1 if status == 503 else None)
-    headers = None if retry is None else {"Retry-After": str(retry)}
+    return body, None if retry is None else {"Retry-After": str(retry)}
+
+
+def domain_parts(path: str, exc: FairdropError) -> tuple[dict[str, Any], dict[str, str] | None]:
+    return problem_parts(path, exc.status, exc.type, exc.title, exc.detail, **exc.extra)
+
+
+def unexpected_parts(path: str) -> tuple[dict[str, Any], dict[str, str] | None]:
+    return problem_parts(
+        path,
+        HTTP_500_INTERNAL_SERVER_ERROR,
+        "internal-error",
+        "Internal error",
+        "Something went wrong on our side; it has been logged.",
+    )
+
+
+def problem(
+    request: Request[Any, Any, Any], status: int, type_: str, title: str, detail: str, **extra: Any
+) -> Response[dict[str, Any]]:
+    body, headers = problem_parts(request.url.path, status, type_, title, detail, **extra)
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def _response(parts: tuple[dict[str, Any], dict[str, str] | None]) -> Response[dict[str, Any]]:
+    body, headers = parts
+    return Response(body, status_code=body["status"], media_type=MEDIA_TYPE, headers=headers)
+
+
 def domain_error(request: Request[Any, Any, Any], exc: FairdropError) -> Response[dict[str, Any]]:
-    return problem(request, exc.status, exc.type, exc.title, exc.detail, **exc.extra)
+    return _response(domain_parts(request.url.path, exc))
 
 
 # Errors about the body as a whole come keyed by the handler's parameter name (`data`),
@@ -97,13 +123,7 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
 
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return problem(
-        request,
-        HTTP_500_INTERNAL_SERVER_ERROR,
-        "internal-error",
-        "Internal error",
-        "Something went wrong on our side; it has been logged.",
-    )
+    return _response(unexpected_parts(request.url.path))
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {

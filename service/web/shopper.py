@@ -54,7 +54,7 @@ class MyReservations(msgspec.Struct):
     reservations: list[ReservationOut]
 
 
-def _out(r: Reservation) -> ReservationOut:
+def reservation_out(r: Reservation) -> ReservationOut:
     return ReservationOut(reservation=r, code_display=format_code(r.code))
 
 
@@ -120,7 +120,7 @@ class ShopperController(Controller):
         reservation = await confirmer.confirm(
             launch_id, registration_id, hold_id, channel=channel_of(request)
         )
-        return _out(reservation)
+        return reservation_out(reservation)
 
     @get("/me", operation_id="myReservations", summary="The caller's reservations in this launch")
     async def me(
@@ -128,7 +128,7 @@ class ShopperController(Controller):
     ) -> MyReservations:
         registration_id = require_customer(request, deps, launch_id)
         found = await reservations.for_registration(deps, launch_id, registration_id)
-        return MyReservations(registration_id, [_out(r) for r in found])
+        return MyReservations(registration_id, [reservation_out(r) for r in found])
 
     @post(
         "/reservations/{reservation_id:int}/cancel",
@@ -152,4 +152,4 @@ class ShopperController(Controller):
             actor=f"registration:{registration_id}",
             channel=channel_of(request),
         )
-        return _out(cancelled)
+        return reservation_out(cancelled)
