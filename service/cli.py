@@ -15,7 +15,7 @@ import msgspec
 from service.clock import SystemClock
 from service.deps import Deps
 from service.infra import db
-from service.infra.redis import create_redis
+from service.infra.redis import redis_for
 from service.infra.settings import Settings, from_env
 
 T = TypeVar("T")
@@ -41,7 +41,7 @@ async def _with_deps(settings: Settings, work: Callable[[Deps], Awaitable[T]]) -
     assert settings.database_url is not None and settings.redis_url is not None
     await db.migrate_url(settings.database_url, settings.db_schema)
     pool = await db.create_pool(settings, min_size=1, max_size=5)
-    redis = create_redis(settings.redis_url)
+    redis = redis_for(settings)
     try:
         return await work(Deps(settings=settings, pool=pool, redis=redis, clock=SystemClock()))
     finally:

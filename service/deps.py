@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
 
 from service.auth.tokens import TokenSigner
 from service.clock import Clock, SystemClock
@@ -13,18 +12,20 @@ from service.infra.redis import Redis, Scripts
 from service.infra.settings import Settings
 
 
-@dataclass
 class Deps:
-    settings: Settings
-    pool: Pool
-    redis: Redis
-    clock: Clock = field(default_factory=SystemClock)
-    scripts: Scripts = field(init=False)
-    signer: TokenSigner = field(init=False)
+    """A plain class, not a dataclass: Litestar checks an injected value against its
+    type, and would have msgspec walk a dataclass's fields (a union of two client
+    classes is one it refuses); a plain class is checked by `isinstance` alone."""
 
-    def __post_init__(self) -> None:
-        self.scripts = Scripts(self.redis)
-        self.signer = TokenSigner(self.settings.secret)
+    def __init__(
+        self, settings: Settings, pool: Pool, redis: Redis, clock: Clock | None = None
+    ) -> None:
+        self.settings = settings
+        self.pool = pool
+        self.redis = redis
+        self.clock: Clock = clock or SystemClock()
+        self.scripts = Scripts(redis)
+        self.signer = TokenSigner(settings.secret)
 
     def keys(self, launch_id: str) -> LaunchKeys:
         return LaunchKeys(launch_id, self.settings.redis_prefix)

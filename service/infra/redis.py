@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -11,13 +12,16 @@ from typing import Any
 
 import hiredis
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
 from redis.exceptions import DataError, NoScriptError
 
 from service.errors import Unavailable
 from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
+from service.infra.settings import Settings
 
-Redis = aioredis.Redis
+Redis = aioredis.Redis | RedisCluster
+"""A single server or a Redis Cluster: every call fairdrop makes works on both."""
 
 SCRIPT_NAMES: tuple[str, ...] = (
     "reserve",
@@ -111,9 +115,20 @@ class HiredisPackedConnection(aioredis.Connection):
             raise DataError(str(exc)) from exc
 
 
-def create_redis(url: str, *, max_connections: int = 200, pool_timeout: float = 10.0) -> Redis:
+def create_redis(
+    url: str, *, cluster: bool = False, max_connections: int = 200, pool_timeout: float = 10.0
+) -> Redis:
     """A client whose callers beyond `max_connections` wait (up to `pool_timeout` s)
-    for a free connection, instead of failing at once with "Too many connections"."""
+    for a free connection, instead of failing at once with "Too many connections".
+
+    With `cluster`, `url` names any node of a Redis Cluster: the client learns the
+    slots and sends each command (each script: every key of a launch shares its hash
+    slot) to the shard that owns it, following MOVED and ASK as shards move.
+    """
+    if cluster:
+        return RedisCluster.from_url(
+            url, decode_responses=True, max_connections=max_connections, health_check_interval=30
+        )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         connection_class=HiredisPackedConnection,
@@ -127,6 +142,18 @@ def create_redis(url: str, *, max_connections: int = 200, pool_timeout: float = 
 
 
 
+def redis_for(settings: Settings) -> Redis:
+    """The client `settings` name: `REDIS_URL`, a Redis Cluster with `FAIRDROP_REDIS_CLUSTER`."""
+    assert settings.redis_url is not None, "resolve the embedded default first"
+    return create_redis(settings.redis_url, cluster=settings.redis_cluster)
+
+
+def _decodes(client: Redis) -> bool:
+    if isinstance(client, RedisCluster):
+        return bool(client.get_encoder().decode_responses)
+    return bool(client.connection_pool.connection_kwargs.get("decode_responses"))
+
+
 class Scripts:
     """The launch scripts on one client. `await scripts.run("reserve", keys, now, ...)`.
 
@@ -135,7 +162,7 @@ class Scripts:
     """
 
     def __init__(self, client: Redis) -> None:
-        if not client.connection_pool.connection_kwargs.get("decode_responses"):
+        if not _decodes(client):
             raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
         self._scripts: dict[str, _Script] = {
@@ -169,6 +196,8 @@ class Scripts:
         Each call stays atomic on its own. With `raise_on_error=False` a failing call's
         reply is its exception instead of failing them all.
         """
+        if isinstance(self.client, RedisCluster):
+            return await self._each_on_cluster(name, calls, raise_on_error=raise_on_error)
         # Plain EVALSHA in the pipeline: a script registered on a pipeline makes redis-py
         # ask SCRIPT EXISTS first, a second round trip on every call. A NOSCRIPT reply
         # means that call did nothing, so after loading the script only those run again.
@@ -199,4 +228,26 @@ class Scripts:
             for reply in results:
                 if isinstance(reply, Exception):
                     raise reply
+        return results
+
+    async def _each_on_cluster(
+        self,
+        name: str,
+        calls: Sequence[tuple[LaunchKeys, Sequence[str | int | float]]],
+        *,
+        raise_on_error: bool,
+    ) -> list[Any]:
+        """On a Redis Cluster the calls go out together, each to its launch's shard:
+        redis-py refuses EVALSHA in a cluster pipeline (a shard may lack the script),
+        while each script call loads its script where it is missing."""
+        script = self._scripts[name]
+        results: list[Any] = await asyncio.gather(
+            *(script.call(keys=keys.named(script.keys), args=args) for keys, args in calls),
+            return_exceptions=True,
+        )
+        for reply in results:
+            if isinstance(reply, aioredis.ConnectionError | aioredis.TimeoutError):
+                raise Unavailable("Redis is unreachable") from reply
+            if raise_on_error and isinstance(reply, BaseException):
+                raise reply
         return results

@@ -19,6 +19,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`DATABASE_URL`: PostgreSQL URL. Unset → an embedded PostgreSQL is started."""
     redis_url: str | None = None
     """`REDIS_URL`: Redis/Valkey URL. Unset → an embedded Valkey is started."""
+    redis_cluster: bool = False
+    """`FAIRDROP_REDIS_CLUSTER`: `REDIS_URL` names a node of a Redis Cluster; each launch's
+    keys share one hash slot, so launches spread over the shards."""
     secret: str = ""
     """`FAIRDROP_SECRET`: key that signs shopper tokens. Unset → random per process (dev only)."""
     db_schema: str = "public"
@@ -77,6 +80,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 _ENV = {
     "database_url": ("DATABASE_URL", str),
     "redis_url": ("REDIS_URL", str),
+    "redis_cluster": ("FAIRDROP_REDIS_CLUSTER", "bool"),
     "secret": ("FAIRDROP_SECRET", str),
     "db_schema": ("FAIRDROP_DB_SCHEMA", str),
     "redis_prefix": ("FAIRDROP_REDIS_PREFIX", str),

@@ -17,7 +17,7 @@ from litestar.types import Message, Scope
 from service.clock import Clock, SystemClock
 from service.deps import Deps
 from service.infra import db
-from service.infra.redis import create_redis
+from service.infra.redis import redis_for
 from service.infra.settings import Settings, get_settings
 from service.pages import routes as page_routes
 from service.pages import template_config
@@ -49,7 +49,7 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await db.create_pool(settings)
         assert settings.redis_url is not None
-        redis = create_redis(settings.redis_url)
+        redis = redis_for(settings)
         deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
         app.state.deps = deps
         app.state.watch = watch = QueueWatch(deps)
