@@ -17,7 +17,7 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
@@ -119,6 +119,38 @@ def _read(log: IO[str]) -> str:
     return log.read()
 
 
+async def stocked_launch(
+    deps: Deps,
+    launch_id: str = "drop",
+    *,
+    stores: tuple[str, ...] = ("S1",),
+    skus: tuple[str, ...] = ("K1",),
+    units: int = 10,
+    registrations: int = 10,
+    **launch: Any,
+) -> list[int]:
+    """A draft launch (`launch` sets its LaunchCreate fields) with `units` per (store,
+    sku) and `registrations` imported; returns the registration ids."""
+    await create_launch(deps, LaunchCreate(id=launch_id, name="Drop", **launch), **ACTOR)
+    for store in stores:
+        await add_item(deps, launch_id, "stores", ItemCreate(id=store, name=store), **ACTOR)
+    for sku in skus:
+        await add_item(deps, launch_id, "skus", ItemCreate(id=sku, name=sku), **ACTOR)
+    for store in stores:
+        for sku in skus:
+            await set_allocation(deps, launch_id, store, sku, units, **ACTOR)
+    rows = [(i + 1, {"email": f"shopper{i}@example.com"}) for i in range(registrations)]
+    report = await import_registrations(deps, launch_id, rows, **ACTOR)  # type: ignore[arg-type]
+    assert report.created == registrations
+    return [r.id for r in await list_registrations(deps, launch_id, limit=registrations)]
+
+
+async def advance(deps: Deps, launch_id: str, *states: str) -> None:
+    """Move the launch through `states` by hand, in order."""
+    for state in states:
+        await transition(deps, launch_id, Transition(action="advance", to=state), **ACTOR)  # type: ignore[arg-type]
+
+
 async def selling_launch(
     deps: Deps,
     launch_id: str = "drop",
@@ -134,30 +166,20 @@ async def selling_launch(
 
     First come, first served (no draw), admitting as fast as stock allows.
     """
-    await create_launch(
+    regs = await stocked_launch(
         deps,
-        LaunchCreate(
-            id=launch_id,
-            name="Drop",
-            hold_seconds=hold_seconds,
-            per_customer_limit=limit,
-            fairness_mode="fifo",
-            admit_rate=100_000,
-        ),
-        **ACTOR,
+        launch_id,
+        stores=stores,
+        skus=skus,
+        units=units,
+        registrations=registrations,
+        hold_seconds=hold_seconds,
+        per_customer_limit=limit,
+        fairness_mode="fifo",
+        admit_rate=100_000,
     )
-    for store in stores:
-        await add_item(deps, launch_id, "stores", ItemCreate(id=store, name=store), **ACTOR)
-    for sku in skus:
-        await add_item(deps, launch_id, "skus", ItemCreate(id=sku, name=sku), **ACTOR)
-    for store in stores:
-        for sku in skus:
-            await set_allocation(deps, launch_id, store, sku, units, **ACTOR)
-    rows = [(i + 1, {"email": f"shopper{i}@example.com"}) for i in range(registrations)]
-    report = await import_registrations(deps, launch_id, rows, **ACTOR)  # type: ignore[arg-type]
-    assert report.created == registrations
-    await transition(deps, launch_id, Transition(action="advance", to="selling"), **ACTOR)
-    return [r.id for r in await list_registrations(deps, launch_id, limit=registrations)]
+    await advance(deps, launch_id, "selling")
+    return regs
 
 
 async def tickets_for(deps: Deps, launch_id: str, registrations: list[int]) -> list[str]:

@@ -13,14 +13,12 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio.cluster import RedisCluster
 
 from service import errors
-from service.admin import allocations, launches
-from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra import db
 from service.infra.redis import redis_for
 from service.infra.settings import Settings
-from service.queue import checkin, registrations, tickets
+from service.queue import checkin, tickets
 from service.queue.status import QueueWatch
 from service.stock import holds
 from service.stock.confirm_batch import ConfirmBatcher
@@ -28,7 +26,13 @@ from service.stock.counts import redis_counts
 from service.web.app import create_app
 from service.web.fastpath import FastLane
 from tests.redis_cluster import local_cluster
-from tests.serve import assert_consistent, selling_launch, until_admitted
+from tests.serve import (
+    advance,
+    assert_consistent,
+    selling_launch,
+    stocked_launch,
+    until_admitted,
+)
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -121,19 +125,11 @@ async def test_the_waiting_room_draws_and_admits_on_a_cluster(
     cdeps: Deps, clock: FakeClock
 ) -> None:
     deps = cdeps
-    await launches.create_launch(deps, LaunchCreate(id="wr", name="W", admit_rate=2.0), **A)
-    await launches.add_item(deps, "wr", "stores", ItemCreate(id="S", name="S"), **A)
-    await launches.add_item(deps, "wr", "skus", ItemCreate(id="K", name="K"), **A)
-    await allocations.set_allocation(deps, "wr", "S", "K", 4, **A)
-    await registrations.import_registrations(
-        deps, "wr", [(i, {"email": f"w{i}@example.com"}) for i in range(6)], **A
-    )
-    regs = [r.id for r in await registrations.list_registrations(deps, "wr", limit=6)]
-    for to in ("registration_closed", "checkin_open"):
-        await launches.transition(deps, "wr", Transition(action="advance", to=to), **A)
+    regs = await stocked_launch(deps, "wr", units=4, registrations=6, admit_rate=2.0)
+    await advance(deps, "wr", "registration_closed", "checkin_open")
     early = [await checkin.check_in(deps, "wr", r) for r in regs]
     assert {c.rank for c in early} == {None}, "the pre-queue: ranks come from the draw"
-    await launches.transition(deps, "wr", Transition(action="advance", to="selling"), **A)
+    await advance(deps, "wr", "selling")
     ranked = [await checkin.check_in(deps, "wr", r) for r in regs]
     assert sorted(c.rank for c in ranked if c.rank is not None) == list(range(6))
 
@@ -145,10 +141,10 @@ async def test_the_waiting_room_draws_and_admits_on_a_cluster(
     assert (snap.phase, snap.admitted) == ("drawn", 2), "two a second, in queue order"
     first = tickets.read(deps, min(ranked, key=lambda c: c.rank or 0).ticket, "wr")
     behind = tickets.read(deps, max(ranked, key=lambda c: c.rank or 0).ticket, "wr")
-    hold = await holds.reserve(deps, "wr", first.registration_id, "S", "K", rank=first.rank)
+    hold = await holds.reserve(deps, "wr", first.registration_id, "S1", "K1", rank=first.rank)
     assert hold.unit_no >= 0
     with pytest.raises(errors.NotAdmitted):
-        await holds.reserve(deps, "wr", behind.registration_id, "S", "K", rank=behind.rank)
+        await holds.reserve(deps, "wr", behind.registration_id, "S1", "K1", rank=behind.rank)
 
 
 async def test_the_app_serves_a_launch_from_the_cluster(

@@ -10,17 +10,15 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from litestar.types import Receive, Scope, Send
 
-from service.admin import allocations, launches
-from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra.settings import Settings
-from service.queue import checkin, registrations
+from service.queue import checkin
 from service.stock import holds
 from service.web.app import create_app
 from service.web.fastpath import FastLane
-from tests.serve import assert_consistent, selling_launch
+from tests.serve import advance, assert_consistent, selling_launch, stocked_launch
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -41,18 +39,9 @@ class Recorder:
 
 
 async def _tickets(deps: Deps, n: int) -> list[str]:
-    await launches.create_launch(
-        deps, LaunchCreate(id="fp", name="F", fairness_mode="fifo", admit_rate=1.0), **A
-    )
-    await launches.add_item(deps, "fp", "stores", ItemCreate(id="S1", name="S"), **A)
-    await launches.add_item(deps, "fp", "skus", ItemCreate(id="K1", name="K"), **A)
-    await allocations.set_allocation(deps, "fp", "S1", "K1", 10, **A)
-    await registrations.import_registrations(
-        deps, "fp", [(i, {"email": f"p{i}@example.com"}) for i in range(n)], **A
-    )
-    await launches.transition(deps, "fp", Transition(action="advance", to="checkin_open"), **A)  # type: ignore[arg-type]
-    regs = await registrations.list_registrations(deps, "fp", limit=n)
-    return [(await checkin.check_in(deps, "fp", r.id)).ticket for r in regs]
+    regs = await stocked_launch(deps, "fp", registrations=n, fairness_mode="fifo", admit_rate=1.0)
+    await advance(deps, "fp", "checkin_open")
+    return [(await checkin.check_in(deps, "fp", r)).ticket for r in regs]
 
 
 async def test_fast_and_routed_answers_agree(

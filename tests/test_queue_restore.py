@@ -11,6 +11,7 @@ from service.queue import checkin, lifecycle, places, registrations, tickets
 from service.queue.status import QueueWatch
 from service.stock import holds
 from service.web.queue import answer_status
+from tests.serve import advance, stocked_launch
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -83,16 +84,8 @@ async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: Fake
 async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
     deps: Deps, clock: FakeClock
 ) -> None:
-    await launches.create_launch(deps, LaunchCreate(id="r2", name="R", admit_rate=1.0), **A)
-    await launches.add_item(deps, "r2", "stores", ItemCreate(id="S", name="S"), **A)
-    await launches.add_item(deps, "r2", "skus", ItemCreate(id="K", name="K"), **A)
-    await allocations.set_allocation(deps, "r2", "S", "K", 5, **A)
-    await registrations.import_registrations(
-        deps, "r2", [(i, {"email": f"p{i}@example.com"}) for i in range(6)], **A
-    )
-    regs = [r.id for r in await registrations.list_registrations(deps, "r2", limit=6)]
-    for to in ("registration_closed", "checkin_open"):
-        await launches.transition(deps, "r2", Transition(action="advance", to=to), **A)
+    regs = await stocked_launch(deps, "r2", units=5, registrations=6, admit_rate=1.0)
+    await advance(deps, "r2", "registration_closed", "checkin_open")
     held = [tickets.read(deps, (await checkin.check_in(deps, "r2", r)).ticket, "r2") for r in regs]
     assert {c.rank for c in held} == {tickets.PREQUEUE}
     watch = QueueWatch(deps)
@@ -113,7 +106,7 @@ async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
         assert (await answer_status(deps, watch, fresh)).ticket is None  # from memory now
     assert await deps.redis.hlen(deps.keys("r2").qpos) == 4
 
-    await launches.transition(deps, "r2", Transition(action="advance", to="selling"), **A)
+    await advance(deps, "r2", "selling")
     await watch.refresh("r2")
     ranks = {}
     for claims in held:
@@ -128,17 +121,10 @@ async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
 async def test_places_given_after_the_draw_come_back_from_postgres(
     deps: Deps, clock: FakeClock
 ) -> None:
-    await launches.create_launch(
-        deps, LaunchCreate(id="r3", name="R", fairness_mode="fifo", admit_rate=1.0), **A
+    regs = await stocked_launch(
+        deps, "r3", units=5, registrations=7, fairness_mode="fifo", admit_rate=1.0
     )
-    await launches.add_item(deps, "r3", "stores", ItemCreate(id="S", name="S"), **A)
-    await launches.add_item(deps, "r3", "skus", ItemCreate(id="K", name="K"), **A)
-    await allocations.set_allocation(deps, "r3", "S", "K", 5, **A)
-    await registrations.import_registrations(
-        deps, "r3", [(i, {"email": f"f{i}@example.com"}) for i in range(7)], **A
-    )
-    regs = [r.id for r in await registrations.list_registrations(deps, "r3", limit=7)]
-    await launches.transition(deps, "r3", Transition(action="advance", to="checkin_open"), **A)
+    await advance(deps, "r3", "checkin_open")
     placed = {r: (await checkin.check_in(deps, "r3", r)).rank for r in regs[:5]}
     assert sorted(placed.values()) == [0, 1, 2, 3, 4]
     # The sweeper keeps them; copying twice keeps each once and trims what it copied.
