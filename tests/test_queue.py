@@ -205,3 +205,38 @@ async def test_a_hold_needs_a_live_admission_and_ends_it(deps: Deps, clock: Fake
     assert snap.active == 2 and snap.admitted == 4, "the freed places went to the next two"
     staff = await holds.reserve(deps, "q1", regs[3], "S1", "K1")  # a staff channel vouches
     assert staff.store_id == "S1"
+
+
+async def test_status_tells_a_turn_that_ended_early(deps: Deps, clock: FakeClock) -> None:
+    # Memory says "admitted" until the window's end; Redis knows when a turn ends early.
+    from service.queue import tickets
+    from service.stock import confirm, holds
+
+    regs = await _launch(
+        deps, 3, units=10, fairness_mode="fifo", admit_rate=10.0, admission_window_seconds=600
+    )
+    await _advance(deps, "checkin_open")
+    claims = [
+        tickets.read(deps, (await checkin.check_in(deps, "q1", r)).ticket, "q1") for r in regs
+    ]
+    await _advance(deps, "selling")
+    watch = QueueWatch(deps)
+    await watch.refresh("q1")
+    clock.advance(1.0)
+    assert (await watch.refresh("q1")).admitted == 3
+
+    async def state(i: int) -> str:
+        return (await watch.status(claims[i])).state
+
+    assert [await state(i) for i in range(3)] == ["admitted"] * 3
+    kept = await holds.reserve(deps, "q1", regs[0], "S1", "K1", rank=0)
+    gone = await holds.reserve(deps, "q1", regs[1], "S1", "K1", rank=1)
+    assert [await state(0), await state(1)] == ["admitted", "admitted"], "holding: still on"
+    await confirm.confirm(deps, "q1", regs[0], kept.hold_id)
+    await holds.release(deps, "q1", regs[1], gone.hold_id)
+    done, over, untouched = [await watch.status(c) for c in claims]
+    assert (done.state, over.state, untouched.state) == ("done", "lapsed", "admitted")
+    assert "reservation" in done.message and "hold" in over.message
+    assert done.next_poll_seconds == over.next_poll_seconds == 30.0
+    with pytest.raises(errors.NotAdmitted):  # what reserve says too: the turn is used
+        await holds.reserve(deps, "q1", regs[1], "S1", "K1", rank=1)

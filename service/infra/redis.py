@@ -43,6 +43,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "queue_restore",
     "invite",
     "holds_of",
+    "turn",
 )
 
 

@@ -24,7 +24,7 @@ from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
 
-State = Literal["prequeue", "waiting", "admitted", "lapsed", "sold_out", "closed"]
+State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed"]
 REFRESH_SECONDS = 0.2
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
 
@@ -65,10 +65,18 @@ MESSAGES: dict[str, str] = {
     "waiting": "You are in the queue. Keep this page open; we admit people in order.",
     "admitted": "It is your turn: choose a store and hold your unit before your time runs out.",
     "lapsed": "Your turn passed without a hold, so your place went to the next person.",
+    "done": "Your turn is over. What you reserved is under “My reservation”.",
     "sold_out": "Everything is held or sold. Stay in the queue: units that come back"
     " (expired holds, cancellations) are offered in queue order.",
     "closed": "The sale is closed.",
 }
+
+
+# What `turn.lua` says of a turn that ended before its window did.
+_TURN_OVER: dict[str, State] = {"done": "done", "over": "lapsed"}
+_HOLD_ENDED = (
+    "Your turn ended: your hold ran out or was let go, and the unit went to the next person."
+)
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
@@ -185,13 +193,31 @@ class QueueWatch:
         snap = self.snapshots.get(claims.launch_id)
         if snap is None:  # the first ask for this launch in this process
             snap = await self.refresh(claims.launch_id)
-        return compute(
+        now = self.deps.clock.now_ms()
+        status = compute(
             claims,
             snap,
-            self.deps.clock.now_ms(),
+            now,
             self.admitted_at(claims.launch_id, claims.rank),
             claims.launch_id in self.closed,
         )
+        if status.state == "admitted":
+            # Memory cannot see a turn that ended early: ask Redis, for admitted ranks
+            # only (a few thousand shoppers at most, polling every few seconds).
+            turn = await self.deps.scripts.run(
+                "turn",
+                self.deps.keys(claims.launch_id),
+                now,
+                claims.rank,
+                claims.registration_id,
+            )
+            if turn in _TURN_OVER:
+                state: State = _TURN_OVER[turn]
+                message = _HOLD_ENDED if turn == "over" else MESSAGES[state]
+                return msgspec.structs.replace(
+                    status, state=state, message=message, next_poll_seconds=30.0
+                )
+        return status
 
     def counters(self) -> dict[str, tuple[int, int, int]]:
         return {

@@ -139,7 +139,7 @@ class QueueController(Controller):
                 if out.ticket is not None:
                     claims = tickets.read(deps, out.ticket, launch_id)
                 yield _encoder.encode(out).decode()
-                if out.status.state in ("closed", "lapsed"):
+                if out.status.state in ("closed", "lapsed", "done"):
                     return
                 await asyncio.sleep(min(out.status.next_poll_seconds, 5.0))
 

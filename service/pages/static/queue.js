@@ -108,7 +108,7 @@
       live("offline");
       next = res.status === 429 ? 10 : 5;
     }
-    if (!["closed", "lapsed"].includes(status && status.state)) {
+    if (!["closed", "lapsed", "done"].includes(status && status.state)) {
       pollTimer = setTimeout(poll, next * 1000);
     }
   }
@@ -161,6 +161,7 @@
         show("soldout");
         break;
       case "lapsed":
+      case "done": // the turn ended early: its hold confirmed, let go or run out
         setMessage("lapsed", s.message);
         show("lapsed");
         stopStream();
