@@ -236,7 +236,7 @@ async def test_status_tells_a_turn_that_ended_early(deps: Deps, clock: FakeClock
     await holds.release(deps, "q1", regs[1], gone.hold_id)
     done, over, untouched = [await watch.status(c) for c in claims]
     assert (done.state, over.state, untouched.state) == ("done", "lapsed", "admitted")
-    assert "reservation" in done.message and "hold" in over.message
+    assert "My reservation" in done.message and "without a reservation" in over.message
     assert done.next_poll_seconds == over.next_poll_seconds == 30.0
     with pytest.raises(errors.NotAdmitted):  # what reserve says too: the turn is used
         await holds.reserve(deps, "q1", regs[1], "S1", "K1", rank=1)

@@ -74,9 +74,9 @@ MESSAGES: dict[str, str] = {
 
 # What `turn.lua` says of a turn that ended before its window did.
 _TURN_OVER: dict[str, State] = {"done": "done", "over": "lapsed"}
-_HOLD_ENDED = (
-    "Your turn ended: your hold ran out or was let go, and the unit went to the next person."
-)
+# Neutral on purpose: by the time Redis is asked, a window that ran out unused and a
+# hold that ran out or was let go look the same.
+_HOLD_ENDED = "Your turn has ended without a reservation; the next person in line is now served."
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
