@@ -61,27 +61,21 @@ async def answer_status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) 
     snap = watch.snapshots.get(claims.launch_id)
     if status.state != "prequeue" or claims.rank != tickets.PREQUEUE or snap is None:
         return StatusOut(status=status)
-    launch_id, registration_id = claims.launch_id, claims.registration_id
+    drawn = snap.phase == "drawn"
+    if not drawn and tickets.issued_ms(claims) >= snap.restored_ms:
+        return StatusOut(status=status)
+    # Check in (again): it returns the place Redis holds, the drawn one. Without one,
+    # Redis lost the check-in: before the draw it is made again so the draw includes
+    # the holder; after it (they did not poll in time) they queue behind the drawn,
+    # rather than wait for a draw that has happened.
     try:
-        if snap.phase == "drawn":
-            rank = await checkin.current_rank(deps, launch_id, registration_id)
-            if rank is None:
-                # A genuine pre-queue ticket without a place: Redis lost the pre-queue
-                # before the draw and the holder did not poll again in time. They queue
-                # now, behind the drawn, rather than wait for a draw that has happened.
-                rank = (await checkin.check_in(deps, launch_id, registration_id)).rank
-            if rank is None or rank < 0:
-                return StatusOut(status=status)
-            fresh = tickets.issue(deps, launch_id, registration_id, rank)
-        elif tickets.issued_ms(claims) < snap.restored_ms:
-            # Redis lost the queue after this ticket was issued, so maybe the check-in
-            # too: check in again (the same place if it is there) before the draw.
-            fresh = (await checkin.check_in(deps, launch_id, registration_id)).ticket
-        else:
-            return StatusOut(status=status)
+        done = await checkin.check_in(deps, claims.launch_id, claims.registration_id)
     except FairdropError:
         return StatusOut(status=status)  # check-in closed meanwhile: nothing to exchange
-    claims = tickets.read(deps, fresh, launch_id)
+    if drawn and done.rank is None:
+        return StatusOut(status=status)  # Redis is still finishing the draw
+    fresh = done.ticket
+    claims = tickets.read(deps, fresh, claims.launch_id)
     return StatusOut(status=await watch.status(claims), ticket=fresh)
 
 
