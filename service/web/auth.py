@@ -23,11 +23,8 @@ KEY_COOKIE = "fd_key"
 
 
 def bearer(request: AnyRequest) -> str | None:
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    return None
+    """The request's `Authorization: Bearer` token, if it sends one."""
+    return _credentials(request.scope, ())[0]
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
@@ -54,10 +51,10 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
-    token = bearer(request) or request.cookies.get(SHOPPER_COOKIE)
-    if not token:
+    token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,))
+    if not (token or cookie):
         raise Unauthorized("Send the shopper token as `Authorization: Bearer …` or the cookie.")
-    return shopper_claims(deps, token, launch_id)
+    return shopper_claims(deps, str(token or cookie), launch_id)
 
 
 def channel_of(request: AnyRequest, default: str = "web") -> str:
@@ -75,9 +72,11 @@ def _credentials(scope: Scope, cookies: tuple[str, ...]) -> tuple[str | None, li
     `bearer` and `request.cookies` give, without building the request's header and
     cookie maps (which cost a hold or a confirm more than checking its token)."""
     token: str | None = None
+    authorized = False  # only the first Authorization header counts, as in headers.get
     found: dict[str, str] = {}
     for name, value in scope["headers"]:
-        if name == b"authorization" and token is None:
+        if name == b"authorization" and not authorized:
+            authorized = True
             scheme, _, given = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and given.strip():
                 token = given.strip()
