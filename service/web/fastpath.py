@@ -87,8 +87,7 @@ class FastLane:
             return False  # the routed handler explains it
         if out.ticket is not None:
             return False  # a fresh ticket goes out as a cookie: the routed handler sets it
-        health.count_response("queueStatus", 200)
-        await _send(send, 200, _JSON, _encoder.encode(out))
+        await _send(send, "queueStatus", 200, _JSON, _encoder.encode(out))
         return True
 
     async def _confirm(self, scope: Scope, send: Send, path: str) -> bool:
@@ -108,30 +107,34 @@ class FastLane:
                 launch_id, registration_id, hold_id, channel=scope_channel(scope)
             )
         except FairdropError as exc:
-            await _send_problem(send, problems.domain_parts(path, exc))
+            await _send_problem(send, "confirmHold", problems.domain_parts(path, exc))
         except Exception:
             log.exception("unhandled error on POST %s", path)
-            await _send_problem(send, problems.unexpected_parts(path))
+            await _send_problem(send, "confirmHold", problems.unexpected_parts(path))
         else:
-            health.count_response("confirmHold", 201)
-            await _send(send, 201, _JSON, _encoder.encode(reservation_out(reservation)))
+            body = _encoder.encode(reservation_out(reservation))
+            await _send(send, "confirmHold", 201, _JSON, body)
         return True
 
 
-async def _send_problem(send: Send, parts: tuple[dict[str, Any], dict[str, str] | None]) -> None:
+async def _send_problem(
+    send: Send, route: str, parts: tuple[dict[str, Any], dict[str, str] | None]
+) -> None:
     body, headers = parts
-    health.count_response("confirmHold", body["status"])
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await _send(send, body["status"], _PROBLEM, _encoder.encode(body), extra)
+    await _send(send, route, body["status"], _PROBLEM, _encoder.encode(body), extra)
 
 
 async def _send(
     send: Send,
+    route: str,
     status: int,
     media_type: bytes,
     body: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
+    """Answer, counted under the routed handler's operation id (as the app counts it)."""
+    health.count_response(route, status)
     await send(
         {
             "type": "http.response.start",
