@@ -38,7 +38,7 @@ class LaunchKeys(msgspec.Struct, frozen=True):
     prefix: str = ""
 
     def key(self, name: str) -> str:
-        return f"{self.prefix}fd:{{{self.launch_id}}}:{name}"
+        return launch_key(self.launch_id, self.prefix, name)
 
     @property
     def all(self) -> list[str]:
@@ -55,9 +55,14 @@ class LaunchKeys(msgspec.Struct, frozen=True):
         raise AttributeError(name)
 
 
+def launch_key(launch_id: str, prefix: str, name: str) -> str:
+    """The one place a key's name is spelled: prefix, then the launch's hash tag."""
+    return f"{prefix}fd:{{{launch_id}}}:{name}"
+
+
 @functools.lru_cache(maxsize=4096)
 def named_keys(launch_id: str, prefix: str, names: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(f"{prefix}fd:{{{launch_id}}}:{name}" for name in names)
+    return tuple(launch_key(launch_id, prefix, name) for name in names)
 
 
 def pair(store_id: str, sku_id: str) -> str:
