@@ -1,6 +1,6 @@
 """On a real Redis Cluster: every key of a launch shares one hash slot, so each script
-runs on the launch's shard, launches spread over the shards, and a batch of confirms
-over launches on different shards goes out in one pipeline."""
+runs on the launch's shard, launches spread over the shards, and one batch of confirms
+over launches on different shards settles each on its own shard."""
 
 from __future__ import annotations
 
@@ -33,8 +33,6 @@ from tests.serve import (
     stocked_launch,
     until_admitted,
 )
-
-A = {"actor": "test", "channel": "admin"}
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +95,7 @@ async def test_launches_on_different_shards_sell_without_oversell(
         assert len(mine) == 10, "exactly the units there are"
         assert len({h.registration_id for h in mine}) == 10, "nobody over the limit of one"
 
-    # One batch confirms holds of all three launches: one pipeline across the shards.
+    # One batch confirms holds of all three launches, a script call on each shard.
     batcher = ConfirmBatcher(deps)
     done = await asyncio.gather(
         *(batcher.confirm(h.launch_id, h.registration_id, h.hold_id) for h in won)
