@@ -3,7 +3,7 @@
 -- loader binds those to locals K_META, K_FREE, ... in that order (KEYS[1], KEYS[2], ...)
 -- and leaves the others nil, so a script is sent only its own keys. All carry the
 -- launch's {hash tag}. What each holds:
---   meta       hash  loaded, selling, hold_ms, limit
+--   meta       hash  loaded, selling, hold_ms, limit, suspect, due (see expire_if_due)
 --   free       zset  "store:sku:unit" members of free units (score 0, lex order)
 --   holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
 --   expiry     zset  hold id by expires_ms (holds in state "held")
@@ -85,4 +85,24 @@ local function expire_due(now, max)
     if raw then drop_hold(id, cjson.decode(raw), 'expired', now) else redis.call('ZREM', K_EXPIRY, id) end
   end
   return #ids
+end
+
+-- meta 'due' is a lower bound on when the next held hold expires: every ZADD to expiry
+-- goes through schedule_expiry, which lowers it, and releases only ever raise the true
+-- earliest. So a reserve with nothing due reads one more field of a hash it reads anyway
+-- instead of querying the sorted set (4% of reserve's instructions in Redis, by
+-- callgrind). 'none': nothing is held. Absent (a fresh load):
+-- unknown, so look. Returns the bound as it stands afterwards.
+local function expire_if_due(now, max, due)
+  if due == 'none' or (due and tonumber(due) > now) then return due end
+  expire_due(now, max)
+  local first = redis.call('ZRANGE', K_EXPIRY, 0, 0, 'WITHSCORES')[2] or 'none'
+  redis.call('HSET', K_META, 'due', first)
+  return first
+end
+
+-- A held hold's expiry, at `at`; `due` is meta 'due' as the caller last read it.
+local function schedule_expiry(id, at, due)
+  redis.call('ZADD', K_EXPIRY, at, id)
+  if due == 'none' or (due and tonumber(due) > at) then redis.call('HSET', K_META, 'due', at) end
 end

@@ -19,7 +19,7 @@ if why == 'retry' then
     h.st, h.d = 'held', nil
     redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))
     redis.call('ZREM', K_CONFIRMING, hold_id)
-    redis.call('ZADD', K_EXPIRY, h.e, hold_id)
+    schedule_expiry(hold_id, h.e, redis.call('HGET', K_META, 'due'))
     return {'ok', 'held'}
   end
   drop_hold(hold_id, h, 'expired', now)

@@ -9,9 +9,9 @@ local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
 local store, sku, rank = ARGV[4], ARGV[5], ARGV[6] or ''
 local pair = store .. ':' .. sku
 
-local meta = redis.call('HMGET', K_META, 'loaded', 'selling', 'limit', 'hold_ms')
+local meta = redis.call('HMGET', K_META, 'loaded', 'selling', 'limit', 'hold_ms', 'due')
 if meta[1] ~= '1' then return {'not-loaded'} end
-expire_due(now, 64)
+local due = expire_if_due(now, 64, meta[5])
 if meta[2] ~= '1' then return {'launch-not-selling'} end
 local queued = rank ~= ''
 local shopping = queued and redis.call('HEXISTS', K_SHOPPING, reg) == 1
@@ -51,7 +51,7 @@ local h = {r = reg, s = store, k = sku, u = unit_no, l = slot, e = expires, st =
 -- The first write, so a (vanishingly unlikely) reused hold id changes nothing.
 if redis.call('HSETNX', K_HOLDS, hold_id, cjson.encode(h)) == 0 then return {'duplicate-hold'} end
 redis.call('ZREM', K_FREE, unit)
-redis.call('ZADD', K_EXPIRY, expires, hold_id)
+schedule_expiry(hold_id, expires, due)
 redis.call('HINCRBY', K_HELD, pair, 1)
 redis.call('HSET', K_CUST, reg, bit.bor(mask, bit.lshift(1, slot)))
 if queued then
