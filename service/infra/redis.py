@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -13,7 +14,6 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.commands.core import AsyncScript
 from redis.exceptions import DataError, NoScriptError
 
 from service.errors import Unavailable
@@ -91,9 +91,17 @@ def script_source(name: str) -> str:
 
 @dataclass(frozen=True)
 class _Script:
-    call: AsyncScript
+    source: str
     keys: tuple[str, ...]
     """The names of the launch keys it takes, in order."""
+    sha: str
+    """Its SHA1, by which Redis knows it (a name, not a security measure)."""
+
+    @classmethod
+    def named(cls, name: str) -> _Script:
+        source = script_source(name)
+        sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
+        return cls(source, script_keys(name), sha)
 
 
 class HiredisPackedConnection(aioredis.Connection):
@@ -141,8 +149,6 @@ def create_redis(
     return aioredis.Redis.from_pool(pool)
 
 
-
-
 def redis_for(settings: Settings) -> Redis:
     """The client `settings` name: `REDIS_URL`, a Redis Cluster with `FAIRDROP_REDIS_CLUSTER`."""
     assert settings.redis_url is not None, "resolve the embedded default first"
@@ -158,24 +164,37 @@ def _decodes(client: Redis) -> bool:
 class Scripts:
     """The launch scripts on one client. `await scripts.run("reserve", keys, now, ...)`.
 
-    redis-py's `AsyncScript` sends EVALSHA and reloads the script on NOSCRIPT.
-    Connection failures surface as `Unavailable` here, the one seam to the backend.
+    Each call is a plain EVALSHA; on NOSCRIPT (a restarted or failed-over Redis, a
+    cluster shard that never saw the script) the script is loaded and the call sent
+    again. Connection failures surface as `Unavailable` here, the one seam to the backend.
     """
 
     def __init__(self, client: Redis) -> None:
         if not _decodes(client):
             raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
-        self._scripts: dict[str, _Script] = {
-            name: _Script(client.register_script(script_source(name)), script_keys(name))
-            for name in SCRIPT_NAMES
-        }
+        self._scripts: dict[str, _Script] = {name: _Script.named(name) for name in SCRIPT_NAMES}
 
     async def run(self, name: str, keys: LaunchKeys, *args: str | int | float) -> Any:
-        """The script's reply, its strings already decoded (`create_redis`'s client)."""
+        """The script's reply, its strings already decoded (`create_redis`'s client).
+
+        The client's `evalsha` is awaited right here, with no wrapper coroutine between
+        (redis-py's `AsyncScript` was one): the hold path is this call and little else."""
         script = self._scripts[name]
+        given = keys.named(script.keys)
         try:
-            return await script.call(keys=keys.named(script.keys), args=args)
+            return await self.client.evalsha(script.sha, len(given), *given, *args)
+        except NoScriptError:
+            return await self._load_and_run(script, given, args)
+        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
+            raise Unavailable("Redis is unreachable") from exc
+
+    async def _load_and_run(
+        self, script: _Script, keys: tuple[str, ...], args: tuple[str | int | float, ...]
+    ) -> Any:
+        try:
+            await self.client.script_load(script.source)
+            return await self.client.evalsha(script.sha, len(keys), *keys, *args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
 
@@ -202,8 +221,8 @@ class Scripts:
         # Plain EVALSHA in the pipeline: a script registered on a pipeline makes redis-py
         # ask SCRIPT EXISTS first, a second round trip on every call. A NOSCRIPT reply
         # means that call did nothing, so after loading the script only those run again.
-        script = self._scripts[name].call
-        names = self._scripts[name].keys
+        script = self._scripts[name]
+        names = script.keys
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
         try:
@@ -221,7 +240,7 @@ class Scripts:
                         missing.append(i)
                 if not missing or attempt == 2:
                     break
-                await self.client.script_load(script.script)
+                await self.client.script_load(script.source)
                 pending = missing
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
@@ -241,14 +260,12 @@ class Scripts:
         """On a Redis Cluster the calls go out together, each to its launch's shard:
         redis-py refuses EVALSHA in a cluster pipeline (a shard may lack the script),
         while each script call loads its script where it is missing."""
-        script = self._scripts[name]
         results: list[Any] = await asyncio.gather(
-            *(script.call(keys=keys.named(script.keys), args=args) for keys, args in calls),
-            return_exceptions=True,
+            *(self.run(name, keys, *args) for keys, args in calls), return_exceptions=True
         )
         for reply in results:
-            if isinstance(reply, aioredis.ConnectionError | aioredis.TimeoutError):
-                raise Unavailable("Redis is unreachable") from reply
+            if isinstance(reply, Unavailable):
+                raise reply
             if raise_on_error and isinstance(reply, BaseException):
                 raise reply
         return results

@@ -16,9 +16,7 @@ from service.infra.keys import LaunchKeys
 _CHUNK = 10_000
 
 
-async def drain_places(
-    deps: Deps, launch_id: str, batch: int = 5_000, most: int = 100_000
-) -> int:
+async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int = 100_000) -> int:
     """Copy the launch's newly given places into `queue_places`."""
 
     async def store(con: Conn, lines: list[str]) -> None:

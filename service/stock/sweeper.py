@@ -57,9 +57,7 @@ async def hold_events(deps: Deps, launch_id: str, count: int = -1) -> list[HoldE
     return [parse_hold_event(str(line)) for line in lines]
 
 
-async def drain_events(
-    deps: Deps, launch_id: str, batch: int = 500, most: int = 100_000
-) -> int:
+async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int = 100_000) -> int:
     """Copy hold events from the launch's Redis log into the audit trail, then trim them
     (`service/infra/drain.py`); a line copied twice is kept once (`source_id`)."""
 

@@ -51,7 +51,7 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
-    token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,))
+    token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,), bearer_wins=True)
     if not (token or cookie):
         raise Unauthorized("Send the shopper token as `Authorization: Bearer …` or the cookie.")
     return shopper_claims(deps, str(token or cookie), launch_id)
@@ -67,10 +67,14 @@ def scope_channel(scope: Scope, default: str = "web") -> str:
     return channel if channel in ("web", "app", "store", "phone", "admin") else default
 
 
-def _credentials(scope: Scope, cookies: tuple[str, ...]) -> tuple[str | None, list[str | None]]:
+def _credentials(
+    scope: Scope, cookies: tuple[str, ...], *, bearer_wins: bool = False
+) -> tuple[str | None, list[str | None]]:
     """The bearer token and the named cookies of a request, off its raw headers: what
     `bearer` and `request.cookies` give, without building the request's header and
-    cookie maps (which cost a hold or a confirm more than checking its token)."""
+    cookie maps (which cost a hold or a confirm more than checking its token).
+    With `bearer_wins`, a bearer token ends the reading: the cookies are not looked at
+    (the caller would not use them), so they come back as None."""
     token: str | None = None
     authorized = False  # only the first Authorization header counts, as in headers.get
     found: dict[str, str] = {}
@@ -80,6 +84,8 @@ def _credentials(scope: Scope, cookies: tuple[str, ...]) -> tuple[str | None, li
             scheme, _, given = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and given.strip():
                 token = given.strip()
+                if bearer_wins:
+                    return token, [None] * len(cookies)
         elif name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, item = part.strip().partition("=")
@@ -98,7 +104,7 @@ def scope_header(scope: Scope, name: bytes) -> str | None:
 
 def scope_token(scope: Scope, cookie: str) -> str:
     """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
-    token, (found,) = _credentials(scope, (cookie,))
+    token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
     if token or found:
         return token or str(found)
     raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
