@@ -102,6 +102,19 @@ def combine(results: list[LoadResult]) -> dict[str, Any]:
     }
 
 
+def paired_ratios(measured: list[LoadResult], baseline: list[LoadResult]) -> list[float]:
+    """Each round's measured 2xx/s over the baseline's req/s in the same round.
+
+    A round runs the two phases back to back, so each pair saw about the same machine;
+    on a shared one the speed of everything drifts by a fifth within a minute, and one
+    slow burst can land on either phase. The median of the pairs is what the benches
+    state (`statistics.median`); the pooled figures stay beside it."""
+    return [
+        round(m.count("2") / m.duration_s / b.rps, 3)
+        for m, b in zip(measured, baseline, strict=True)
+    ]
+
+
 def ensure_wrk() -> str | None:
     """wrk's path, installing Debian's package when it is missing and apt works."""
     found = shutil.which("wrk")
