@@ -152,31 +152,21 @@ async def advance(deps: Deps, launch_id: str, *states: str) -> None:
 
 
 async def selling_launch(
-    deps: Deps,
-    launch_id: str = "drop",
-    *,
-    stores: tuple[str, ...] = ("S1",),
-    skus: tuple[str, ...] = ("K1",),
-    units: int = 10,
-    registrations: int = 10,
-    limit: int = 1,
-    hold_seconds: int = 300,
+    deps: Deps, launch_id: str = "drop", *, limit: int = 1, hold_seconds: int = 300, **stock: Any
 ) -> list[int]:
-    """A selling launch with `units` per (store, sku); returns the registration ids.
+    """A selling launch (`stock` as `stocked_launch` takes it: stores, skus, units,
+    registrations); returns the registration ids.
 
     First come, first served (no draw), admitting as fast as stock allows.
     """
     regs = await stocked_launch(
         deps,
         launch_id,
-        stores=stores,
-        skus=skus,
-        units=units,
-        registrations=registrations,
         hold_seconds=hold_seconds,
         per_customer_limit=limit,
         fairness_mode="fifo",
         admit_rate=100_000,
+        **stock,
     )
     await advance(deps, launch_id, "selling")
     return regs

@@ -48,7 +48,6 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         pool = await db.create_pool(settings)
-        assert settings.redis_url is not None
         redis = redis_for(settings)
         deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
         app.state.deps = deps

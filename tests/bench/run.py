@@ -7,6 +7,7 @@
     python tests/bench/run.py poll-scale  # status with 1,000,000 waiters ÷ with 1,000 (≥ 0.9)
     python tests/bench/run.py draw      # draw 1,000,000 check-ins: ≤ 10 s, ≤ 100 Redis bytes each
     python tests/bench/run.py join      # POST queue/checkin ÷ POST /_bench/evalsha
+    python tests/bench/run.py reserve-ir  # reserve's ratio in CPU instructions (callgrind)
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
 own schema and key prefix and drops them at the end; it serves the app with
@@ -39,6 +40,7 @@ from _env import (
     say,
     serving,
 )
+from _instructions import bench_reserve_instructions
 from _join_bench import bench_join
 from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired_ratios
 from _poll_bench import bench_poll, bench_poll_scale
@@ -103,7 +105,9 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
             base_runs: list[LoadResult] = []
             hold_runs: list[LoadResult] = []
             for n in range(args.rounds):
-                with profiling(server, _baseline_path(args.profile) if n == 0 else None, args.seconds):
+                with profiling(
+                    server, _baseline_path(args.profile) if n == 0 else None, args.seconds
+                ):
                     base_runs.append(
                         await asyncio.to_thread(run, evalsha, args.seconds, f"round {n} evalsha")
                     )
@@ -305,13 +309,16 @@ BENCHES = {
     "poll-scale": bench_poll_scale,
     "draw": bench_draw,
     "join": bench_join,
+    "reserve-ir": bench_reserve_instructions,
 }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("bench", choices=BENCHES)
-    parser.add_argument("--seconds", type=float, default=5.0, help="each measured phase")
+    parser.add_argument(
+        "--seconds", type=float, default=None, help="each measured phase (5; confirm: 10)"
+    )
     parser.add_argument("--warmup", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=6, help="baseline/measured pairs")
     parser.add_argument("--connections", type=int, default=64, help="HTTP connections")
@@ -335,11 +342,17 @@ def main() -> None:
         "--admit-rate", type=float, default=None, help="poll (5/s), poll-scale (1/s)"
     )
     parser.add_argument("--idle", type=float, default=5.0, help="poll: Redis calls at rest (s)")
+    parser.add_argument(
+        "--requests", type=int, default=400, help="reserve-ir: counted requests a route"
+    )
     parser.add_argument("--profile", type=Path, default=None, help="py-spy raw output file")
     parser.add_argument(
         "--client", choices=["wrk", "python"], default="wrk", help="python: the asyncio fallback"
     )
     args = parser.parse_args()
+    if args.seconds is None:
+        # A confirm phase eats the holds made before it and has no paired rounds.
+        args.seconds = 10.0 if args.bench == "confirm" else 5.0
     if args.units is None:
         args.units = 200_000 if args.bench == "reserve" else 100_000
     if args.shoppers is None:

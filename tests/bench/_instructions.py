@@ -1,0 +1,239 @@
+"""`reserve-ir`: what a hold costs the worker beside a bare EVALSHA, counted in CPU
+instructions instead of timed, so that a change of a few per cent shows whatever else
+the machine is doing (timed ratios here move by a fifth between rounds).
+
+The app runs in a child process under `valgrind --tool=callgrind`, driven in-process
+through ASGI with the same request bytes the reserve bench sends (no HTTP server, no
+load generator: what it counts is the app's own Python and C, the event loop and the
+Redis client included; the kernel and granian are not counted). Redis and Postgres are
+the real ones, outside valgrind. Instrumentation is switched on for the measured
+requests only (`callgrind_control`), after a warm-up. Counts repeat within about 1 %.
+
+The ratio is the baseline's instructions per request over the hold's: the same sense
+as the timed ratio (1.0 = a hold costs no more than a bare EVALSHA).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from _env import fresh_space, open_deps, say
+from _seed import SKU, STORE, admit_all, seed_launch
+
+from service.infra.settings import Settings
+
+BODY = json.dumps({"store_id": STORE, "sku_id": SKU}).encode()
+ROUTES = ("evalsha", "reserve")
+_SUMMARY = re.compile(r"^summary: (\d+)$", re.M)
+
+
+def _scope(path: str, token: str) -> dict[str, Any]:
+    headers = [
+        (b"host", b"127.0.0.1"),
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(BODY)).encode()),
+        (b"authorization", b"Bearer " + token.encode()),
+    ]
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 40000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+
+
+async def _request(app: Any, path: str, token: str, statuses: dict[int, int]) -> None:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": BODY, "more_body": False}
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses[message["status"]] = statuses.get(message["status"], 0) + 1
+
+    await app(_scope(path, token), receive, send)
+
+
+async def _child(config: dict[str, Any]) -> None:
+    """Runs under callgrind: serve the app in-process and send the measured requests
+    when the parent says so (files in `config["dir"]`)."""
+    os.environ["FAIRDROP_BENCH_ENDPOINTS"] = "1"
+    from service.web.app import create_app
+    from service.web.fastpath import FastLane
+
+    settings = msgspec.convert(config["settings"], Settings)
+    app = FastLane(create_app(settings))
+    to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    await to_app.put({"type": "lifespan.startup"})
+    lifespan = asyncio.create_task(
+        app({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, to_app.get, from_app.put)
+    )
+    assert (await from_app.get())["type"] == "lifespan.startup.complete"
+    paths = {"evalsha": "/_bench/evalsha", "reserve": f"/api/launches/{config['launch']}/holds"}
+    tokens: list[str] = config["tokens"]
+    folder = Path(config["dir"])
+    rng = random.Random(7)
+
+    async def send(path: str, n: int, statuses: dict[int, int]) -> None:
+        async def client(count: int) -> None:
+            for _ in range(count):
+                await _request(app, path, rng.choice(tokens), statuses)
+
+        each = n // config["concurrency"]
+        await asyncio.gather(*(client(each) for _ in range(config["concurrency"])))
+
+    answered: dict[str, dict[int, int]] = {}
+    for route in ROUTES:
+        await send(paths[route], config["warmup"], {})
+        (folder / f"{route}.ready").write_text("")
+        await asyncio.to_thread(_wait_for, folder / f"{route}.go")
+        answered[route] = {}
+        await send(paths[route], config["requests"], answered[route])
+        (folder / f"{route}.done").write_text(json.dumps(answered[route]))
+        await asyncio.to_thread(_wait_for, folder / f"{route}.dumped")
+    await to_app.put({"type": "lifespan.shutdown"})
+    await from_app.get()
+    await lifespan
+
+
+def _wait_for(
+    path: Path, process: subprocess.Popen[bytes] | None = None, timeout: float = 600
+) -> None:
+    until = time.monotonic() + timeout
+    while not path.exists():
+        if process is not None and process.poll() is not None:
+            raise RuntimeError(f"the callgrind child exited ({process.returncode})")
+        if time.monotonic() > until:
+            raise TimeoutError(f"no {path.name} within {timeout}s")
+        time.sleep(0.05)
+
+
+def _control(*args: str) -> None:
+    subprocess.run(["callgrind_control", *args], check=True, capture_output=True)
+
+
+def _ensure_valgrind() -> str:
+    found = shutil.which("valgrind")
+    if found is None and shutil.which("apt-get"):
+        say("valgrind missing: installing Debian's package")
+        subprocess.run(["apt-get", "install", "-y", "-q", "valgrind"], check=False)
+        found = shutil.which("valgrind")
+    if found is None:
+        raise SystemExit("reserve-ir needs valgrind (apt-get install valgrind)")
+    return found
+
+
+def _count(
+    valgrind: str, work: Path, requests: int
+) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
+    """Start the child under callgrind; count each route's requests, instrumentation on
+    for them alone. Returns instructions a request and the statuses answered, by route."""
+    child = subprocess.Popen(
+        [
+            valgrind,
+            "--tool=callgrind",
+            "--instr-atstart=no",
+            f"--callgrind-out-file={work / 'callgrind.out'}",
+            sys.executable,
+            __file__,
+            "--child",
+            str(work / "config.json"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    pid = str(child.pid)
+    counted: dict[str, int] = {}
+    statuses: dict[str, dict[str, int]] = {}
+    try:
+        for route in ROUTES:
+            _wait_for(work / f"{route}.ready", child)
+            _control("--instr=on", pid)
+            _control("--zero", pid)
+            (work / f"{route}.go").write_text("")
+            _wait_for(work / f"{route}.done", child)
+            _control(f"--dump={route}", pid)
+            _control("--instr=off", pid)
+            statuses[route] = json.loads((work / f"{route}.done").read_text())
+            dumps = sorted(work.glob("callgrind.out.*"), key=lambda p: p.stat().st_mtime)
+            found = _SUMMARY.search(dumps[-1].read_text())
+            assert found is not None, "callgrind dump without a summary"
+            counted[route] = int(found.group(1)) // requests
+            say(f"{route}: {counted[route]:,} instructions a request, {statuses[route]}")
+            (work / f"{route}.dumped").write_text("")
+        child.wait(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    return counted, statuses
+
+
+async def bench_reserve_instructions(
+    base: Settings, args: argparse.Namespace, work: Path
+) -> dict[str, Any]:
+    valgrind = _ensure_valgrind()
+    requests = args.requests
+    async with fresh_space(base) as settings:
+        async with open_deps(settings) as deps:
+            launch_id = "bench-ir"
+            ids = await seed_launch(
+                deps, launch_id, units=20_000, shoppers=2_000, limit=16, hold_seconds=3600
+            )
+            tokens = list((await admit_all(deps, launch_id, ids)).values())
+        config = {
+            "settings": msgspec.to_builtins(settings),
+            "launch": launch_id,
+            "tokens": tokens,
+            "dir": str(work),
+            "requests": requests,
+            "warmup": 200,
+            "concurrency": 8,
+        }
+        (work / "config.json").write_text(json.dumps(config))
+        say(f"starting the app under callgrind ({requests} requests a route)")
+        counted, statuses = await asyncio.to_thread(_count, valgrind, work, requests)
+    for route, answered in statuses.items():
+        if set(answered) != {"201"}:
+            raise RuntimeError(f"{route} answered {answered}: not every request succeeded")
+    ratio = counted["evalsha"] / counted["reserve"]
+    return {
+        "bench": "reserve-ir",
+        "ratio": round(ratio, 3),
+        "ratio_means": "instructions per bare-EVALSHA request ÷ per hold (in-process, callgrind)",
+        "instructions_per_request": counted,
+        "added_by_reserve": counted["reserve"] - counted["evalsha"],
+        "requests_per_route": requests,
+        "statuses": statuses,
+    }
+
+
+if __name__ == "__main__" and sys.argv[1:2] == ["--child"]:
+    asyncio.run(_child(json.loads(Path(sys.argv[2]).read_text())))
