@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from service import errors
 from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
@@ -14,6 +16,13 @@ from service.web.queue import answer_status
 from tests.serve import advance, stocked_launch
 
 A = {"actor": "test", "channel": "admin"}
+
+
+async def _ceiling(deps: Deps, launch_id: str) -> int:
+    found: int = await deps.pool.fetchval(
+        "SELECT rank_ceiling FROM queue_state WHERE launch_id = $1", launch_id
+    )
+    return found
 
 
 async def _flush(deps: Deps) -> None:
@@ -59,7 +68,10 @@ async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: Fake
 
     await _flush(deps)  # Redis is lost: stock, holds, queue
     restored = await watch.refresh("r1")
-    assert (restored.phase, restored.qlen, restored.admitted) == ("drawn", 12, 2)
+    ceiling = await _ceiling(deps, "r1")
+    assert 12 <= ceiling <= 12 + checkin.RANK_BLOCK
+    # The queue comes back as long as the ranks Postgres let Redis give.
+    assert (restored.phase, restored.qlen, restored.admitted) == ("drawn", ceiling, 2)
     # Drawn places come back from the draw: checking in again gives the same rank.
     for r in regs[:8]:
         assert (await checkin.check_in(deps, "r1", r)).rank == ticket[r].rank
@@ -78,7 +90,7 @@ async def test_a_lost_queue_is_restored_with_every_place(deps: Deps, clock: Fake
     # A new arrival queues behind everyone who was there.
     await registrations.import_registrations(deps, "r1", [(1, {"email": "new@example.com"})], **A)
     newcomer = (await registrations.list_registrations(deps, "r1", limit=20))[-1].id
-    assert (await checkin.check_in(deps, "r1", newcomer)).rank == 12
+    assert (await checkin.check_in(deps, "r1", newcomer)).rank == ceiling
 
 
 async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
@@ -137,17 +149,40 @@ async def test_places_given_after_the_draw_come_back_from_postgres(
     assert {r["registration_id"]: r["rank"] for r in kept} == placed
     late = (await checkin.check_in(deps, "r3", regs[5])).rank  # not kept before the loss
     assert late == 5
+    assert await _ceiling(deps, "r3") > late, "Postgres let Redis give it first"
 
     watch = QueueWatch(deps)
     await watch.load_active()
     await _flush(deps)
     clock.advance(1.0)
     restored = await watch.refresh("r3")
-    assert (restored.phase, restored.qlen) == ("drawn", 5)
+    ceiling = await _ceiling(deps, "r3")
+    assert (restored.phase, restored.qlen) == ("drawn", ceiling)
     for r, rank in placed.items():  # checking in again: the same place, not a new one
         assert (await checkin.check_in(deps, "r3", r)).rank == rank
     qrank = await deps.redis.hgetall(deps.keys("r3").qrank)  # "your turn" finds them
     assert {int(k): int(v) for k, v in qrank.items()} == {v: k for k, v in placed.items()}
-    # A newcomer queues behind every kept place (the one given after the last copy is
-    # the loss window: about a sweep's interval).
-    assert (await checkin.check_in(deps, "r3", regs[6])).rank == 5
+    # A newcomer queues behind every place given, kept or not: the one given after the
+    # last copy (the loss window: about a sweep's interval) is not given again. Its
+    # holder, checking in again, queues behind too: Redis forgot them.
+    newcomer = (await checkin.check_in(deps, "r3", regs[6])).rank
+    assert newcomer == ceiling > late
+    assert (await checkin.check_in(deps, "r3", regs[5])).rank == ceiling + 1
+
+
+async def test_a_burst_of_check_ins_gets_distinct_ranks_all_below_the_kept_ceiling(
+    deps: Deps,
+) -> None:
+    regs = await stocked_launch(
+        deps, "r4", units=5, registrations=300, fairness_mode="fifo", admit_rate=1.0
+    )
+    await advance(deps, "r4", "checkin_open")
+    # All at once, racing for the ceiling from one worker's pool and client.
+    done = await asyncio.gather(*(checkin.check_in(deps, "r4", r) for r in regs))
+    ranks = sorted(c.rank for c in done if c.rank is not None)
+    assert ranks == list(range(300))
+    ceiling = await _ceiling(deps, "r4")
+    assert 300 <= ceiling <= 300 + checkin.RANK_BLOCK * 4, "a burst does not strand a queue"
+    # Checking in again, as racing, changes nothing.
+    again = await asyncio.gather(*(checkin.check_in(deps, "r4", r) for r in regs[::7]))
+    assert [c.rank for c in again] == [c.rank for c in done[::7]]

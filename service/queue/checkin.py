@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import collections
+
+import asyncpg
 import msgspec
 
 from service import errors
 from service.deps import Deps
 from service.queue import tickets
+
+RANK_BLOCK = 32
+"""Ranks kept in Postgres ahead of those given, beyond the check-ins waiting for a
+ceiling in this worker: about one write per this many check-ins, and after a lost
+Redis comes back about this many ranks nobody holds (each is admitted to nobody and
+its window lapses)."""
+_CEILING_TRIES = 20
+_waiting: collections.Counter[str] = collections.Counter()
+"""Check-ins of this worker waiting for a ceiling, by launch: a burst raises it for all
+of them at once instead of a block per round trip."""
 
 
 class CheckedIn(msgspec.Struct, frozen=True):
@@ -17,9 +30,22 @@ class CheckedIn(msgspec.Struct, frozen=True):
 
 async def check_in(deps: Deps, launch_id: str, registration_id: int) -> CheckedIn:
     """The registration's ticket: the same place however often it checks in."""
-    reply = await deps.scripts.run(
-        "checkin", deps.keys(launch_id), deps.clock.now_ms(), registration_id
-    )
+    keys = deps.keys(launch_id)
+    reply = await deps.scripts.run("checkin", keys, deps.clock.now_ms(), registration_id)
+    for _ in range(_CEILING_TRIES):
+        if reply[0] != "need-ceiling":
+            break
+        _waiting[launch_id] += 1
+        try:
+            upto = int(reply[1]) + RANK_BLOCK + _waiting[launch_id]
+            ceiling = await reserve_ranks(deps, launch_id, upto)
+        finally:
+            _waiting[launch_id] -= 1
+        reply = await deps.scripts.run(
+            "checkin", keys, deps.clock.now_ms(), registration_id, ceiling
+        )
+    else:
+        raise errors.Unavailable("Check-ins are arriving faster than places are kept; try again.")
     if reply[0] == "closed":
         raise errors.CheckinClosed()
     if reply[0] == "not-invited":
@@ -32,6 +58,23 @@ async def check_in(deps: Deps, launch_id: str, registration_id: int) -> CheckedI
         ticket=tickets.issue(deps, launch_id, registration_id, rank),
         rank=None if rank == tickets.PREQUEUE else rank,
     )
+
+
+async def reserve_ranks(deps: Deps, launch_id: str, upto: int) -> int:
+    """Keep in Postgres that ranks below `upto` may be given (never lowered), before Redis
+    gives them; `restore` starts a lost queue past it. Returns the ceiling kept."""
+    try:
+        ceiling: int = await deps.pool.fetchval(
+            "INSERT INTO queue_state (launch_id, qlen, admitted, rank_ceiling)"
+            " VALUES ($1, 0, 0, $2) ON CONFLICT (launch_id) DO UPDATE"
+            " SET rank_ceiling = greatest(queue_state.rank_ceiling, EXCLUDED.rank_ceiling)"
+            " RETURNING rank_ceiling",
+            launch_id,
+            upto,
+        )
+    except (asyncpg.PostgresError, OSError) as exc:
+        raise errors.Unavailable("The queue cannot give places right now; try again.") from exc
+    return ceiling
 
 
 async def current_rank(deps: Deps, launch_id: str, registration_id: int) -> int | None:

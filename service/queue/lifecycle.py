@@ -90,7 +90,7 @@ async def restore(deps: Deps, launch_id: str) -> bool:
     launch = await deps.pool.fetchrow(
         "SELECT l.id, l.state, l.fairness_mode, l.admit_rate, l.active_cap,"
         " l.admission_window_seconds, d.drawn, d.revealed_at IS NOT NULL AS drawn_out,"
-        " q.qlen, q.admitted, q.lapsed"
+        " q.qlen, q.admitted, q.lapsed, q.rank_ceiling"
         " FROM launches l LEFT JOIN draws d ON d.launch_id = l.id"
         " LEFT JOIN queue_state q ON q.launch_id = l.id WHERE l.id = $1",
         launch_id,
@@ -107,8 +107,11 @@ async def restore(deps: Deps, launch_id: str) -> bool:
         await draw.place_ranks(deps, keys, drawn)
         qlen = len(drawn)
     # Places given after the draw, as far as the sweeper had kept them: nobody who
-    # checks in again gets a new one, and nobody new gets a rank someone holds.
-    qlen = max(qlen, launch["qlen"] or 0, await places.restore_places(deps, keys, launch_id))
+    # checks in again gets a new one. The newest (given in the second before the loss)
+    # are below the rank ceiling, so new check-ins start past it: nobody new gets a rank
+    # someone's ticket names.
+    kept = await places.restore_places(deps, keys, launch_id)
+    qlen = max(qlen, launch["qlen"] or 0, kept, launch["rank_ceiling"] or 0)
     restored: int = await deps.scripts.run(
         "queue_restore",
         keys,

@@ -9,7 +9,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.queue import registrations, tickets
+from service.queue import checkin, registrations, tickets
 from service.stock import holds
 from service.stock.counts import redis_counts
 
@@ -96,10 +96,11 @@ async def admit_all(deps: Deps, launch_id: str, registration_ids: list[int]) -> 
     returns their queue tickets, which is what a hold needs."""
     keys = deps.keys(launch_id)
     replies: list[list[object]] = []
+    ceiling = await checkin.reserve_ranks(deps, launch_id, len(registration_ids))
     for start in range(0, len(registration_ids), 5_000):
         chunk = registration_ids[start : start + 5_000]
         replies += await deps.scripts.run_many(
-            "checkin", keys, [(deps.clock.now_ms(), r) for r in chunk]
+            "checkin", keys, [(deps.clock.now_ms(), r, ceiling) for r in chunk]
         )
     ranks = {r: int(str(reply[1])) for r, reply in zip(registration_ids, replies, strict=True)}
     for _ in range(200):
