@@ -23,6 +23,7 @@ from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.infra.redis import script_keys, script_source
+from service.queue import checkin
 from service.queue.tickets import TTL_MS, TicketClaims
 
 STORE, SKU = "S1", "SKU1"
@@ -116,9 +117,13 @@ async def checkin_bulk(deps: Deps, launch_id: str, registration_ids: Iterable[in
     assert deps.settings.redis_url is not None
     sha = (await deps.redis.script_load(script_source("checkin"))).encode()
     keys = [k.encode() for k in deps.keys(launch_id).named(script_keys("checkin"))]
-    head = b"*%d\r\n" % (3 + len(keys) + 2) + _bulk(
+    head = b"*%d\r\n" % (3 + len(keys) + 3) + _bulk(
         [b"EVALSHA", sha, str(len(keys)).encode(), *keys]
     )
+    # Ranks given after the draw must be below a ceiling Postgres keeps: keep one for all.
+    ids = list(registration_ids)
+    qlen = int(await deps.redis.hget(deps.keys(launch_id).qmeta, "qlen") or 0)
+    ceiling = _bulk([str(await checkin.reserve_ranks(deps, launch_id, qlen + len(ids))).encode()])
     where = parse_url(deps.settings.redis_url)
     reader, writer = await asyncio.open_connection(
         where.get("host", "127.0.0.1"), where.get("port", 6379)
@@ -138,11 +143,10 @@ async def checkin_bulk(deps: Deps, launch_id: str, registration_ids: Iterable[in
             auth = [user.encode()] if user else []
             await command(b"AUTH", *auth, str(where["password"]).encode())
         await command(b"SELECT", str(where.get("db", 0)).encode())
-        ids = list(registration_ids)
         for start in range(0, len(ids), _CHUNK):
             now = _bulk([str(deps.clock.now_ms()).encode()])
             chunk = ids[start : start + _CHUNK]
-            writer.write(b"".join(head + now + _bulk([str(r).encode()]) for r in chunk))
+            writer.write(b"".join(head + now + _bulk([str(r).encode()]) + ceiling for r in chunk))
             got = 0
             while got < len(chunk):
                 replies.feed(await reader.read(1 << 20))
