@@ -186,3 +186,32 @@ async def test_a_burst_of_check_ins_gets_distinct_ranks_all_below_the_kept_ceili
     # Checking in again, as racing, changes nothing.
     again = await asyncio.gather(*(checkin.check_in(deps, "r4", r) for r in regs[::7]))
     assert [c.rank for c in again] == [c.rank for c in done[::7]]
+
+
+async def test_the_holder_of_a_place_lost_with_redis_keeps_it_through_the_ticket(
+    deps: Deps, clock: FakeClock
+) -> None:
+    regs = await stocked_launch(
+        deps, "r5", units=10, registrations=4, fairness_mode="fifo", admit_rate=100.0
+    )
+    await advance(deps, "r5", "checkin_open")
+    for r in regs[:2]:
+        await checkin.check_in(deps, "r5", r)
+    assert await places.drain_places(deps, "r5") == 2  # the sweeper copied these two
+    lost = await checkin.check_in(deps, "r5", regs[2])  # given in the loss window
+    watch = QueueWatch(deps)
+    await watch.load_active()
+    await _flush(deps)
+    clock.advance(1.0)
+    await watch.refresh("r5")
+    newcomer = await checkin.check_in(deps, "r5", regs[3])
+    assert lost.rank == 2 and newcomer.rank is not None and newcomer.rank > 2
+
+    await advance(deps, "r5", "selling")
+    await watch.refresh("r5")
+    clock.advance(1.0)
+    await watch.refresh("r5")
+    claims = tickets.read(deps, lost.ticket, "r5")
+    assert (await answer_status(deps, watch, claims)).status.state == "admitted"
+    hold = await holds.reserve(deps, "r5", regs[2], "S1", "K1", rank=claims.rank)
+    assert hold.registration_id == regs[2]
