@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 
+import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -25,7 +27,9 @@ def test_a_token_verifies_for_its_launch_only() -> None:
 
 
 @given(st.text(min_size=1), st.binary(max_size=300))
-def test_the_tag_is_keyed_blake2b_of_the_payload_whatever_came_before(secret: str, other: bytes) -> None:
+def test_the_tag_is_keyed_blake2b_of_the_payload_whatever_came_before(
+    secret: str, other: bytes
+) -> None:
     # Signing one payload must not leak into the next.
     signer = TokenSigner(secret)
     signer._mac(other)
@@ -37,6 +41,24 @@ def test_the_tag_is_keyed_blake2b_of_the_payload_whatever_came_before(secret: st
     expected = hashlib.blake2b(payload, key=key, digest_size=16).digest()
     assert base64.urlsafe_b64decode(mac + "=" * (-len(mac) % 4)) == expected
     assert TokenSigner(secret).verify(token, launch_id="L1", now_ms=0).registration_id == 7
+
+
+@given(st.text(min_size=1), st.integers(min_value=1, max_value=2**40))
+def test_tokens_signed_with_hmac_sha256_before_still_open(secret: str, reg: int) -> None:
+    # As they were signed before keyed BLAKE2b: links already e-mailed keep working.
+    payload = msgspec.msgpack.encode(ShopperClaims("L1", reg, 2**40))
+    key = hashlib.sha256(b"fairdrop-token:" + secret.encode()).digest()
+
+    def b64(data: bytes) -> str:
+        return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+    legacy = f"{b64(payload)}.{b64(hmac.digest(key, payload, 'sha256'))}"
+    assert TokenSigner(secret).verify(legacy, launch_id="L1", now_ms=0).registration_id == reg
+    with pytest.raises(Unauthorized, match="not genuine"):
+        TokenSigner(secret + "x").verify(legacy, launch_id="L1", now_ms=0)
+    forged = f"{b64(payload)}.{b64(hmac.digest(key, payload + b'x', 'sha256'))}"
+    with pytest.raises(Unauthorized, match="not genuine"):
+        TokenSigner(secret).verify(forged, launch_id="L1", now_ms=0)
 
 
 def test_expired_forged_and_malformed_tokens_are_refused() -> None:
