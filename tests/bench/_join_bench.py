@@ -7,13 +7,12 @@ import asyncio
 import json
 import random
 import secrets
-import statistics
 import time
 from pathlib import Path
 from typing import Any
 
 from _env import fresh_space, open_deps, profiling, say, serving, write_lines
-from _load import Load, LoadResult, combine, cpu_ratio, paired_ratios, phase_runner
+from _load import Load, LoadResult, combine, cpu_ratio, paired, phase_runner
 from _queue_seed import (
     SKU,
     STORE,
@@ -82,16 +81,13 @@ async def bench_join(base: Settings, args: argparse.Namespace, work: Path) -> di
         placed = await deps.redis.hlen(keys.qpos)
         prequeue = await deps.redis.llen(keys.prequeue)
     joined, repeated, baseline = combine(first_runs), combine(repeat_runs), combine(base_runs)
-    rounds = paired_ratios(first_runs, base_runs)
-    ratio = statistics.median(rounds)
+    ratios = paired(first_runs, base_runs)
     wrapped = sum(r.wrapped for r in [warm, *first_runs])
     if wrapped:
         say(f"WARNING: {wrapped} first check-ins reused a registration: raise --waiters")
     return {
         "bench": "join",
-        "ratio": round(ratio, 3),
-        "round_ratios": rounds,
-        "ratio_pooled": round(joined["ok_rps"] / baseline["rps"], 3),
+        **ratios,
         "ratio_means": "first check-ins (each registration once) ÷ bare EVALSHA",
         "ratio_repeat": round(repeated["rps"] / baseline["rps"], 3),
         "cpu_ratio": cpu_ratio(baseline["cpu_us_per_request"], joined["cpu_us_per_request"]),

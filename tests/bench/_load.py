@@ -8,6 +8,7 @@ import json
 import random
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -102,17 +103,31 @@ def combine(results: list[LoadResult]) -> dict[str, Any]:
     }
 
 
-def paired_ratios(measured: list[LoadResult], baseline: list[LoadResult]) -> list[float]:
-    """Each round's measured 2xx/s over the baseline's req/s in the same round.
+def paired(
+    measured: list[LoadResult], baseline: list[LoadResult], goal: float | None = None
+) -> dict[str, Any]:
+    """The ratio a paired bench states, with what it is made of.
 
-    A round runs the two phases back to back, so each pair saw about the same machine;
-    on a shared one the speed of everything drifts by a fifth within a minute, and one
-    slow burst can land on either phase. The median of the pairs is what the benches
-    state (`statistics.median`); the pooled figures stay beside it."""
-    return [
+    Each round's ratio is its measured 2xx/s over the baseline's req/s in the same
+    round. A round runs the two phases back to back, so each pair saw about the same
+    machine; on a shared one the speed of everything drifts by a fifth within a minute,
+    and one slow burst can land on either phase. So `ratio` is the median of the rounds'
+    ratios (`round_ratios`), with the pooled figure (`ratio_pooled`) beside it; with a
+    `goal`, whether the ratio meets it (`met`, unrounded)."""
+    rounds = [
         round(m.count("2") / m.duration_s / b.rps, 3)
         for m, b in zip(measured, baseline, strict=True)
     ]
+    ratio = statistics.median(rounds)
+    pooled = combine(measured)["ok_rps"] / combine(baseline)["rps"]
+    out: dict[str, Any] = {
+        "ratio": round(ratio, 3),
+        "round_ratios": rounds,
+        "ratio_pooled": round(pooled, 3),
+    }
+    if goal is not None:
+        out |= {"goal": goal, "met": ratio >= goal}
+    return out
 
 
 def ensure_wrk() -> str | None:

@@ -1,7 +1,7 @@
 """Throughput benchmarks, each stated as a ratio to a baseline measured in the same run.
 
     python tests/bench/run.py reserve   # POST /holds ÷ one bare EVALSHA endpoint (goal ≥ 0.9)
-                                        # (median of paired rounds: see _load.paired_ratios)
+                                        # (median of paired rounds: see _load.paired)
     python tests/bench/run.py confirm   # POST /holds/{id}/confirm ÷ raw asyncpg inserts (≥ 0.5)
     python tests/bench/run.py poll      # GET queue/status ÷ GET /_bench/hello (≥ 0.6)
     python tests/bench/run.py poll-scale  # status with 1,000,000 waiters ÷ with 1,000 (≥ 0.9)
@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import secrets
-import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ from _env import (
 )
 from _instructions import bench_reserve_instructions
 from _join_bench import bench_join
-from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired_ratios
+from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired
 from _poll_bench import bench_poll, bench_poll_scale
 from _seed import (
     SKU,
@@ -119,17 +118,12 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
         counts = await _counts(deps, launch_id)
     reserve, baseline = combine(hold_runs), combine(base_runs)
     # Only holds granted (2xx) count: a refusal is cheap and must not flatter the ratio.
-    rounds = paired_ratios(hold_runs, base_runs)
-    ratio = statistics.median(rounds)
+    ratios = paired(hold_runs, base_runs, goal=0.9)
     return {
         "bench": "reserve",
-        "ratio": round(ratio, 3),
-        "round_ratios": rounds,
-        "ratio_pooled": round(reserve["ok_rps"] / baseline["rps"], 3),
+        **ratios,
         "ratio_all_statuses": round(reserve["rps"] / baseline["rps"], 3),
         "cpu_ratio": cpu_ratio(baseline["cpu_us_per_request"], reserve["cpu_us_per_request"]),
-        "goal": 0.9,
-        "met": ratio >= 0.9,
         "reserve": reserve,
         "baseline_evalsha": baseline,
         "hello": combine([hello_run]),
