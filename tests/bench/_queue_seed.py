@@ -111,6 +111,14 @@ def _bulk(parts: Sequence[bytes]) -> bytes:
     return b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in parts)
 
 
+async def keep_ceiling(deps: Deps, launch_id: str, count: int) -> int:
+    """A rank ceiling Postgres keeps for `count` more check-ins past the queue as Redis
+    has it now (ranks given after the draw must lie below one), for bulk check-ins that
+    pass it to the script instead of asking for one each time."""
+    qlen = int(await deps.redis.hget(deps.keys(launch_id).qmeta, "qlen") or 0)
+    return await checkin.reserve_ranks(deps, launch_id, qlen + count)
+
+
 async def checkin_bulk(deps: Deps, launch_id: str, registration_ids: Iterable[int]) -> list[int]:
     """Check each registration in with the real `checkin` script; returns the ranks
     (-1: pre-queue). Pipelined in chunks of 10,000 on one connection of its own."""
@@ -120,10 +128,8 @@ async def checkin_bulk(deps: Deps, launch_id: str, registration_ids: Iterable[in
     head = b"*%d\r\n" % (3 + len(keys) + 3) + _bulk(
         [b"EVALSHA", sha, str(len(keys)).encode(), *keys]
     )
-    # Ranks given after the draw must be below a ceiling Postgres keeps: keep one for all.
     ids = list(registration_ids)
-    qlen = int(await deps.redis.hget(deps.keys(launch_id).qmeta, "qlen") or 0)
-    ceiling = _bulk([str(await checkin.reserve_ranks(deps, launch_id, qlen + len(ids))).encode()])
+    ceiling = _bulk([str(await keep_ceiling(deps, launch_id, len(ids))).encode()])
     where = parse_url(deps.settings.redis_url)
     reader, writer = await asyncio.open_connection(
         where.get("host", "127.0.0.1"), where.get("port", 6379)

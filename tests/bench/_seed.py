@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from _queue_seed import keep_ceiling
+
 from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.queue import checkin, registrations, tickets
+from service.queue import registrations, tickets
 from service.stock import holds
 from service.stock.counts import redis_counts
 
@@ -96,12 +98,15 @@ async def admit_all(deps: Deps, launch_id: str, registration_ids: list[int]) -> 
     returns their queue tickets, which is what a hold needs."""
     keys = deps.keys(launch_id)
     replies: list[list[object]] = []
-    ceiling = await checkin.reserve_ranks(deps, launch_id, len(registration_ids))
+    ceiling = await keep_ceiling(deps, launch_id, len(registration_ids))
     for start in range(0, len(registration_ids), 5_000):
         chunk = registration_ids[start : start + 5_000]
         replies += await deps.scripts.run_many(
             "checkin", keys, [(deps.clock.now_ms(), r, ceiling) for r in chunk]
         )
+    refused = [reply for reply in replies if reply[0] != "ok"]
+    if refused:
+        raise RuntimeError(f"{len(refused)} check-ins refused, e.g. {refused[0]!r}")
     ranks = {r: int(str(reply[1])) for r, reply in zip(registration_ids, replies, strict=True)}
     for _ in range(200):
         admitted = int((await deps.scripts.run("admit", keys, deps.clock.now_ms()))[2])
