@@ -25,6 +25,22 @@ async def _ceiling(deps: Deps, launch_id: str) -> int:
     return found
 
 
+async def _fifo_checkin_open(
+    deps: Deps, launch_id: str, *, units: int, registrations: int, admit_rate: float
+) -> list[int]:
+    """A first-come-first-served launch with check-in open; its registration ids."""
+    regs = await stocked_launch(
+        deps,
+        launch_id,
+        units=units,
+        registrations=registrations,
+        fairness_mode="fifo",
+        admit_rate=admit_rate,
+    )
+    await advance(deps, launch_id, "checkin_open")
+    return regs
+
+
 async def _flush(deps: Deps) -> None:
     keys = [k async for k in deps.redis.scan_iter(match=f"{deps.settings.redis_prefix}*")]
     await deps.redis.delete(*keys)
@@ -133,10 +149,7 @@ async def test_check_ins_lost_before_the_draw_come_back_with_their_tickets(
 async def test_places_given_after_the_draw_come_back_from_postgres(
     deps: Deps, clock: FakeClock
 ) -> None:
-    regs = await stocked_launch(
-        deps, "r3", units=5, registrations=7, fairness_mode="fifo", admit_rate=1.0
-    )
-    await advance(deps, "r3", "checkin_open")
+    regs = await _fifo_checkin_open(deps, "r3", units=5, registrations=7, admit_rate=1.0)
     placed = {r: (await checkin.check_in(deps, "r3", r)).rank for r in regs[:5]}
     assert sorted(placed.values()) == [0, 1, 2, 3, 4]
     # The sweeper keeps them; copying twice keeps each once and trims what it copied.
@@ -173,10 +186,7 @@ async def test_places_given_after_the_draw_come_back_from_postgres(
 async def test_a_burst_of_check_ins_gets_distinct_ranks_all_below_the_kept_ceiling(
     deps: Deps,
 ) -> None:
-    regs = await stocked_launch(
-        deps, "r4", units=5, registrations=300, fairness_mode="fifo", admit_rate=1.0
-    )
-    await advance(deps, "r4", "checkin_open")
+    regs = await _fifo_checkin_open(deps, "r4", units=5, registrations=300, admit_rate=1.0)
     # All at once, racing for the ceiling from one worker's pool and client.
     done = await asyncio.gather(*(checkin.check_in(deps, "r4", r) for r in regs))
     ranks = sorted(c.rank for c in done if c.rank is not None)
@@ -191,10 +201,7 @@ async def test_a_burst_of_check_ins_gets_distinct_ranks_all_below_the_kept_ceili
 async def test_the_holder_of_a_place_lost_with_redis_keeps_it_through_the_ticket(
     deps: Deps, clock: FakeClock
 ) -> None:
-    regs = await stocked_launch(
-        deps, "r5", units=10, registrations=4, fairness_mode="fifo", admit_rate=100.0
-    )
-    await advance(deps, "r5", "checkin_open")
+    regs = await _fifo_checkin_open(deps, "r5", units=10, registrations=4, admit_rate=100.0)
     for r in regs[:2]:
         await checkin.check_in(deps, "r5", r)
     assert await places.drain_places(deps, "r5") == 2  # the sweeper copied these two
