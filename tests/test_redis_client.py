@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from redis.exceptions import DataError, ResponseError
 
 from service.deps import Deps
-from service.infra.redis import HiredisPackedConnection
+from service.infra.redis import HiredisPackedConnection, ScriptHead, packs_heads
 
 _args = st.lists(
     st.one_of(
@@ -26,6 +26,43 @@ def test_packs_like_redis_py(name: str | bytes, args: list[str | bytes | int]) -
     ours = HiredisPackedConnection()
     theirs = aioredis.Connection()
     assert b"".join(ours.pack_command(name, *args)) == b"".join(theirs.pack_command(name, *args))
+
+
+@given(
+    keys=st.lists(st.text(min_size=1, max_size=40), max_size=12),
+    args=_args,
+    calls=st.integers(min_value=1, max_value=3),
+)
+def test_a_script_head_packs_like_the_whole_command(
+    keys: list[str], args: list[str | bytes | int], calls: int
+) -> None:
+    """Packed once, a head gives the bytes of `EVALSHA sha numkeys *keys *args`, call
+    after call, whatever the argument count (each count has its own `*<n>` line)."""
+    sha = "a" * 40
+    head = ScriptHead(sha, keys)
+    theirs = aioredis.Connection()
+    for n in [*range(len(args) + 1)][-calls:]:
+        ours = HiredisPackedConnection().pack_command("EVALSHA", head, *args[:n])
+        assert b"".join(ours) == b"".join(
+            theirs.pack_command("EVALSHA", sha, len(keys), *keys, *args[:n])
+        )
+
+
+def test_a_script_head_refuses_what_it_cannot_pack() -> None:
+    with pytest.raises(DataError):
+        HiredisPackedConnection().pack_command("EVALSHA", ScriptHead("a" * 40, ["k"]), object())
+
+
+async def test_scripts_send_heads_through_the_service_client(deps: Deps) -> None:
+    """The service's single-server client takes the packed path (and a head is built
+    once per script and launch); the reply is the script's, NOSCRIPT handled."""
+    assert isinstance(deps.redis, aioredis.Redis) and packs_heads(deps.redis)
+    keys = deps.keys("never-made")
+    now = deps.clock.now_ms()
+    await deps.redis.script_flush()
+    assert await deps.scripts.run("expire", keys, now, -1) == 0
+    assert await deps.scripts.run("expire", keys, now, -1) == 0
+    assert list(deps.scripts._heads or {}) == [("expire", keys)]
 
 
 def test_unpackable_argument_is_a_data_error() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -104,15 +104,58 @@ class _Script:
         return cls(source, script_keys(name), sha)
 
 
-class HiredisPackedConnection(aioredis.Connection):
-    """A connection that packs commands with hiredis (C) instead of redis-py's Python.
+def _body(packed: bytes) -> bytes:
+    """A packed command without its leading `*<count>` line."""
+    return packed[packed.index(b"\n") + 1 :]
 
-    redis-py's sync client already does this when hiredis is installed; its asyncio
-    client does not, and packing a launch script's 17 keys in Python cost more client
-    CPU than the rest of the call (`tests/bench/run.py reserve`).
+
+class ScriptHead:
+    """`EVALSHA <sha> <numkeys> <key>…` of one script on one launch, packed once.
+
+    Sent as `execute_command("EVALSHA", head, *args)` on a `HiredisPackedConnection`,
+    which packs only `args`: a launch's key names never change, and packing them cost
+    a hold more than its ticket check did (hiredis spends ~1,200 instructions on each
+    argument; a hold sends 11 keys; `tests/bench/run.py reserve-ir`). The bytes on
+    the wire are the same as for `evalsha(sha, numkeys, *keys, *args)`.
+    """
+
+    __slots__ = ("_body", "_lines", "_words", "keys", "sha")
+
+    def __init__(self, sha: str, keys: Sequence[str]) -> None:
+        self.sha, self.keys = sha, tuple(keys)
+        command: Any = ("EVALSHA", sha, len(self.keys), *self.keys)
+        self._body = _body(hiredis.pack_command(command))
+        self._words = 3 + len(self.keys)
+        self._lines: dict[int, bytes] = {}  # by argument count: the head with its count
+
+    def pack(self, args: Sequence[Any]) -> list[bytes]:
+        n = len(args)
+        line = self._lines.get(n)
+        if line is None:
+            line = self._lines.setdefault(n, b"*%d\r\n" % (self._words + n) + self._body)
+        if not n:
+            return [line]
+        try:
+            return [line, _body(hiredis.pack_command(tuple(args)))]
+        except TypeError as exc:
+            raise DataError(str(exc)) from exc
+
+    def __str__(self) -> str:  # what redis-py shows of a failed command
+        return f"{self.sha} {len(self.keys)} {' '.join(self.keys)}"
+
+
+class HiredisPackedConnection(aioredis.Connection):
+    """A connection that packs commands with hiredis (C) instead of redis-py's Python,
+    and sends a `ScriptHead`'s packed bytes as they are.
+
+    redis-py's sync client already does the first when hiredis is installed; its
+    asyncio client does not, and packing a launch script's 17 keys in Python cost more
+    client CPU than the rest of the call (`tests/bench/run.py reserve`).
     """
 
     def pack_command(self, *args: Any) -> list[bytes]:
+        if len(args) > 1 and type(args[1]) is ScriptHead:
+            return args[1].pack(args[2:])
         name = args[0]
         if isinstance(name, str):  # "CONFIG GET": Redis wants the words apart
             args = (*name.encode().split(), *args[1:])
@@ -155,6 +198,14 @@ def redis_for(settings: Settings) -> Redis:
     return create_redis(settings.redis_url, cluster=settings.redis_cluster)
 
 
+_MAX_HEADS = 4096
+
+
+def packs_heads(client: aioredis.Redis) -> bool:
+    """Whether `client` sends a `ScriptHead` as it is (`create_redis`'s single-server client)."""
+    return issubclass(client.connection_pool.connection_class, HiredisPackedConnection)
+
+
 def _decodes(client: Redis) -> bool:
     if isinstance(client, RedisCluster):
         return bool(client.get_encoder().decode_responses)
@@ -174,18 +225,34 @@ class Scripts:
             raise ValueError("Scripts needs a client that decodes replies (create_redis)")
         self.client = client
         self._scripts: dict[str, _Script] = {name: _Script.named(name) for name in SCRIPT_NAMES}
+        # The single-server client's `execute_command`, which sends heads (`ScriptHead`);
+        # None on a cluster, where the keys go as they are, for it to find the shard by.
+        self._send: Callable[..., Awaitable[Any]] | None = None
+        if isinstance(client, aioredis.Redis) and packs_heads(client):
+            self._send = client.execute_command
+        self._heads: dict[tuple[str, LaunchKeys], ScriptHead] = {}
 
     async def run(self, name: str, keys: LaunchKeys, *args: str | int | float) -> Any:
         """The script's reply, its strings already decoded (`create_redis`'s client).
 
-        The client's `evalsha` is awaited right here, with no wrapper coroutine between
-        (redis-py's `AsyncScript` was one): the hold path is this call and little else."""
+        The client's `execute_command` is awaited right here, with no wrapper coroutine
+        between (redis-py's `AsyncScript` was one), with the script and the launch's
+        keys packed once (`ScriptHead`): the hold path is this call and little else."""
         script = self._scripts[name]
-        given = keys.named(script.keys)
+        send = self._send
         try:
-            return await self.client.evalsha(script.sha, len(given), *given, *args)
+            if send is None:
+                given = keys.named(script.keys)
+                return await self.client.evalsha(script.sha, len(given), *given, *args)
+            heads = self._heads
+            head = heads.get((name, keys))
+            if head is None:
+                if len(heads) >= _MAX_HEADS:  # launches come and go: keep it bounded
+                    heads.clear()
+                head = heads[name, keys] = ScriptHead(script.sha, keys.named(script.keys))
+            return await send("EVALSHA", head, *args)
         except NoScriptError:
-            return await self._load_and_run(script, given, args)
+            return await self._load_and_run(script, keys.named(script.keys), args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
             raise Unavailable("Redis is unreachable") from exc
 

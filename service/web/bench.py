@@ -1,8 +1,9 @@
 """Baseline endpoints for `tests/bench/run.py`; mounted only when FAIRDROP_BENCH_ENDPOINTS=1.
 
 `/_bench/hello` is the framework's ceiling; `/_bench/evalsha` does one bare EVALSHA
-through the same client and dependencies as the shopper routes, awaited as
-`Scripts.run` awaits a launch script's (the client's own `evalsha`, NOSCRIPT handled),
+through the same client and dependencies as the shopper routes, sent as `Scripts.run`
+sends a launch script (the client's `execute_command` with a `ScriptHead` packed
+once, NOSCRIPT handled),
 so the reserve benchmark can state its throughput as a ratio of that, measured in the
 same run.
 A POST to it decodes the same JSON body a hold request carries: reading the request
@@ -12,12 +13,16 @@ is part of any endpoint's one round trip, so the ratio isolates what reserve add
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
+import redis.asyncio as aioredis
 from litestar import HttpMethod, get, post, route
 from litestar.params import JSONBody
 from redis.exceptions import NoScriptError
 
 from service.deps import Deps
+from service.infra.redis import ScriptHead
 from service.web.params import AppDeps
 from service.web.shopper import HoldCreate
 
@@ -33,13 +38,21 @@ async def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
+_heads: dict[str, ScriptHead] = {}  # by key prefix
+
+
 async def _evalsha(deps: Deps) -> dict[str, int]:
-    key = f"{deps.settings.redis_prefix}fd:bench:evalsha"
+    prefix = deps.settings.redis_prefix
+    head = _heads.get(prefix)
+    if head is None:
+        head = _heads[prefix] = ScriptHead(_SHA, [f"{prefix}fd:bench:evalsha"])
+    # The benches serve a single Redis server (`Scripts` sends heads there alone).
+    send: Callable[..., Awaitable[Any]] = cast(aioredis.Redis, deps.redis).execute_command
     try:
-        value = await deps.redis.evalsha(_SHA, 1, key)
+        value = await send("EVALSHA", head)
     except NoScriptError:
         await deps.redis.script_load(_BASELINE)
-        value = await deps.redis.evalsha(_SHA, 1, key)
+        value = await send("EVALSHA", head)
     return {"value": int(value)}
 
 
