@@ -104,6 +104,13 @@ def scope_header(scope: Scope, name: bytes) -> str | None:
 
 def scope_token(scope: Scope, cookie: str) -> str:
     """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
+    for name, value in scope["headers"]:  # an app's hold or poll: the bearer, found at once
+        if name == b"authorization":
+            scheme, _, given = value.decode("latin-1").partition(" ")
+            given = given.strip()
+            if given and scheme.lower() == "bearer":
+                return given
+            break  # only the first Authorization header counts; the cookie, then
     token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
     if token or found:
         return token or str(found)
