@@ -40,13 +40,18 @@ def raise_for(reply: list[Any]) -> None:
 
 
 async def run_loaded(deps: Deps, name: str, launch_id: str, *args: str | int) -> list[Any]:
-    """Run a launch script; if Redis has lost the launch, rebuild it from Postgres once."""
+    """Run a launch script; if Redis has lost the launch, rebuild it from Postgres once.
+    A reply of one string (reserve's) comes back as its words, like a table's."""
     keys = deps.keys(launch_id)
-    reply: list[Any] = await deps.scripts.run(name, keys, *args)
+    reply = _words(await deps.scripts.run(name, keys, *args))
     if reply[0] == "not-loaded":
         await ensure_loaded(deps, launch_id)
-        reply = await deps.scripts.run(name, keys, *args)
+        reply = _words(await deps.scripts.run(name, keys, *args))
     return reply
+
+
+def _words(reply: Any) -> list[Any]:
+    return reply.split(" ") if type(reply) is str else reply
 
 
 def new_hold_id() -> str:
