@@ -8,9 +8,14 @@ import re
 import pytest
 
 from service.infra.keys import LAUNCH_KEY_NAMES
-from service.infra.redis import SCRIPT_NAMES, _lua_dir, script_keys, script_source
+from service.infra.redis import (
+    SCRIPT_NAMES,
+    _lua_dir,
+    script_keys,
+    script_source,
+    shared_helpers,
+)
 
-_FUNCTION = re.compile(r"^local function (\w+)\(.*?\n(.*?)^end$", re.S | re.M)
 _KEY = re.compile(r"\bK_([A-Z]+)\b")
 _CALL = re.compile(r"\b(\w+)\(")
 
@@ -24,7 +29,8 @@ def _touched(text: str, helpers: dict[str, str], seen: frozenset[str] = frozense
     return used
 
 
-HELPERS = dict(_FUNCTION.findall((_lua_dir() / "_shared.lua").read_text()))
+HELPERS = shared_helpers()[1]
+_DEFINED = re.compile(r"^local function (\w+)\(", re.M)
 
 
 def test_the_helper_parser_sees_the_prelude() -> None:
@@ -54,3 +60,28 @@ def test_reserve_is_sent_fewer_keys_than_the_launch_has() -> None:
     # The point of the headers: the hottest script does not carry the queue's keys.
     assert len(script_keys("reserve")) < len(LAUNCH_KEY_NAMES)
     assert "qpos" not in script_keys("reserve")
+
+
+@pytest.mark.parametrize("name", SCRIPT_NAMES)
+def test_source_defines_every_helper_it_calls(name: str) -> None:
+    """Each helper is a closure made on every call, so a script carries only the ones it
+    names; never fewer than it calls, directly or through another helper."""
+    body = (_lua_dir() / f"{name}.lua").read_text()
+    defined = {d for d in _DEFINED.findall(script_source(name)) if d in HELPERS}
+    called: set[str] = set()
+    todo = [body]
+    while todo:
+        for c in set(_CALL.findall(todo.pop())) & HELPERS.keys() - called:
+            called.add(c)
+            todo.append(HELPERS[c])
+    assert called <= defined, f"{name} calls {sorted(called - defined)} without them"
+
+
+def test_a_script_without_helpers_is_sent_none() -> None:
+    assert not set(_DEFINED.findall(script_source("turn"))) & HELPERS.keys()
+    assert set(_DEFINED.findall(script_source("confirm_end"))) & HELPERS.keys() == {
+        "log",
+        "leave_shopping",
+        "forget_hold",
+    }
+    assert {"expire_due", "drop_hold"} <= set(_DEFINED.findall(script_source("reserve")))
