@@ -21,25 +21,18 @@ if queued and not shopping then
   if not deadline or tonumber(deadline) <= now then return 'not-admitted' end
 end
 
+-- The customer's first free limit slot and the first free unit; if either is missing,
+-- holds past their time may still pin them: release them all and look once more.
 local limit = tonumber(meta[3])
-local function find_slot()
-  local mask = slot_mask(reg)
+local slot, mask, unit
+for attempt = 1, 2 do
+  mask, slot = slot_mask(reg), nil
   for i = 0, limit - 1 do
-    if bit.band(mask, bit.lshift(1, i)) == 0 then return i, mask end
+    if bit.band(mask, bit.lshift(1, i)) == 0 then slot = i break end
   end
-  return nil, mask
-end
-local function find_unit()
-  return redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', 0, 1)[1]
-end
-
-local slot, mask = find_slot()
-local unit = find_unit()
-if slot == nil or unit == nil then
-  -- Holds past their time may still pin this slot or unit: release them all first.
+  unit = redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', 0, 1)[1]
+  if (slot and unit) or attempt == 2 then break end
   expire_due(now, -1)
-  slot, mask = find_slot()
-  unit = find_unit()
 end
 -- A free unit proves the item exists; only a refusal pays to ask.
 if unit == nil and redis.call('HEXISTS', K_ALLOCATED, pair) == 0 then return 'unknown-item' end
