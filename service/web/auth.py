@@ -81,17 +81,22 @@ def _credentials(
     for name, value in scope["headers"]:
         if name == b"authorization" and not authorized:
             authorized = True
-            scheme, _, given = value.decode("latin-1").partition(" ")
-            if scheme.lower() == "bearer" and given.strip():
-                token = given.strip()
-                if bearer_wins:
-                    return token, [None] * len(cookies)
+            token = _bearer(value)
+            if token and bearer_wins:
+                return token, [None] * len(cookies)
         elif name == b"cookie":
             for part in value.decode("latin-1").split(";"):
                 key, _, item = part.strip().partition("=")
                 if key in cookies and item and key not in found:
                     found[key] = item.strip('"')
     return token, [found.get(c) for c in cookies]
+
+
+def _bearer(authorization: bytes) -> str | None:
+    """The token of an `Authorization: Bearer …` header value, else None."""
+    scheme, _, given = authorization.decode("latin-1").partition(" ")
+    given = given.strip()
+    return given if given and scheme.lower() == "bearer" else None
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
@@ -106,10 +111,8 @@ def scope_token(scope: Scope, cookie: str) -> str:
     """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
     for name, value in scope["headers"]:  # an app's hold or poll: the bearer, found at once
         if name == b"authorization":
-            scheme, _, given = value.decode("latin-1").partition(" ")
-            given = given.strip()
-            if given and scheme.lower() == "bearer":
-                return given
+            if bearer_token := _bearer(value):
+                return bearer_token
             break  # only the first Authorization header counts; the cookie, then
     token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
     if token or found:
