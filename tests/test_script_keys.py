@@ -9,8 +9,10 @@ import pytest
 
 from service.infra.keys import LAUNCH_KEY_NAMES
 from service.infra.redis import (
+    _HELPER,
     SCRIPT_NAMES,
     _lua_dir,
+    helpers_used,
     script_keys,
     script_source,
     shared_helpers,
@@ -30,7 +32,7 @@ def _touched(text: str, helpers: dict[str, str], seen: frozenset[str] = frozense
 
 
 HELPERS = shared_helpers()[1]
-_DEFINED = re.compile(r"^local function (\w+)\(", re.M)
+_DEFINED = re.compile(_HELPER.pattern, re.M)
 
 
 def test_the_helper_parser_sees_the_prelude() -> None:
@@ -68,12 +70,7 @@ def test_source_defines_every_helper_it_calls(name: str) -> None:
     names; never fewer than it calls, directly or through another helper."""
     body = (_lua_dir() / f"{name}.lua").read_text()
     defined = {d for d in _DEFINED.findall(script_source(name)) if d in HELPERS}
-    called: set[str] = set()
-    todo = [body]
-    while todo:
-        for c in set(_CALL.findall(todo.pop())) & HELPERS.keys() - called:
-            called.add(c)
-            todo.append(HELPERS[c])
+    called = helpers_used(body, HELPERS, _CALL)  # calls only: stricter than the pruner's words
     assert called <= defined, f"{name} calls {sorted(called - defined)} without them"
 
 

@@ -95,12 +95,13 @@ def shared_helpers() -> tuple[str, dict[str, str]]:
     return "".join(lines[: starts[0][0]]), helpers
 
 
-def _helpers_used(text: str, helpers: dict[str, str]) -> set[str]:
-    """The helpers `text` calls, and the helpers those call, and so on."""
+def helpers_used(text: str, helpers: dict[str, str], names: re.Pattern[str] = _WORD) -> set[str]:
+    """The helpers `text` names (each match of `names`), and the helpers those name, and
+    so on."""
     used: set[str] = set()
     todo = [text]
     while todo:
-        for name in set(_WORD.findall(todo.pop())) & helpers.keys() - used:
+        for name in set(names.findall(todo.pop())) & helpers.keys() - used:
             used.add(name)
             todo.append(helpers[name])
     return used
@@ -120,7 +121,7 @@ def script_source(name: str) -> str:
         binding.append(f"local {', '.join(others)}")
     body = (folder / f"{name}.lua").read_text()
     header, helpers = shared_helpers()
-    used = _helpers_used(body, helpers)
+    used = helpers_used(body, helpers)
     kept = [text for helper, text in helpers.items() if helper in used]  # defined in order
     return "\n".join([*binding, header + "".join(kept), body])
 
@@ -168,7 +169,7 @@ class ScriptHead:
         n = len(args)
         line = self._lines.get(n)
         if line is None:
-            line = self._lines.setdefault(n, b"*%d\r\n" % (self._words + n) + self._body)
+            line = self._lines[n] = b"*%d\r\n" % (self._words + n) + self._body
         if not n:
             return [line]
         try:
