@@ -38,16 +38,22 @@ async def hello() -> dict[str, str]:
     return {"hello": "world"}
 
 
-_heads: dict[str, ScriptHead] = {}  # by key prefix
+# By (key prefix, client): the head, and the client's `execute_command` bound once, as
+# `Scripts` keeps it (the benches serve a single Redis server, where `Scripts` sends
+# heads). The bound method keeps its client alive, so the client's id stays its own.
+_heads: dict[tuple[str, int], tuple[ScriptHead, Callable[..., Awaitable[Any]]]] = {}
 
 
 async def _evalsha(deps: Deps) -> dict[str, int]:
     prefix = deps.settings.redis_prefix
-    head = _heads.get(prefix)
-    if head is None:
-        head = _heads[prefix] = ScriptHead(_SHA, [f"{prefix}fd:bench:evalsha"])
-    # The benches serve a single Redis server (`Scripts` sends heads there alone).
-    send: Callable[..., Awaitable[Any]] = cast(aioredis.Redis, deps.redis).execute_command
+    found = _heads.get((prefix, id(deps.redis)))
+    if found is None:
+        head = ScriptHead(_SHA, [f"{prefix}fd:bench:evalsha"])
+        found = _heads[prefix, id(deps.redis)] = (
+            head,
+            cast(aioredis.Redis, deps.redis).execute_command,
+        )
+    head, send = found
     try:
         value = await send("EVALSHA", head)
     except NoScriptError:
