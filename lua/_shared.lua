@@ -39,9 +39,13 @@ end
 -- Hold events for the audit trail, drained into Postgres by the sweeper. A list of
 -- "kind|hold|reg|store|sku|at_ms" lines (ids never contain '|'): a quarter of what XADD
 -- cost a reserve. Bounded if nobody drains it.
+local function log_event(kind, id, reg, store, sku, at)
+  local n = redis.call('RPUSH', K_EVLOG, kind .. '|' .. id .. '|' .. reg .. '|' .. store .. '|' .. sku .. '|' .. at)
+  if n > 200000 then redis.call('LTRIM', K_EVLOG, '-100000', '-1') end
+end
+
 local function log(kind, id, h, now)
-  local n = redis.call('RPUSH', K_EVLOG, kind .. '|' .. id .. '|' .. h.r .. '|' .. h.s .. '|' .. h.k .. '|' .. now)
-  if n > 200000 then redis.call('LTRIM', K_EVLOG, -100000, -1) end
+  log_event(kind, id, h.r, h.s, h.k, now)
 end
 
 local function slot_mask(reg)
@@ -101,8 +105,10 @@ local function expire_if_due(now, max, due)
   return first
 end
 
--- A held hold's expiry, at `at`; `due` is meta 'due' as the caller last read it.
-local function schedule_expiry(id, at, due)
-  redis.call('ZADD', K_EXPIRY, at, id)
-  if due == 'none' or (due and tonumber(due) > at) then redis.call('HSET', K_META, 'due', at) end
+-- A held hold's expiry, at `at` (`at_s`: the same as text, if the caller has it);
+-- `due` is meta 'due' as the caller last read it.
+local function schedule_expiry(id, at, due, at_s)
+  at_s = at_s or string.format('%d', at)
+  redis.call('ZADD', K_EXPIRY, at_s, id)
+  if due == 'none' or (due and tonumber(due) > at) then redis.call('HSET', K_META, 'due', at_s) end
 end

@@ -78,6 +78,7 @@ def test_a_script_without_helpers_is_sent_none() -> None:
     assert not set(_DEFINED.findall(script_source("turn"))) & HELPERS.keys()
     assert set(_DEFINED.findall(script_source("confirm_end"))) & HELPERS.keys() == {
         "log",
+        "log_event",
         "leave_shopping",
         "forget_hold",
     }
