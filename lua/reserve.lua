@@ -6,7 +6,7 @@
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 rank ('' = vouched)
 -- Returns 'ok <unit> <slot> <expires_ms>' or an error type: one string, since Redis
 -- turns a table into its reply at several times what a string costs it (~3 us a hold).
-local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
+local now, hold_id, reg = ARGV[1] + 0, ARGV[2], ARGV[3]
 local store, sku, rank = ARGV[4], ARGV[5], ARGV[6] or ''
 local pair = store .. ':' .. sku
 
@@ -18,12 +18,12 @@ local queued = rank ~= ''
 local shopping = queued and redis.call('HEXISTS', K_SHOPPING, reg) == 1
 if queued and not shopping then
   local deadline = redis.call('ZSCORE', K_WINDOW, rank)
-  if not deadline or tonumber(deadline) <= now then return 'not-admitted' end
+  if not deadline or deadline + 0 <= now then return 'not-admitted' end
 end
 
 -- The customer's first free limit slot and the first free unit; if either is missing,
 -- holds past their time may still pin them: release them all and look once more.
-local limit = tonumber(meta[3])
+local limit = meta[3] + 0
 local slot, mask, unit
 for attempt = 1, 2 do
   mask, slot = slot_mask(reg), nil
@@ -39,10 +39,9 @@ if unit == nil and redis.call('HEXISTS', K_ALLOCATED, pair) == 0 then return 'un
 if slot == nil then return 'limit-reached' end
 if unit == nil then return 'sold-out' end
 
--- Numbers go into text by string.format('%d'): Lua's own tostring (%.14g), cjson and
--- redis.call's number arguments each format a double at several times the cost.
+-- Numbers go into text by string.format('%d') (see _shared.lua).
 local digits = string.sub(unit, #pair + 2)
-local expires = now + tonumber(meta[4])
+local expires = now + meta[4]
 local expires_s, slot_s = string.format('%d', expires), string.format('%d', slot)
 -- The hold's JSON by hand: what cjson.encode gave, at a fraction of its cost. Nothing
 -- needs escaping: a free unit under this pair proves both ids are real ones (item ids
