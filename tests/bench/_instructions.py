@@ -248,10 +248,7 @@ def _count(
             _control(f"--dump={route}", pid)
             _control("--instr=off", pid)
             statuses[route] = json.loads((work / f"{route}.done").read_text())
-            dumps = sorted(work.glob(f"{prefix}.*"), key=lambda p: p.stat().st_mtime)
-            found = _SUMMARY.search(dumps[-1].read_text())
-            assert found is not None, "callgrind dump without a summary"
-            counted[route] = int(found.group(1)) // requests
+            counted[route] = _summary(work, prefix) // requests
             where = "in Redis" if counted_pid else "in the app"
             say(f"{route}: {counted[route]:,} instructions a request {where}, {statuses[route]}")
             (work / f"{route}.dumped").write_text("")
