@@ -4,8 +4,9 @@
 -- skip the queue, never the limit or the stock.
 -- KEYS: meta free holds expiry confirming cust held allocated evlog window shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 rank ('' = vouched)
--- Returns 'ok <unit> <slot> <expires_ms>' or an error type: one string, since Redis
--- turns a table into its reply at several times what a string costs it (~3 us a hold).
+-- Returns 'ok <unit> <slot> <expires_ms>' (the unit as its zero-padded digits) or an
+-- error type: one string, since Redis turns a table into its reply at several times
+-- what a string costs it (~3 us a hold).
 local now, hold_id, reg = ARGV[1] + 0, ARGV[2], ARGV[3]
 local store, sku, rank = ARGV[4], ARGV[5], ARGV[6] or ''
 local pair = store .. ':' .. sku
