@@ -46,6 +46,7 @@ from service.infra.settings import Settings
 BODY = json.dumps({"store_id": STORE, "sku_id": SKU}).encode()
 ROUTES = ("evalsha", "reserve")
 _SUMMARY = re.compile(r"^summary: (\d+)$", re.M)
+_APP_OUT, _REDIS_OUT = "callgrind.out", "redis.out"  # callgrind's dumps: <name>.<n>
 
 
 def _scope(path: str, token: str) -> dict[str, Any]:
@@ -170,16 +171,14 @@ def _redis_binary() -> str:
 
 
 @contextlib.contextmanager
-def _counted_redis(valgrind: str, work: Path) -> Iterator[tuple[str, str]]:
+def _counted_redis(callgrind: list[str], work: Path) -> Iterator[tuple[str, str]]:
     """A private Redis under callgrind, instrumentation off until `_count` turns it on.
     Yields its pid and URL."""
     port = free_port()
     server = subprocess.Popen(
         [
-            valgrind,
-            "--tool=callgrind",
-            "--instr-atstart=no",
-            f"--callgrind-out-file={work / 'redis.out'}",
+            *callgrind,
+            f"--callgrind-out-file={work / _REDIS_OUT}",
             _redis_binary(),
             "--port",
             str(port),
@@ -227,15 +226,16 @@ def _count(
     work: Path, requests: int, wrapper: list[str], counted_pid: str | None
 ) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
     """Start the child (under `wrapper`, callgrind or nothing) and count each route's
-    requests in the process `counted_pid` (None: the child), instrumentation on for
-    them alone. Returns instructions a request and the statuses answered, by route."""
+    requests in the process `counted_pid` (None: the child, dumping to `_APP_OUT`; else
+    the Redis of `_counted_redis`), instrumentation on for them alone. Returns
+    instructions a request and the statuses answered, by route."""
     child = subprocess.Popen(
         [*wrapper, sys.executable, __file__, "--child", str(work / "config.json")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     pid = counted_pid or str(child.pid)
-    prefix = "redis.out" if counted_pid else "callgrind.out"
+    prefix = _REDIS_OUT if counted_pid else _APP_OUT
     counted: dict[str, int] = {}
     statuses: dict[str, dict[str, int]] = {}
     try:
@@ -266,14 +266,13 @@ async def bench_reserve_instructions(
     is against a private Redis under callgrind. One pass could count both, but a Redis
     that slow changes how the app's event loop batches its work (the app's count rose
     by 2 % and 3 % for the two routes), and the app's count is the figure of record."""
-    valgrind = _ensure_valgrind()
-    callgrind = [valgrind, "--tool=callgrind", "--instr-atstart=no"]
+    callgrind = [_ensure_valgrind(), "--tool=callgrind", "--instr-atstart=no"]
     app_dir, redis_dir = work / "app", work / "redis"
     app_dir.mkdir()
     redis_dir.mkdir()
-    app_wrapper = [*callgrind, f"--callgrind-out-file={app_dir / 'callgrind.out'}"]
+    app_wrapper = [*callgrind, f"--callgrind-out-file={app_dir / _APP_OUT}"]
     counted, statuses = await _measure(base, args, app_dir, app_wrapper, None)
-    with _counted_redis(valgrind, redis_dir) as (redis_pid, redis_url):
+    with _counted_redis(callgrind, redis_dir) as (redis_pid, redis_url):
         in_redis, redis_statuses = await _measure(
             msgspec.structs.replace(base, redis_url=redis_url), args, redis_dir, [], redis_pid
         )
