@@ -4,7 +4,13 @@
 -- and leaves the others nil, so a script is sent only its own keys. All carry the
 -- launch's {hash tag}. What each holds:
 --   meta       hash  loaded, selling, hold_ms, limit, suspect, due (see expire_if_due)
---   free       zset  "store:sku:unit" members of free units (score 0, lex order)
+--   free       zset  "store:sku:unit" members of free units (score 0, lex order) outside
+--                    the fresh runs: units given back, or added out of turn
+--   fresh      hash  "store:sku:n" -> first unit of the pair's fresh run, "store:sku:t" ->
+--                    one past its last: the units [n, t) are free and never taken yet, so a
+--                    launch of a million units costs Redis two fields, not a million
+--                    members (78 MB for 600k), and a rebuild does not send them one by one.
+--                    Every free-set member is below n, so lowest-first takes the set first.
 --   holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
 --   expiry     zset  hold id by expires_ms (holds in state "held")
 --   confirming zset  hold id by deadline_ms (holds in state "confirming")
@@ -26,7 +32,7 @@
 --                    or every rank of a fifo launch); the drawn ones are in Postgres
 --   placelog   list  "reg|rank" for each rank given here, drained into Postgres
 --                    (queue_places), so a lost Redis gives those places back too
--- Invariant per store:sku: ZLEXCOUNT(free) + held + confirmed == allocated.
+-- Invariant per store:sku: ZLEXCOUNT(free) + (t - n) + held + confirmed == allocated.
 --
 -- On the hot path (reserve and what it calls) text becomes a number by `x + 0`, one
 -- conversion, where Lua 5.1's tonumber(x) converts twice (it checks, then converts),
@@ -35,6 +41,35 @@
 
 local function member(store, sku, unit)
   return store .. ':' .. sku .. ':' .. string.format('%08d', unit)
+end
+
+-- The lowest free unit of "store:sku" (its number as text), and its free-set member if it
+-- is one (nil: the fresh run's first); nil if the pair has none. Takes nothing.
+local function find_unit(pair)
+  local member = redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', '0', '1')[1]
+  if member then return string.match(member, '^0*(%d+)$', #pair + 2), member end
+  local run = redis.call('HMGET', K_FRESH, pair .. ':n', pair .. ':t')
+  if run[1] and run[1] + 0 < run[2] + 0 then return run[1], nil end
+  return nil
+end
+
+-- Takes the unit find_unit gave.
+local function take_unit(pair, member)
+  if member then
+    redis.call('ZREM', K_FREE, member)
+  else
+    redis.call('HINCRBY', K_FRESH, pair .. ':n', '1')
+  end
+end
+
+-- Free units of every pair of the launch together (the free set and the fresh runs).
+local function free_count()
+  local n = redis.call('ZCARD', K_FREE)
+  local fields = redis.call('HGETALL', K_FRESH)
+  for i = 1, #fields, 2 do
+    if string.sub(fields[i], -2) == ':t' then n = n + fields[i + 1] else n = n - fields[i + 1] end
+  end
+  return n
 end
 
 local function is_loaded()

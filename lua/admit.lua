@@ -3,7 +3,7 @@
 --   shoppers stay within `cap` and the admitted-but-not-yet-holding stay within the
 --   free units (no point admitting people to nothing). Ranks admitted now get a window
 --   to place a hold; windows past their time lapse and free their capacity.
--- KEYS: meta free held qmeta window shopping
+-- KEYS: meta free fresh held qmeta window shopping
 -- ARGV: 1 now_ms
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
 --   restored_ms (when queue_restore last rebuilt this queue, 0 = never)}.
@@ -17,7 +17,7 @@ local lapsed = num('lapsed', 0) + redis.call('ZREMRANGEBYSCORE', K_WINDOW, '-inf
 
 local held = 0
 for _, n in ipairs(redis.call('HVALS', K_HELD)) do held = held + tonumber(n) end
-local free = redis.call('ZCARD', K_FREE)
+local free = free_count()
 local sold_out = (is_loaded() and free == 0 and held == 0) and 1 or 0
 
 local waiting_window = redis.call('ZCARD', K_WINDOW)

@@ -3,7 +3,7 @@
 -- reservation keeps its own). Postgres moves the reservation to this hold and unit, and
 -- move_unit settles it. If Postgres does not, it is settled like any confirming hold:
 -- confirm_abort 'retry' returns the unit (its time is up), so does the reconciler.
--- KEYS: meta free holds expiry confirming cust held allocated evlog shopping
+-- KEYS: meta free fresh holds expiry confirming cust held allocated evlog shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 deadline_ms
 -- Returns {'ok', unit} or {'sold-out'} / {'unknown-item'} / {'not-loaded'}.
 local now, hold_id, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -12,19 +12,16 @@ local pair = store .. ':' .. sku
 
 if not is_loaded() then return {'not-loaded'} end
 if redis.call('HEXISTS', K_ALLOCATED, pair) == 0 then return {'unknown-item'} end
-local function find_unit()
-  return redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', 0, 1)[1]
-end
-local unit = find_unit()
+local unit, member = find_unit(pair)
 if unit == nil then
   expire_due(now, -1)
-  unit = find_unit()
+  unit, member = find_unit(pair)
 end
 if unit == nil then return {'sold-out'} end
 
-local unit_no = tonumber(string.sub(unit, #pair + 2))
+local unit_no = tonumber(unit)
 local h = {r = reg, s = store, k = sku, u = unit_no, e = now, st = 'confirming', d = deadline}
-redis.call('ZREM', K_FREE, unit)
+take_unit(pair, member)
 redis.call('HSET', K_HOLDS, hold_id, cjson.encode(h))
 redis.call('ZADD', K_CONFIRMING, deadline, hold_id)
 redis.call('HINCRBY', K_HELD, pair, 1)

@@ -2,9 +2,9 @@
 -- A shopper from the queue must be admitted: their rank's window still open, or
 -- already shopping (holding). Staff channels vouch for the customer (no rank): they
 -- skip the queue, never the limit or the stock.
--- KEYS: meta free holds expiry confirming cust held allocated evlog window shopping
+-- KEYS: meta free fresh holds expiry confirming cust held allocated evlog window shopping
 -- ARGV: 1 now_ms, 2 hold id, 3 registration id, 4 store, 5 sku, 6 rank ('' = vouched)
--- Returns 'ok <unit> <slot> <expires_ms>' (the unit as its zero-padded digits) or an
+-- Returns 'ok <unit> <slot> <expires_ms>' or an
 -- error type: one string, since Redis turns a table into its reply at several times
 -- what a string costs it (~3 us a hold).
 local now, hold_id, reg = ARGV[1] + 0, ARGV[2], ARGV[3]
@@ -25,13 +25,13 @@ end
 -- The customer's first free limit slot and the first free unit; if either is missing,
 -- holds past their time may still pin them: release them all and look once more.
 local limit = meta[3] + 0
-local slot, mask, unit
+local slot, mask, unit, member
 for attempt = 1, 2 do
   mask, slot = slot_mask(reg), nil
   for i = 0, limit - 1 do
     if bit.band(mask, bit.lshift(1, i)) == 0 then slot = i break end
   end
-  unit = redis.call('ZRANGEBYLEX', K_FREE, '[' .. pair .. ':', '(' .. pair .. ';', 'LIMIT', '0', '1')[1]
+  unit, member = find_unit(pair)
   if (slot and unit) or attempt == 2 then break end
   expire_due(now, -1)
 end
@@ -41,19 +41,19 @@ if slot == nil then return 'limit-reached' end
 if unit == nil then return 'sold-out' end
 
 -- Numbers go into text by string.format('%d') (see _shared.lua).
-local digits = string.sub(unit, #pair + 2)
 local expires = now + meta[4]
 local expires_s, slot_s = string.format('%d', expires), string.format('%d', slot)
 -- The hold's JSON by hand: what cjson.encode gave, at a fraction of its cost. Nothing
 -- needs escaping: a free unit under this pair proves both ids are real ones (item ids
--- are [A-Za-z0-9_-], checked when they were made), and a registration id is digits.
+-- are [A-Za-z0-9_-], checked when they were made; a fresh run is kept only for such a
+-- pair), and a registration id is digits.
 if not string.find(reg, '^%d+$') then return redis.error_reply('reserve: bad registration id') end
 local record = '{"r":"' .. reg .. '","s":"' .. store .. '","k":"' .. sku .. '","u":'
-  .. string.match(digits, '^0*(%d+)$') .. ',"l":' .. slot_s .. ',"e":' .. expires_s
+  .. unit .. ',"l":' .. slot_s .. ',"e":' .. expires_s
   .. ',"st":"held","q":' .. (queued and 'true' or 'false') .. '}'
 -- The first write, so a (vanishingly unlikely) reused hold id changes nothing.
 if redis.call('HSETNX', K_HOLDS, hold_id, record) == 0 then return 'duplicate-hold' end
-redis.call('ZREM', K_FREE, unit)
+take_unit(pair, member)
 schedule_expiry(hold_id, expires, due, expires_s)
 redis.call('HINCRBY', K_HELD, pair, '1')
 redis.call('HSET', K_CUST, reg, string.format('%d', bit.bor(mask, bit.lshift(1, slot))))
@@ -63,4 +63,4 @@ if queued then
   redis.call('HINCRBY', K_SHOPPING, reg, '1')
 end
 log_event('held', hold_id, reg, store, sku, ARGV[1])
-return 'ok ' .. digits .. ' ' .. slot_s .. ' ' .. expires_s
+return 'ok ' .. unit .. ' ' .. slot_s .. ' ' .. expires_s

@@ -129,9 +129,14 @@ async def read_stock(deps: Deps, launch_id: str) -> StockState:
         for name in ("allocated", "held", "confirmed", "holds", "cust"):
             pipe.hgetall(getattr(keys, name))
         pipe.zrange(keys.free, 0, -1)
+        pipe.hgetall(keys.fresh)
         pipe.zrange(keys.expiry, 0, -1, withscores=True)
         pipe.zrange(keys.confirming, 0, -1, withscores=True)
-        alloc, held, conf, holds, cust, free, expiry, confirming = await pipe.execute()
+        alloc, held, conf, holds, cust, free, fresh, expiry, confirming = await pipe.execute()
+    outside = [(p, int(u)) for p, u in (m.rsplit(":", 1) for m in free)]
+    # Lowest-first takes the free set before the fresh run: it must lie below the run.
+    below = [(p, u) for p, u in outside if u >= int(fresh.get(f"{p}:n", u + 1))]
+    assert not below, f"free-set units at or above their fresh run: {below}"
     row = await deps.pool.fetchrow(_PG_STATE, launch_id)
     assert row is not None
     return StockState(
@@ -140,7 +145,7 @@ async def read_stock(deps: Deps, launch_id: str) -> StockState:
         confirmed=_ints(conf),
         holds={h: json.loads(v) for h, v in holds.items()},
         cust={int(r): int(m) for r, m in cust.items()},
-        free=[(p, int(u)) for p, u in (m.rsplit(":", 1) for m in free)],
+        free=outside + fresh_units(fresh),
         expiry={h: int(e) for h, e in expiry},
         confirming={h: int(d) for h, d in confirming},
         limit=row["lim"],
@@ -149,6 +154,26 @@ async def read_stock(deps: Deps, launch_id: str) -> StockState:
         res=row["res"],
         events=row["events"],
     )
+
+
+def fresh_units(fresh: dict[str, str]) -> list[tuple[str, int]]:
+    """The units of every fresh run, as (pair, unit), out of the launch's `fresh` hash.
+    Also checks what the scripts rely on: every run has both ends and n <= t."""
+    out = []
+    for field, value in fresh.items():
+        p, end = field.rsplit(":", 1)
+        if end == "n":
+            first, top = int(value), int(fresh[f"{p}:t"])
+            assert first <= top, (p, first, top)
+            out += [(p, u) for u in range(first, top)]
+        else:
+            assert end == "t" and f"{p}:n" in fresh, field
+    return out
+
+
+async def free_units(deps: Deps, launch_id: str) -> list[tuple[str, int]]:
+    """Every free unit of the launch as (pair, unit): the free set and the fresh runs."""
+    return (await read_stock(deps, launch_id)).free
 
 
 def check_stock(s: StockState) -> None:

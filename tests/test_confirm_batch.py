@@ -14,6 +14,7 @@ from service.stock.confirm_batch import ConfirmBatcher
 from service.stock.models import Hold
 from service.stock.rebuild import rebuild
 from tests.serve import assert_consistent, selling_launch
+from tests.stock_kit import free_units
 
 
 async def _hold_of_unit(deps: Deps, regs: list[int], unit_no: int) -> Hold:
@@ -35,8 +36,7 @@ async def test_a_mixed_batch_settles_each_hold_correctly(deps: Deps, clock: Fake
     # Redis lies: a unit that a reservation owns is offered again, and one that never was.
     await deps.redis.zadd(deps.keys("drop").free, {unit_member("S1", "K1", good[0].unit_no): 0})
     liar = await _hold_of_unit(deps, regs[45:60], good[0].unit_no)
-    lowest = (await deps.redis.zrange(deps.keys("drop").free, 0, 0))[0]
-    gone = int(lowest.rsplit(":", 1)[1])
+    gone = min(u for _, u in await free_units(deps, "drop"))  # the next a hold takes
     await deps.pool.execute("DELETE FROM units WHERE unit_no = $1", gone)  # Redis did not hear
     ghost = await _hold_of_unit(deps, regs[60:], gone)
 

@@ -151,7 +151,7 @@ async def _lower(
             deps.keys(launch_id),
             f"undo:{secrets.token_hex(6)}",
             pair(store_id, sku_id),
-            *units,
+            *sorted(units),  # ascending, so the fresh run's end comes back as it was
         )
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             raise errors.AllocationTooLow("Some of those units are reserved.") from exc

@@ -11,6 +11,7 @@ import msgspec
 LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "meta",
     "free",
+    "fresh",
     "holds",
     "expiry",
     "confirming",

@@ -12,7 +12,8 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
         pipe.hgetall(keys.allocated)
         pipe.hgetall(keys.held)
         pipe.hgetall(keys.confirmed)
-        allocated, held, confirmed = await pipe.execute()
+        pipe.hgetall(keys.fresh)
+        allocated, held, confirmed, fresh = await pipe.execute()
     pairs = sorted(allocated)
     async with deps.redis.pipeline(transaction=True) as pipe:
         for p in pairs:
@@ -26,12 +27,17 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
                 store_id=store_id,
                 sku_id=sku_id,
                 allocated=int(allocated[p]),
-                available=int(free),
+                available=int(free) + fresh_count(fresh, p),
                 held=int(held.get(p, 0)),
                 confirmed=int(confirmed.get(p, 0)),
             )
         )
     return out
+
+
+def fresh_count(fresh: dict[str, str], pair: str) -> int:
+    """The units of the pair's fresh run, out of the launch's `fresh` hash."""
+    return int(fresh.get(f"{pair}:t", 0)) - int(fresh.get(f"{pair}:n", 0))
 
 
 async def postgres_counts(deps: Deps, launch_id: str) -> dict[str, tuple[int, int]]:

@@ -32,7 +32,7 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
     keys = deps.keys(launch_id)
     if topic == "add_units":
         reply = await deps.scripts.run(
-            "add_units", keys, str(outbox_id), pair(p["store"], p["sku"]), *p["units"]
+            "add_units", keys, str(outbox_id), pair(p["store"], p["sku"]), *sorted(p["units"])
         )
     elif topic == "return_unit":
         reply = await deps.scripts.run(

@@ -73,9 +73,11 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
         allocated: dict[str, int] = defaultdict(int)
         confirmed: dict[str, int] = defaultdict(int)
         free: dict[str, list[int]] = defaultdict(list)
+        top: dict[str, int] = defaultdict(int)  # one past the highest unit number
         for row in units:
             key = pair(row["store_id"], row["sku_id"])
             allocated[key] += 1
+            top[key] = row["unit_no"] + 1  # rows come in unit order
             if row["taken"]:
                 confirmed[key] += 1
             else:
@@ -87,6 +89,7 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
             launch_id,
         ):
             allocated[pair(row["store_id"], row["sku_id"])] += 0
+        fresh = {key: fresh_run(free[key], top[key]) for key in allocated}
         masks: dict[str, int] = defaultdict(int)
         for row in slots:
             masks[str(row["registration_id"])] |= 1 << row["slot"]
@@ -94,9 +97,11 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
         run = deps.scripts.run
         await run("load", keys, "begin")
         for key, unit_numbers in free.items():
-            for start in range(0, len(unit_numbers), _CHUNK):
-                await run("load", keys, "units", key, *unit_numbers[start : start + _CHUNK])
-        counts = {"alloc": allocated, "confirmed": confirmed, "cust": masks}
+            # The fresh run goes as its two ends; only the units below it go one by one.
+            rest = unit_numbers[: len(unit_numbers) - (fresh[key][1] - fresh[key][0])]
+            for start in range(0, len(rest), _CHUNK):
+                await run("load", keys, "units", key, *rest[start : start + _CHUNK])
+        counts = {"alloc": allocated, "confirmed": confirmed, "cust": masks, "fresh": fresh}
         await run("load", keys, "counts", json.dumps(counts))
         await run(
             "load",
@@ -109,6 +114,18 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
     total_alloc = sum(allocated.values())
     total_conf = sum(confirmed.values())
     return RebuildReport(launch_id, total_alloc, total_conf, total_alloc - total_conf)
+
+
+def fresh_run(free: list[int], top: int) -> tuple[int, int]:
+    """The pair's fresh run [n, t) out of its free unit numbers (ascending) and `top`, one
+    past its highest unit: the free units consecutive up to the highest, so that t is
+    where Postgres numbers the next unit added (an empty run at `top` if the highest is
+    taken). Redis keeps the run as two numbers; the free units below it go into the free
+    set, one by one."""
+    start = len(free)
+    while start > 0 and free[start - 1] == top - (len(free) - start) - 1:
+        start -= 1
+    return (top - (len(free) - start), top)
 
 
 async def ensure_loaded(deps: Deps, launch_id: str) -> None:
