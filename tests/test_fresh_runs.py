@@ -5,12 +5,16 @@ every path through runs and set together; these pin the parts it cannot see."""
 
 from __future__ import annotations
 
-from hypothesis import given
+import secrets
+
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from service.admin.allocations import set_allocation
 from service.deps import Deps
 from service.infra.keys import unit_member
+from service.stock.confirm import confirm
+from service.stock.counts import redis_counts
 from service.stock.holds import release, reserve
 from service.stock.rebuild import fresh_run, rebuild
 from tests.serve import assert_consistent
@@ -91,3 +95,59 @@ async def test_stock_kept_only_in_the_free_set_still_sells(deps: Deps) -> None:
     assert sorted(await free_units(deps, L)) == [("S1:K1", 2), ("S1:K1", 3)]
     assert await deps.redis.exists(keys.fresh) == 0, "no run made up for it"
     assert (await assert_consistent(deps, L))["S1:K1"] == (4, 2, 2, 0)
+
+
+_FREE_IN_POSTGRES = """
+SELECT coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE r.id IS NULL), '{}'),
+       coalesce(max(u.unit_no) + 1, 0)
+FROM units u LEFT JOIN reservations r ON r.launch_id = u.launch_id
+    AND r.store_id = u.store_id AND r.sku_id = u.sku_id AND r.unit_no = u.unit_no
+WHERE u.launch_id = $1
+"""
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    units=st.integers(1, 10),
+    fates=st.lists(st.sampled_from(["confirm", "release", "keep"]), max_size=10),
+    lower=st.integers(0, 6),
+    raise_by=st.integers(0, 3),
+)
+# A gap above the highest reserved unit: 1 is given back, then withdrawn, under held 2.
+@example(units=3, fates=["confirm", "release", "keep"], lower=1, raise_by=0)
+async def test_a_rebuild_finds_the_run_that_stock_history_left(
+    deps: Deps, units: int, fates: list[str], lower: int, raise_by: int
+) -> None:
+    """Units reserved, confirmed, given back, withdrawn (gaps) and added: the rebuild
+    must find the run in Postgres's units, and put the rest below it."""
+    lid = f"r{secrets.token_hex(4)}"
+    regs = await seed_launch(deps, lid, hold_seconds=300, limit=1, allocs=[units, 0, 0, 0], regs=10)
+    # All held first, then each settled: a unit given back then lies under held ones.
+    held = [await reserve(deps, lid, reg, "S1", "K1") for reg in regs[: min(units, len(fates))]]
+    for reg, hold, fate in zip(regs, held, fates, strict=False):
+        if fate == "confirm":
+            await confirm(deps, lid, reg, hold.hold_id)
+        elif fate == "release":
+            await release(deps, lid, reg, hold.hold_id)
+    [count] = [c for c in await redis_counts(deps, lid) if c.store_id == "S1" and c.sku_id == "K1"]
+    target = count.allocated - min(lower, count.available)
+    if target != count.allocated:
+        await set_allocation(deps, lid, "S1", "K1", target, **ADMIN)
+    if raise_by:
+        await set_allocation(deps, lid, "S1", "K1", target + raise_by, **ADMIN)
+    await rebuild(deps, lid)
+
+    free, top = await deps.pool.fetchrow(_FREE_IN_POSTGRES, lid)
+    first = top  # the run: every unit from `first` up to the highest is there and free
+    while first - 1 in free:
+        first -= 1
+    end = top
+    keys = deps.keys(lid)
+    assert await deps.redis.hmget(keys.fresh, "S1:K1:n", "S1:K1:t") == [str(first), str(end)]
+    below = await deps.redis.zrange(keys.free, 0, -1)
+    assert below == [unit_member("S1", "K1", u) for u in free if u < first]
+    await assert_consistent(deps, lid)
