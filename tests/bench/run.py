@@ -8,6 +8,7 @@
     python tests/bench/run.py draw      # draw 1,000,000 check-ins: ≤ 10 s, ≤ 100 Redis bytes each
     python tests/bench/run.py join      # POST queue/checkin ÷ POST /_bench/evalsha
     python tests/bench/run.py reserve-ir  # reserve's ratio in CPU instructions (callgrind)
+    python tests/bench/run.py rebuild   # rebuild 600k units ÷ their Postgres read; Redis bytes
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
 own schema and key prefix and drops them at the end; it serves the app with
@@ -43,6 +44,7 @@ from _instructions import bench_reserve_instructions
 from _join_bench import bench_join
 from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired
 from _poll_bench import bench_poll, bench_poll_scale
+from _rebuild_bench import bench_rebuild
 from _seed import (
     SKU,
     STORE,
@@ -311,6 +313,7 @@ BENCHES = {
     "draw": bench_draw,
     "join": bench_join,
     "reserve-ir": bench_reserve_instructions,
+    "rebuild": bench_rebuild,
 }
 
 
@@ -356,7 +359,7 @@ def main() -> None:
         args.seconds = 10.0 if args.bench == "confirm" else 5.0
     if args.units is None:
         # reserve: ~8,000 holds/s for 6 rounds of 5 s and the warm-up must not run dry.
-        args.units = 600_000 if args.bench == "reserve" else 100_000
+        args.units = 600_000 if args.bench in ("reserve", "rebuild") else 100_000
     if args.shoppers is None:
         args.shoppers = 40_000 if args.bench == "reserve" else 20_000
     if args.admit_rate is None:
