@@ -85,11 +85,13 @@ async def test_admission_keeps_order_cap_stock_and_lapses_once(
     held_by: dict[int, list[str]] = {}
     windows: dict[int, int] = {}  # rank -> deadline, as the model sees it
     lapsed = 0
+    rate = 1.0  # admissions a second, as _launch sets it
     for op, arg in program:
         before = snap
         if op == "tick":
             clock.advance(arg)
         elif op == "rate":
+            rate = arg
             await launches.update_launch(deps, launch_id, LaunchUpdate(admit_rate=arg), **A)
         elif op == "cap":
             cap = int(arg)
@@ -109,8 +111,14 @@ async def test_admission_keeps_order_cap_stock_and_lapses_once(
         now = clock.now_ms()
         lapsed += sum(1 for d in windows.values() if d <= now)
         windows = {r: d for r, d in windows.items() if d > now}
+        # What admission may use now: room under the cap, and free units not yet promised.
+        shopping = sum(1 for h in held_by.values() if h)
+        free = sum(c.available for c in await redis_counts(deps, launch_id))
+        room = min(cap - len(windows) - shopping, free - len(windows))
         snap = await watch.refresh(launch_id)
         new = range(before.admitted, snap.admitted)
+        if op == "tick" and arg * rate >= 1 and room >= 1 and before.admitted < people:
+            assert len(new) >= 1, "time for one more, room and stock for one: admission moves"
         # Admission follows the queue: exactly the next ranks, each with a fresh window.
         for rank in new:
             windows[rank] = now + WINDOW * 1000
@@ -120,9 +128,7 @@ async def test_admission_keeps_order_cap_stock_and_lapses_once(
         assert in_redis == windows
         assert snap.admitted <= people
         assert snap.lapsed == lapsed, "each lapsed window counted once"
-        shopping = sum(1 for h in held_by.values() if h)
         assert snap.active == len(windows) + shopping
         if len(new):
             assert snap.active <= cap, "admitting never goes past the cap"
-            free = sum(c.available for c in await redis_counts(deps, launch_id))
             assert len(windows) <= free, "never more admitted-and-waiting than free units"
