@@ -9,6 +9,7 @@ if not is_loaded() then return {'not-loaded'} end
 if outbox_id ~= '' and redis.call('SADD', K_APPLIED, outbox_id) == 0 then return {'duplicate'} end
 local top = redis.call('HGET', K_FRESH, pair .. ':t')
 top = top and tonumber(top)
+local was = top
 for i = 3, #ARGV do
   local unit = tonumber(ARGV[i])
   if unit == top then
@@ -17,6 +18,9 @@ for i = 3, #ARGV do
     redis.call('ZADD', K_FREE, 0, pair .. ':' .. string.format('%08d', unit))
   end
 end
-if top then redis.call('HSET', K_FRESH, pair .. ':t', string.format('%d', top)) end
+if top and top > was then
+  redis.call('HSET', K_FRESH, pair .. ':t', string.format('%d', top))
+  redis.call('HINCRBY', K_FRESH, '#', string.format('%d', top - was))
+end
 redis.call('HINCRBY', K_ALLOCATED, pair, #ARGV - 2)
 return {'ok', #ARGV - 2}

@@ -5,6 +5,7 @@
 --   'begin'                                   wipe stock state (queue and events kept)
 --   'units',  store:sku, unit...              add free units outside the fresh runs
 --   'counts', json {alloc={}, confirmed={}, cust={}, fresh={["store:sku"]={n, t}}}
+--             (sets fresh '#', the runs' total, too)
 --   'finish', selling, hold_ms, limit         publish settings and mark loaded
 local phase = ARGV[1]
 
@@ -25,9 +26,12 @@ elseif phase == 'counts' then
     redis.call('HSET', K_HELD, pair, 0)
     redis.call('HSET', K_CONFIRMED, pair, c.confirmed[pair] or 0)
   end
+  local total = 0
   for pair, run in pairs(c.fresh) do
     redis.call('HSET', K_FRESH, pair .. ':n', string.format('%d', run[1]), pair .. ':t', string.format('%d', run[2]))
+    total = total + run[2] - run[1]
   end
+  redis.call('HSET', K_FRESH, '#', string.format('%d', total))
   for reg, mask in pairs(c.cust) do redis.call('HSET', K_CUST, reg, mask) end
 elseif phase == 'finish' then
   redis.call('HSET', K_META, 'selling', ARGV[2], 'hold_ms', ARGV[3], 'limit', ARGV[4], 'loaded', '1')

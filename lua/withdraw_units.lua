@@ -18,7 +18,10 @@ if free < n then return {'short', free} end
 local out = {'ok'}
 local from_run = math.min(n, fresh)
 for i = 1, from_run do out[#out + 1] = top - i end
-if from_run > 0 then redis.call('HSET', K_FRESH, pair .. ':t', string.format('%d', top - from_run)) end
+if from_run > 0 then
+  redis.call('HSET', K_FRESH, pair .. ':t', string.format('%d', top - from_run))
+  redis.call('HINCRBY', K_FRESH, '#', string.format('%d', -from_run))
+end
 if n > from_run then
   for _, m in ipairs(redis.call('ZREVRANGEBYLEX', K_FREE, hi, lo, 'LIMIT', 0, n - from_run)) do
     redis.call('ZREM', K_FREE, m)

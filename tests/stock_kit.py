@@ -158,8 +158,10 @@ async def read_stock(deps: Deps, launch_id: str) -> StockState:
 
 def fresh_units(fresh: dict[str, str]) -> list[tuple[str, int]]:
     """The units of every fresh run, as (pair, unit), out of the launch's `fresh` hash.
-    Also checks what the scripts rely on: every run has both ends and n <= t."""
+    Also checks what the scripts rely on: every run has both ends, n <= t, and the
+    field "#" is the runs' total."""
     out = []
+    total = fresh.pop("#", None)
     for field, value in fresh.items():
         p, end = field.rsplit(":", 1)
         if end == "n":
@@ -168,6 +170,7 @@ def fresh_units(fresh: dict[str, str]) -> list[tuple[str, int]]:
             out += [(p, u) for u in range(first, top)]
         else:
             assert end == "t" and f"{p}:n" in fresh, field
+    assert int(total or 0) == len(out), f"fresh '#' says {total}, the runs hold {len(out)}"
     return out
 
 
