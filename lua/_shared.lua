@@ -40,8 +40,13 @@
 -- and a number becomes text by string.format('%d', n), where `..` and redis.call
 -- format it as a double. Both were a few per cent of a hold's instructions in Redis.
 
+-- A unit's free-set member: "store:sku:" and its number, zero-padded for lex order.
+local function pair_member(pair, unit)
+  return pair .. ':' .. string.format('%08d', unit)
+end
+
 local function member(store, sku, unit)
-  return store .. ':' .. sku .. ':' .. string.format('%08d', unit)
+  return pair_member(store .. ':' .. sku, unit)
 end
 
 -- The lowest free unit of "store:sku" (its number as text), and its free-set member if it

@@ -15,7 +15,7 @@ for i = 3, #ARGV do
   if unit == top then
     top = top + 1
   else
-    redis.call('ZADD', K_FREE, 0, pair .. ':' .. string.format('%08d', unit))
+    redis.call('ZADD', K_FREE, 0, pair_member(pair, unit))
   end
 end
 if top and top > was then

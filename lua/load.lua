@@ -17,7 +17,7 @@ if phase == 'begin' then
 elseif phase == 'units' then
   local pair = ARGV[2]
   for i = 3, #ARGV do
-    redis.call('ZADD', K_FREE, 0, pair .. ':' .. string.format('%08d', tonumber(ARGV[i])))
+    redis.call('ZADD', K_FREE, 0, pair_member(pair, tonumber(ARGV[i])))
   end
 elseif phase == 'counts' then
   local c = cjson.decode(ARGV[2])
