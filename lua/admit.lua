@@ -15,10 +15,17 @@ local qlen, admitted = num('qlen', 0), num('admitted', 0)
 local window_ms = num('window_ms', 120000)
 local lapsed = num('lapsed', 0) + redis.call('ZREMRANGEBYSCORE', K_WINDOW, '-inf', now)
 
-local held = 0
-for _, n in ipairs(redis.call('HVALS', K_HELD)) do held = held + tonumber(n) end
+-- Sold out: nothing free and nothing held (a hold may lapse and give its unit back).
+-- Holds are counted only when nothing is free, and only until the first: the held
+-- hash has a field per (store, sku), and every admission tick of every worker runs this.
 local free = free_count()
-local sold_out = (is_loaded() and free == 0 and held == 0) and 1 or 0
+local sold_out = 0
+if free == 0 and is_loaded() then
+  sold_out = 1
+  for _, n in ipairs(redis.call('HVALS', K_HELD)) do
+    if n ~= '0' then sold_out = 0 break end
+  end
+end
 
 local waiting_window = redis.call('ZCARD', K_WINDOW)
 local active = waiting_window + redis.call('HLEN', K_SHOPPING)

@@ -207,6 +207,32 @@ async def test_a_hold_needs_a_live_admission_and_ends_it(deps: Deps, clock: Fake
     assert staff.store_id == "S1"
 
 
+async def test_sold_out_means_nothing_free_and_nothing_held_anywhere(deps: Deps) -> None:
+    from service.stock import confirm, holds
+
+    regs = await _launch(deps, 4, units=1, fairness_mode="fifo")
+    await launches.add_item(deps, "q1", "stores", ItemCreate(id="S2", name="S2"), **A)
+    await allocations.set_allocation(deps, "q1", "S2", "K1", 2, **A)
+    await _advance(deps, "checkin_open")
+    await _advance(deps, "selling")
+    watch = QueueWatch(deps)
+    assert not (await watch.refresh("q1")).sold_out
+
+    async def hold(reg: int, store: str) -> str:
+        return (await holds.reserve(deps, "q1", reg, store, "K1")).hold_id
+
+    at_s1, at_s2 = await hold(regs[0], "S1"), [await hold(r, "S2") for r in regs[1:3]]
+    assert not (await watch.refresh("q1")).sold_out, "nothing free, but three units held"
+    await confirm.confirm(deps, "q1", regs[0], at_s1)
+    assert not (await watch.refresh("q1")).sold_out, "S1 holds none now, S2 still two"
+    await holds.release(deps, "q1", regs[1], at_s2[0])
+    assert not (await watch.refresh("q1")).sold_out, "one of S2's units is free again"
+    last = await hold(regs[3], "S2")
+    for reg, hold_id in ((regs[2], at_s2[1]), (regs[3], last)):
+        await confirm.confirm(deps, "q1", reg, hold_id)
+    assert (await watch.refresh("q1")).sold_out
+
+
 async def test_status_tells_a_turn_that_ended_early(deps: Deps, clock: FakeClock) -> None:
     # Memory says "admitted" until the window's end; Redis knows when a turn ends early.
     from service.queue import tickets
