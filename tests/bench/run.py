@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -63,13 +65,12 @@ from service.stock.counts import redis_counts
 HOLD_BODY = json.dumps({"store_id": STORE, "sku_id": SKU})
 
 
-# -- reserve ---------------------------------------------------------------------------------
-
-
-async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) -> dict[str, Any]:
-    wrk = ensure_wrk() if args.client == "wrk" else None
-    assert base.redis_url is not None
-    redis_url = base.redis_url
+@contextlib.asynccontextmanager
+async def _seeded(
+    base: Settings, args: argparse.Namespace, *, hold_seconds: int
+) -> AsyncIterator[tuple[Settings, Deps, str, list[int]]]:
+    """A fresh schema and key prefix with a launch of `args.units` units and
+    `args.shoppers` registrations, selling; dropped when the block ends."""
     async with fresh_space(base) as settings, open_deps(settings) as deps:
         launch_id = f"bench-{secrets.token_hex(3)}"
         began = time.perf_counter()
@@ -79,15 +80,28 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
             units=args.units,
             shoppers=args.shoppers,
             limit=args.limit,
-            hold_seconds=3600,
+            hold_seconds=hold_seconds,
         )
+        say(
+            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers, "
+            f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
+        )
+        yield settings, deps, launch_id, ids
+
+
+# -- reserve ---------------------------------------------------------------------------------
+
+
+async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) -> dict[str, Any]:
+    wrk = ensure_wrk() if args.client == "wrk" else None
+    assert base.redis_url is not None
+    redis_url = base.redis_url
+    async with _seeded(base, args, hold_seconds=3600) as (settings, deps, launch_id, ids):
+        began = time.perf_counter()
         tokens = work / "tokens.txt"
         # A hold needs an admitted queue ticket: everyone checks in and is admitted.
         write_tokens(tokens, await admit_all(deps, launch_id, ids))
-        say(
-            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers admitted, "
-            f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
-        )
+        say(f"admitted {len(ids)} shoppers ({time.perf_counter() - began:.1f}s)")
         hold = Load("tokens", tokens, "POST", f"/api/launches/{launch_id}/holds", HOLD_BODY)
         # The same request bytes to the baseline route, which ignores body and token.
         evalsha = Load("tokens", tokens, "POST", "/_bench/evalsha", HOLD_BODY)
@@ -223,21 +237,7 @@ async def bench_confirm(base: Settings, args: argparse.Namespace, work: Path) ->
     wrk = ensure_wrk() if args.client == "wrk" else None
     assert base.redis_url is not None
     redis_url = base.redis_url
-    async with fresh_space(base) as settings, open_deps(settings) as deps:
-        launch_id = f"bench-{secrets.token_hex(3)}"
-        began = time.perf_counter()
-        ids = await seed_launch(
-            deps,
-            launch_id,
-            units=args.units,
-            shoppers=args.shoppers,
-            limit=args.limit,
-            hold_seconds=86400,
-        )
-        say(
-            f"seeded {launch_id}: {args.units} units, {len(ids)} shoppers, "
-            f"limit {args.limit} ({time.perf_counter() - began:.1f}s)"
-        )
+    async with _seeded(base, args, hold_seconds=86400) as (settings, deps, launch_id, ids):
         say(f"raw asyncpg inserts: {args.db_connections} connections, {args.seconds}s")
         raw = await raw_inserts(settings, connections=args.db_connections, seconds=args.seconds)
         say(f"raw asyncpg: {raw['tps']:,.0f} transactions/s")
