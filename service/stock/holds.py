@@ -76,26 +76,26 @@ async def reserve(
     desk): no queue, but the same limit and stock.
     """
     hold_id = new_hold_id()
-    queued = "" if rank is None else rank
-    args = (deps.clock.now_ms(), hold_id, registration_id, store_id, sku_id, queued)
-    keys = deps.keys(launch_id)
-    # `run_loaded`, written out: each coroutine between the handler and the client is
-    # resumed again when Redis answers, and a hold is this one call.
-    reply: str = await deps.scripts.run("reserve", keys, *args)
-    if reply == "not-loaded":
-        await ensure_loaded(deps, launch_id)
-        reply = await deps.scripts.run("reserve", keys, *args)
-    if not reply.startswith("ok "):
-        raise_for(reply.split(" "))
-    _, unit, _, expires = reply.split(" ")
+    reply = await run_loaded(
+        deps,
+        "reserve",
+        launch_id,
+        deps.clock.now_ms(),
+        hold_id,
+        registration_id,
+        store_id,
+        sku_id,
+        "" if rank is None else rank,
+    )
+    raise_for(reply)
     return Hold(
         hold_id=hold_id,
         launch_id=launch_id,
         registration_id=registration_id,
         store_id=store_id,
         sku_id=sku_id,
-        unit_no=int(unit),
-        expires_ms=int(expires),
+        unit_no=int(reply[1]),
+        expires_ms=int(reply[3]),
     )
 
 

@@ -90,7 +90,7 @@ class ShopperController(Controller):
     ) -> Hold:
         # The launch id is read off the route's match, not declared as a parameter: the
         # path's converter has already made it a string, and Litestar's extraction of a
-        # declared one cost a hold ~5k instructions, 7 % of what it adds to a bare
+        # declared one cost a hold ~8k instructions, a tenth of what it adds to a bare
         # EVALSHA (`tests/bench/run.py reserve-ir`). OpenAPI still documents it.
         launch_id: str = request.scope["path_params"]["launch_id"]
         ticket = require_ticket(request, deps, launch_id)
