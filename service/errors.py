@@ -30,7 +30,40 @@ class BadRequest(FairdropError):
     title = "The request is malformed"
 
 
-class InvalidField(FairdropError):
+def field_errors(detail: str, fields: list[str], source: str = "body") -> dict[str, list[Any]]:
+    """The members every field error carries: `errors` (one per field, with its message
+    and where it came from: body, query, path, header) and `fields` (their names)."""
+    return {
+        "errors": [{"field": f, "message": detail, "source": source} for f in fields],
+        "fields": list(fields),
+    }
+
+
+class InvalidRequest(FairdropError):
+    """The request does not match what the endpoint takes (a type, a missing or unknown
+    field, a character Postgres cannot store). 400, with `errors` and `fields`."""
+
+    type = "invalid-request"
+    status = 400
+    title = "The request does not match what this endpoint takes"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        fields: list[str] | None = None,
+        source: str = "body",
+        **extra: Any,
+    ) -> None:
+        names = fields if fields is not None else ([field] if field else [])
+        super().__init__(detail, **field_errors(detail, names, source), **extra)
+
+
+class InvalidField(InvalidRequest):
+    """Well-formed values that break a rule (times out of lifecycle order, a date in
+    the past). 422, in the same shape as `InvalidRequest`: `errors` and `fields`."""
+
     type = "invalid-field"
     status = 422
     title = "A field has an invalid value"
@@ -194,6 +227,7 @@ class Unavailable(FairdropError):
 
 ALL_ERRORS: tuple[type[FairdropError], ...] = (
     BadRequest,
+    InvalidRequest,
     InvalidField,
     Unauthorized,
     Forbidden,

@@ -60,7 +60,7 @@ async def test_a_lottery_launch_needs_its_size_and_keeps_its_rules_once_closed(
         await launches.create_launch(
             deps, LaunchCreate(id="l9", name="L", fairness_mode="lottery"), **A
         )
-    assert refused.value.extra["field"] == "lottery_size"
+    assert refused.value.extra["fields"] == ["lottery_size"]
     await launches.create_launch(deps, LaunchCreate(id="l9", name="L"), **A)
     with pytest.raises(errors.InvalidField):
         await launches.update_launch(deps, "l9", LaunchUpdate(fairness_mode="lottery"), **A)

@@ -107,7 +107,7 @@ async def test_bad_links_and_input_are_refused(deps: Deps, clock: FakeClock) -> 
         await signup.sign_up(
             deps, "l1", SignUp(email="not-an-address"), channel="web", base_url=BASE
         )
-    assert bad.value.extra["field"] == "email"
+    assert bad.value.extra["fields"] == ["email"]
     with pytest.raises(errors.InvalidField):
         await signup.sign_up(
             deps,
