@@ -9,6 +9,8 @@
     python tests/bench/run.py join      # POST queue/checkin ÷ POST /_bench/evalsha
     python tests/bench/run.py reserve-ir  # reserve's ratio in CPU instructions (callgrind)
     python tests/bench/run.py rebuild   # rebuild 600k units ÷ their Postgres read; Redis bytes
+    python tests/bench/run.py all --markdown  # every bench, then one Markdown table of them
+    python tests/bench/run.py table FILE      # that table from saved result lines
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
 own schema and key prefix and drops them at the end; it serves the app with
@@ -45,6 +47,7 @@ from _env import (
 from _instructions import bench_reserve_instructions
 from _join_bench import bench_join
 from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired
+from _markdown import read_results, table
 from _poll_bench import bench_poll, bench_poll_scale
 from _rebuild_bench import bench_rebuild
 from _seed import (
@@ -136,9 +139,7 @@ async def bench_reserve(base: Settings, args: argparse.Namespace, work: Path) ->
     if refused:
         # A launch run dry answers cheap refusals, and the rounds that met them would
         # state reserve slower than it is: the figure would not mean what it says.
-        raise SystemExit(
-            f"reserve rounds were refused {refused}: seed more (--units, --shoppers)"
-        )
+        raise SystemExit(f"reserve rounds were refused {refused}: seed more (--units, --shoppers)")
     reserve, baseline = combine(hold_runs), combine(base_runs)
     # Only holds granted (2xx) count: a refusal is cheap and must not flatter the ratio.
     ratios = paired(hold_runs, base_runs, goal=0.9)
@@ -317,9 +318,39 @@ BENCHES = {
 }
 
 
+def _with_defaults(args: argparse.Namespace, bench: str) -> argparse.Namespace:
+    """`args` with the figures left unset filled in as `bench` needs them."""
+    given = dict(vars(args))
+    if given["seconds"] is None:
+        # A confirm phase eats the holds made before it and has no paired rounds.
+        given["seconds"] = 10.0 if bench == "confirm" else 5.0
+    if given["units"] is None:
+        # reserve: ~8,000 holds/s for 6 rounds of 5 s and the warm-up must not run dry.
+        given["units"] = 600_000 if bench in ("reserve", "rebuild") else 100_000
+    if given["shoppers"] is None:
+        given["shoppers"] = 40_000 if bench == "reserve" else 20_000
+    if given["admit_rate"] is None:
+        given["admit_rate"] = 1.0 if bench == "poll-scale" else 5.0
+    return argparse.Namespace(**given)
+
+
+def _run(bench: str, args: argparse.Namespace) -> dict[str, Any]:
+    began = time.perf_counter()
+    with backing_services() as base, tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
+        result = asyncio.run(BENCHES[bench](base, _with_defaults(args, bench), Path(tmp)))
+    result["wall_s"] = round(time.perf_counter() - began, 1)
+    say(f"{bench}: ratio {result['ratio']} (goal {result.get('goal')}) in {result['wall_s']}s")
+    print(json.dumps(result), flush=True)
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("bench", choices=BENCHES)
+    parser.add_argument("bench", choices=[*BENCHES, "all", "table"])
+    parser.add_argument("file", nargs="?", type=Path, help="table: saved result lines")
+    parser.add_argument(
+        "--markdown", action="store_true", help="end with the results as a Markdown table"
+    )
     parser.add_argument(
         "--seconds", type=float, default=None, help="each measured phase (5; confirm: 10)"
     )
@@ -354,23 +385,15 @@ def main() -> None:
         "--client", choices=["wrk", "python"], default="wrk", help="python: the asyncio fallback"
     )
     args = parser.parse_args()
-    if args.seconds is None:
-        # A confirm phase eats the holds made before it and has no paired rounds.
-        args.seconds = 10.0 if args.bench == "confirm" else 5.0
-    if args.units is None:
-        # reserve: ~8,000 holds/s for 6 rounds of 5 s and the warm-up must not run dry.
-        args.units = 600_000 if args.bench in ("reserve", "rebuild") else 100_000
-    if args.shoppers is None:
-        args.shoppers = 40_000 if args.bench == "reserve" else 20_000
-    if args.admit_rate is None:
-        args.admit_rate = 1.0 if args.bench == "poll-scale" else 5.0
-    bench = BENCHES[args.bench]
-    began = time.perf_counter()
-    with backing_services() as base, tempfile.TemporaryDirectory(prefix="fd-bench-") as tmp:
-        result = asyncio.run(bench(base, args, Path(tmp)))
-    result["wall_s"] = round(time.perf_counter() - began, 1)
-    say(f"{args.bench}: ratio {result['ratio']} (goal {result.get('goal')}) in {result['wall_s']}s")
-    print(json.dumps(result), flush=True)
+    if args.bench == "table":
+        if args.file is None:
+            parser.error("table needs the FILE of saved result lines")
+        print(table(read_results(args.file)))
+        return
+    names = list(BENCHES) if args.bench == "all" else [args.bench]
+    results = [_run(name, args) for name in names]
+    if args.markdown:
+        print(table(results), flush=True)
 
 
 if __name__ == "__main__":
