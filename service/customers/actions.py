@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from urllib.parse import urlsplit
 
 import msgspec
-import segno
 
 from service import errors, events
 from service.admin import launches
@@ -23,7 +22,7 @@ from service.deps import Deps
 from service.notify import enqueue_notification
 from service.notify.templates import qr_png
 from service.stock import holds, reservations
-from service.stock.codes import format_code
+from service.stock.codes import QR_BORDER, format_code, qr_symbol
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 
 RESEND_WINDOW_MS = 120_000
@@ -189,5 +188,5 @@ async def qr(
     if kind == "png":
         return qr_png(r.code)
     buffer = io.BytesIO()
-    segno.make(r.code, error="m").save(buffer, kind="svg", scale=8, border=2, title=r.code)
+    qr_symbol(r.code).save(buffer, kind="svg", scale=8, border=QR_BORDER, title=r.code)
     return buffer.getvalue()

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jinja2
-import segno
+
+from service.stock.codes import QR_BORDER, qr_symbol
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("service.notify", "templates"),
@@ -56,5 +57,5 @@ def render(kind: str, context: dict[str, Any]) -> Rendered:
 def qr_png(data: str) -> bytes:
     """A QR code of `data` as PNG, big enough to scan from a phone screen."""
     buffer = io.BytesIO()
-    segno.make(data, error="m").save(buffer, kind="png", scale=8, border=2)
+    qr_symbol(data).save(buffer, kind="png", scale=8, border=QR_BORDER)
     return buffer.getvalue()

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-import segno
 from litestar import Controller, get
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
@@ -20,7 +19,7 @@ from service.customers import selfservice
 from service.pages.render import EXCEPTION_HANDLERS, page, when
 from service.queue import draw, signup
 from service.stock import reservations
-from service.stock.codes import format_code
+from service.stock.codes import QR_BORDER, format_code, qr_symbol
 from service.web.auth import (
     SHOPPER_COOKIE,
     TICKET_COOKIE,
@@ -75,8 +74,8 @@ def script_json(value: object) -> str:
 
 def qr_svg(data: str) -> str:
     """A QR code as inline SVG markup (no image request, nothing inline to execute)."""
-    out: str = segno.make(data, error="m").svg_inline(
-        scale=4, border=2, dark="#14181f", omitsize=True
+    out: str = qr_symbol(data).svg_inline(
+        scale=4, border=QR_BORDER, dark="#14181f", light="#fff", omitsize=True
     )
     return out
 

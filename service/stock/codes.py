@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import secrets
 
+import segno
+
 from service.errors import InvalidCode
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -62,3 +64,18 @@ def normalize_code(typed: str) -> str:
     if check_character(canonical[:BODY_LENGTH]) != canonical[BODY_LENGTH]:
         raise InvalidCode("This code does not check out: a character is mistyped.", field="code")
     return canonical
+
+
+QR_BORDER = 4
+"""Modules of quiet zone around a QR symbol, as the standard asks: scanners find a
+symbol by its margin."""
+
+
+def qr_symbol(code: str) -> segno.QRCode:
+    """The code as a QR symbol, the one every PNG, SVG, e-mail and page shows.
+
+    Always a standard QR code: for data this short segno would pick a Micro QR, which
+    most phone cameras and store scanners do not read. Level M at least (segno raises
+    it when that costs no size), so a scuffed screen or print still reads. It encodes
+    the code itself, which is exactly what the desk's code field accepts."""
+    return segno.make(code, error="m", micro=False)
