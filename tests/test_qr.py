@@ -143,4 +143,3 @@ def test_a_micro_qr_is_told_apart() -> None:
     segno.make("ABCDEFGHJKM", micro=True).save(buffer, kind="png", scale=8, border=4)
     text, kind = scan(buffer.getvalue())
     assert text == "ABCDEFGHJKM" and kind == zxingcpp.BarcodeFormat.MicroQRCode
-

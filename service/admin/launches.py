@@ -9,9 +9,9 @@ import asyncpg
 import msgspec
 
 from service import errors, events
+from service.admin import timeline
 from service.admin.models import (
     STATES,
-    TIMINGS,
     Item,
     ItemCreate,
     Launch,
@@ -71,6 +71,7 @@ def _check_mode(mode: object, lottery_size: object) -> None:
 async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: str) -> Launch:
     _check_mode(body.fairness_mode, body.lottery_size)
     fields = msgspec.structs.asdict(body)
+    timeline.check_order(fields)
     columns = list(fields)
     placeholders = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
     async with deps.pool.acquire() as con, con.transaction():
@@ -119,6 +120,7 @@ async def update_launch(
                 " the draw's rules were published with its commitment."
             )
         _check_mode(row["fairness_mode"], row["lottery_size"])
+        timeline.check_order(dict(row))  # the stored times with the patch applied
         await events.record(
             con,
             launch_id=launch_id,
@@ -226,42 +228,28 @@ async def transition(
     return launch
 
 
-def due_state(launch: Launch, now: datetime) -> str | None:
-    """The latest state whose timing has come, if it is later than the current one."""
-    best: str | None = None
-    for field, state in TIMINGS.items():
-        at = getattr(launch, field)
-        if (
-            at is not None
-            and at <= now
-            and (best is None or STATES.index(state) > STATES.index(best))
-        ):
-            best = state
-    if best is not None and STATES.index(best) > STATES.index(launch.state):
-        if launch.state == "sold_out" and best == "selling":
-            return None
-        return best
-    return None
-
-
 async def advance_due(deps: Deps) -> list[Launch]:
-    """Move every launch whose next timing has come (run by the sweeper)."""
+    """Move every launch whose timings have come, one state at a time so each phase's
+    work is done on the way (`timeline.next_step`); run by the sweeper. Returns the
+    launches moved, as they ended up."""
     now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
     moved = []
     for launch in await list_launches(deps):
-        target = due_state(launch, now)
-        if target is None:
-            continue
-        try:
-            moved.append(
-                await transition(
+        stepped = None
+        for _ in STATES:  # a bound: every step is to a later state
+            target = timeline.next_step(launch.state, msgspec.structs.asdict(launch), now)
+            if target is None:
+                break
+            try:
+                launch = stepped = await transition(
                     deps,
                     launch.id,
                     Transition(action="advance", to=cast(LaunchState, target), reason="scheduled"),
                     actor="scheduler",
                     channel="system",
                 )
-            )
-        except errors.InvalidTransition:
-            continue  # someone moved it by hand meanwhile
+            except errors.InvalidTransition:
+                break  # someone moved it by hand meanwhile; the next sweep sees where
+        if stepped is not None:
+            moved.append(stepped)
     return moved
