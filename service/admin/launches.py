@@ -22,6 +22,7 @@ from service.admin.models import (
 )
 from service.deps import Deps
 from service.queue import lifecycle
+from service.stock.counts import units_left
 from service.stock.rebuild import selling_flag
 
 _LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
@@ -252,4 +253,34 @@ async def advance_due(deps: Deps) -> list[Launch]:
                 break  # someone moved it by hand meanwhile; the next sweep sees where
         if stepped is not None:
             moved.append(stepped)
+    return moved
+
+
+async def follow_stock(deps: Deps) -> list[Launch]:
+    """Sold out follows the stock (run by the sweeper): a selling launch with nothing
+    available or held becomes `sold_out`, and goes back to `selling` when units return
+    (a cancel, a lapsed hold, an added allocation, a no-show). Returns those moved."""
+    moved = []
+    for row in await deps.pool.fetch(
+        "SELECT id, state FROM launches WHERE state IN ('selling', 'sold_out')"
+    ):
+        left = await units_left(deps, row["id"])
+        if left is None:
+            continue
+        to: LaunchState = "sold_out" if left == 0 else "selling"
+        if to == row["state"]:
+            continue
+        reason = "nothing available or held" if left == 0 else f"{left} unit(s) came back"
+        try:
+            moved.append(
+                await transition(
+                    deps,
+                    row["id"],
+                    Transition(action="advance", to=to, reason=reason),
+                    actor="scheduler",
+                    channel="system",
+                )
+            )
+        except errors.InvalidTransition:
+            continue  # closed by hand meanwhile
     return moved

@@ -35,6 +35,14 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
     return out
 
 
+async def units_left(deps: Deps, launch_id: str) -> int | None:
+    """Units available or held, as Redis counts them; None while Redis has not loaded
+    the launch (nothing to go by)."""
+    if await deps.redis.hget(deps.keys(launch_id).meta, "loaded") != "1":
+        return None
+    return sum(c.available + c.held for c in await redis_counts(deps, launch_id))
+
+
 def fresh_count(fresh: dict[str, str], pair: str) -> int:
     """The units of the pair's fresh run, out of the launch's `fresh` hash."""
     return int(fresh.get(f"{pair}:t", 0)) - int(fresh.get(f"{pair}:n", 0))

@@ -44,7 +44,9 @@ class RebuildReport(msgspec.Struct, frozen=True):
 
 
 def selling_flag(state: str, paused: bool) -> int:
-    return 1 if state == "selling" and not paused else 0
+    """Whether the scripts may hold and admit. A sold-out launch sells on: a unit that
+    comes back is offered at once, before the launch's state follows the stock."""
+    return 1 if state in ("selling", "sold_out") and not paused else 0
 
 
 async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:

@@ -4,7 +4,8 @@ Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
 idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
 apply failed, hold events to copy into the audit trail, queue places to keep,
-scheduled transitions, and reservations whose pickup window ended uncollected (no-shows).
+scheduled transitions, sold out as the stock says, and reservations whose pickup
+window ended uncollected (no-shows).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 
 import msgspec
 
-from service.admin.launches import advance_due
+from service.admin.launches import advance_due, follow_stock
 from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.drain import drain_list
@@ -93,6 +94,7 @@ async def sweep_once(deps: Deps) -> None:
         await drain_places(deps, launch_id)
     await release_no_shows(deps)
     await apply_pending(deps)
+    await follow_stock(deps)
     await run_schedules(deps)
     if deps.settings.notify:
         await send_pending(deps)
