@@ -41,6 +41,39 @@ STATE_LABELS = {
     "archived": "Ended",
 }
 
+_DRAWN_FOOTER = (
+    "Fair launches: everyone who registered gets the same chance, and the order can be"
+    " checked by anyone."
+)
+# How each fairness mode orders the queue, in the shopper's words: a first-come launch
+# never speaks of a draw. `draw_at` names the timing the draw happens at (None: none).
+FAIRNESS: dict[str, dict[str, str | None]] = {
+    "prequeue-shuffle": {
+        "draw_at": "sale_starts_at",
+        "how": "Registering early gives no advantage: on launch day everyone who checked in"
+        " is put in a random order that anyone can verify.",
+        "at_sale": "everyone in the waiting room is put in a random order. Arriving early"
+        " gives no advantage.",
+        "footer": _DRAWN_FOOTER,
+    },
+    "lottery": {
+        "draw_at": "checkin_opens_at",
+        "how": "Registering early gives no advantage: when the waiting room opens, a draw"
+        " that anyone can verify picks who is invited to buy, and in which order.",
+        "at_sale": "the invited are let in from the waiting room in the order the draw"
+        " gave them.",
+        "footer": _DRAWN_FOOTER,
+    },
+    "fifo": {
+        "draw_at": None,
+        "how": "First come, first served: places in the waiting room go in order of"
+        " arrival, from the moment it opens.",
+        "at_sale": "people are let in from the waiting room in order of arrival: first"
+        " come, first served.",
+        "footer": "First come, first served: places in the queue go in order of arrival.",
+    },
+}
+
 # The channel a timeline entry came through, in the shopper's words.
 CHANNEL_WORDS = {
     "web": "online",
@@ -89,6 +122,7 @@ async def _launch_context(deps: AppDeps, launch_id: str) -> dict[str, Any]:
         "stores": stores,
         "skus": skus,
         "state_label": STATE_LABELS.get(launch.state, launch.state),
+        "fair": FAIRNESS[launch.fairness_mode],
         "title": launch.name,
         "hold_for": _duration(launch.hold_seconds),
         "when": when,
@@ -184,7 +218,8 @@ class ShopperPages(Controller):
     @get("/draw", operation_id="pageDraw")
     async def draw_page(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
         context = await _launch_context(deps, launch_id)
-        context["title"] = f"The draw · {context['launch'].name}"
+        drawn = context["fair"]["draw_at"] is not None
+        context["title"] = f"{'The draw' if drawn else 'First come, first served'} · {context['launch'].name}"
         try:
             commitment: draw.Commitment | None = await draw.commitment(deps, launch_id)
         except errors.NotFound:
