@@ -204,14 +204,16 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
         published = msgspec.json.decode(raw, type=PublishedDraw)
     except msgspec.DecodeError as exc:
         raise SystemExit(f"fairdrop: not a published draw: {exc}") from exc
-    problems = check(published)
+    problems = check(published, seed_hash=args.seed_hash)
     for problem in problems:
         print(f"FAILED: {problem}")
     if problems:
         raise SystemExit(1)
     print(
-        f"OK: the order of {len(published.order)} entrants follows from the seed,"
-        f" and sha256(seed) = {published.seed_hash} as committed."
+        f"OK: the order of {len(published.order)} entrants, all on the committed roster of"
+        f" {len(published.roster)}, follows from the seed, and sha256(seed) ="
+        f" {published.seed_hash} as committed"
+        + (" and as you saved it." if args.seed_hash else ".")
     )
     if args.id:
         try:
@@ -219,6 +221,13 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
         except ValueError:
             raise SystemExit(f"fairdrop: {args.id} did not take part in this draw") from None
         print(f"{args.id} is number {place} of {len(published.order)}.")
+
+
+def _seed_hash(text: str) -> str:
+    value = text.strip().lower()
+    if len(value) != 64 or any(c not in "0123456789abcdef" for c in value):
+        raise argparse.ArgumentTypeError("a seed hash is 64 hex digits (a SHA-256)")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -237,6 +246,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     verify.add_argument("source", help="a JSON file, or the launch's URL / draw URL")
     verify.add_argument("--id", help="a public id whose place to print")
+    verify.add_argument(
+        "--seed-hash",
+        type=_seed_hash,
+        metavar="HEX",
+        help="the seed hash (sha256, 64 hex digits) you saved when registration closed",
+    )
     verify.set_defaults(func=cmd_verify_draw)
     admin = sub.add_parser("admin", help="administration").add_subparsers(
         dest="admin", required=True

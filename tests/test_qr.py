@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 from collections.abc import AsyncIterator
+
 import msgspec
 import pytest
 import zxingcpp

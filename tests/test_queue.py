@@ -117,6 +117,7 @@ def _published(n: int) -> draw.PublishedDraw:
         seed=seed.hex(),
         roster_hash=draw.roster_hash(roster),
         roster=roster,
+        entrants=n,
         order=draw.order(seed, roster[:n]),
     )
 

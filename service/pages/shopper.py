@@ -60,8 +60,7 @@ FAIRNESS: dict[str, dict[str, str | None]] = {
         "draw_at": "checkin_opens_at",
         "how": "Registering early gives no advantage: when the waiting room opens, a draw"
         " that anyone can verify picks who is invited to buy, and in which order.",
-        "at_sale": "the invited are let in from the waiting room in the order the draw"
-        " gave them.",
+        "at_sale": "the invited are let in from the waiting room in the order the draw gave them.",
         "footer": _DRAWN_FOOTER,
     },
     "fifo": {
@@ -218,8 +217,8 @@ class ShopperPages(Controller):
     @get("/draw", operation_id="pageDraw")
     async def draw_page(self, deps: AppDeps, launch_id: FromPath[str]) -> Template:
         context = await _launch_context(deps, launch_id)
-        drawn = context["fair"]["draw_at"] is not None
-        context["title"] = f"{'The draw' if drawn else 'First come, first served'} · {context['launch'].name}"
+        heading = "The draw" if context["fair"]["draw_at"] else "First come, first served"
+        context["title"] = f"{heading} · {context['launch'].name}"
         try:
             commitment: draw.Commitment | None = await draw.commitment(deps, launch_id)
         except errors.NotFound:

@@ -5,7 +5,8 @@ published, with the roster (the public ids verified by then) and its hash.
 Draw: when the sale starts, everyone on the roster who checked in is ordered by
 `HMAC-SHA256(seed, public id)`; then the seed is revealed with the ordered ids, so
 anyone can recompute the order and check both hashes: a changed seed, a changed
-order or an id slipped in from outside the roster all fail. Those who checked in
+order, an id slipped in from outside the roster, or an entrant added or dropped
+(against the count the draw page states) all fail. Those who checked in
 but were not on the roster (verified late) queue right after the drawn ones.
 """
 
@@ -50,8 +51,11 @@ class PublishedDraw(msgspec.Struct, frozen=True):
     seed: str
     roster: list[str]
     """Every public id that could take part, sorted."""
+    entrants: int
+    """How many took part: the number the draw page and `GET /draw` state."""
     order: list[str]
-    """Public ids, first in the queue first."""
+    """Who took part (public ids, each on the roster), first in the queue first: the
+    entrants sorted by their draw keys."""
 
 
 _PLACE_CHUNK = 10_000  # ranks per HSET
@@ -100,24 +104,41 @@ def roster_hash(roster: list[str]) -> str:
     return hashlib.sha256("\n".join(roster).encode()).hexdigest()
 
 
-def check(published: PublishedDraw) -> list[str]:
-    """Problems with a published draw (empty when it checks out)."""
+def check(published: PublishedDraw, *, seed_hash: str | None = None) -> list[str]:
+    """Problems with a published draw (empty when it checks out). `seed_hash` is the
+    commitment as the checker saved it when registration closed, so the file is not
+    the only witness of itself."""
     problems = []
     try:
         seed = bytes.fromhex(published.seed)
     except ValueError:
         return ["the seed is not hex"]
-    if hashlib.sha256(seed).hexdigest() != published.seed_hash:
+    if seed_hash is not None and seed_hash.strip().lower() != published.seed_hash.lower():
+        problems.append(
+            f"the seed hash you saved ({seed_hash.strip()}) is not the one in this record"
+            f" ({published.seed_hash})"
+        )
+    if hashlib.sha256(seed).hexdigest() != published.seed_hash.lower():
         problems.append("sha256(seed) does not match the published commitment")
-    if order(seed, published.order) != published.order:
-        problems.append("the list is not in the order the seed gives")
-    if len(set(published.order)) != len(published.order):
-        problems.append("an id appears twice")
     if roster_hash(published.roster) != published.roster_hash:
         problems.append("the roster does not match its published hash")
     outsiders = set(published.order) - set(published.roster)
     if outsiders:
         problems.append(f"{len(outsiders)} id(s) in the order are not on the roster")
+    if len(set(published.order)) != len(published.order):
+        problems.append("an id appears twice")
+    if len(published.order) != published.entrants:
+        problems.append(
+            f"the record says {published.entrants} took part, but its order holds"
+            f" {len(published.order)}"
+        )
+    expected = order(seed, published.order)
+    if expected != published.order:
+        pairs = zip(expected, published.order, strict=True)
+        at = next(i for i, (want, got) in enumerate(pairs) if want != got)
+        problems.append(
+            f"the list is not in the order the seed gives (first difference at place {at + 1})"
+        )
     return problems
 
 
@@ -194,6 +215,7 @@ async def published(deps: Deps, launch_id: str) -> PublishedDraw:
         roster_hash=c.roster_hash,
         seed=c.seed,
         roster=list(roster),
+        entrants=c.entrants or 0,
         order=[r["public_id"] for r in rows],
     )
 
