@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 
 State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed"]
 REFRESH_SECONDS = 0.2
+LOAD_EVERY = 5
+"""Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
+opens, draws or closes is seen by every worker within about a second."""
+PREQUEUE_POLL = 1.0
+"""Seconds between polls before the draw: it can come at any moment, and is the moment
+everyone in the pre-queue waits for (these polls are answered from memory)."""
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
 
 
@@ -136,7 +142,7 @@ def compute(
     if closed:
         return status("closed", poll=30.0)
     if rank == PREQUEUE or snap.phase != "drawn":
-        return status("prequeue", poll=2.0)
+        return status("prequeue", poll=PREQUEUE_POLL)
     if rank < snap.admitted:
         until = None if admitted_at_ms is None else admitted_at_ms + snap.window_ms
         lapsed = until is not None and now_ms >= until
@@ -237,26 +243,29 @@ class QueueWatch:
         """Learn which launches have a queue; returns those still admitting."""
         rows = await self.deps.pool.fetch(
             "SELECT id, state, fairness_mode FROM launches WHERE state IN"
-            " ('checkin_open', 'selling', 'sold_out', 'closed')"
+            " ('checkin_open', 'selling', 'sold_out', 'closed', 'pickup', 'archived')"
         )
-        self.closed = {r["id"] for r in rows if r["state"] == "closed"}
-        self.active = {r["id"] for r in rows}
+        self.closed = {r["id"] for r in rows if r["state"] in ("closed", "pickup", "archived")}
+        self.active = {r["id"] for r in rows if r["state"] in lifecycle.QUEUE_STATES}
         self.lotteries = {
             r["id"]
             for r in rows
             if r["fairness_mode"] == "lottery" and r["state"] in ("selling", "sold_out")
         }
-        return [r["id"] for r in rows if r["state"] != "closed"]
+        return [r["id"] for r in rows if r["id"] not in self.closed]
 
     async def run(self, interval: float = REFRESH_SECONDS) -> None:
         launches: list[str] = []
         tick = 0
         while True:
             try:
-                if tick % 25 == 0:
+                if tick % LOAD_EVERY == 0:
                     launches = await self.load_active()
-                for launch_id in launches:
-                    await self.refresh(launch_id)
+                # And those asked about since: a launch that opened after the last look
+                # is refreshed from its first poll on.
+                for launch_id in dict.fromkeys([*launches, *self.snapshots]):
+                    if launch_id not in self.closed:
+                        await self.refresh(launch_id)
                 if tick % 5 == 0:  # every ~1 s
                     await self.move_waiting_lists()
                 if tick % 25 == 0:  # every ~5 s: what a restore would start from

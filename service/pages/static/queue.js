@@ -69,14 +69,24 @@
     if (res.ok) return follow();
     const type = fd.problemType(res.body);
     if (type === "checkin-closed") {
-      show(["selling", "sold_out", "closed", "pickup", "archived"].includes(room.dataset.state) ? "closed" : "notopen");
-      setTimeout(checkIn, 15000);
+      const over = ["selling", "sold_out", "closed", "pickup", "archived"].includes(room.dataset.state);
+      show(over ? "closed" : "notopen");
+      setTimeout(checkIn, over ? 15000 : untilOpen());
+    } else if (res.status === 429) {
+      setTimeout(checkIn, 1000 * (Number(res.body && res.body.retry_after) || 5));
     } else if (res.status === 401 || res.status === 403) {
       show("join");
     } else {
       flash("warn", res.body && res.body.detail ? res.body.detail : "We could not reach the waiting room. Retrying…");
       setTimeout(checkIn, 5000);
     }
+  }
+
+  // Until the announced opening, wait for it (spread over a second, so the room is not
+  // asked by everyone at once); once it is due, or opened by hand, ask every 2 s.
+  function untilOpen() {
+    const left = Date.parse(room.dataset.checkinOpens || "") - serverNow();
+    return left > 0 ? Math.min(left + Math.random() * 1000, 15000) : 2000;
   }
 
   // ---- following the status ------------------------------------------------
