@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
+from playwright.async_api import expect
 
 from service.admin import launches
 from service.admin.models import STATES, Transition
@@ -25,8 +26,11 @@ from service.queue.signup import verification_link
 from service.stock import confirm, holds
 from service.web.app import create_app
 from service.web.auth import SHOPPER_COOKIE
+from tests.browser import Browser, browser, no_script_errors, shoot
 from tests.mail import Inbox
-from tests.serve import ACTOR, selling_launch, stocked_launch
+from tests.serve import ACTOR, selling_launch, serving, stocked_launch
+
+__all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
 L = "drop"
 Client = AsyncTestClient  # type: ignore[type-arg]
@@ -139,3 +143,28 @@ async def test_no_fifo_email_claims_a_draw(deps: Deps, clock: FakeClock, inbox: 
             assert claim is None, f"{msg['Subject']} ({part}) says {claim!r}"
     [checkin] = [m for m in inbox.messages if "Check-in" in str(m["Subject"])]
     assert FIRST_COME in words(str(checkin.get_body(("plain",)).get_content())).lower()  # type: ignore[union-attr]
+
+
+async def test_a_fifo_launch_in_the_browser(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    await stocked_launch(deps, L, fairness_mode="fifo", registrations=1)
+    await deps.pool.execute("UPDATE launches SET name = 'Fairphone 6'")
+    await launches.transition(
+        deps, L, Transition(action="advance", to="registration_open"), **ACTOR
+    )
+
+    with serving(deps.settings) as base:
+        page = await browser.new_page(base, phone=True)
+
+        async def look() -> None:
+            await page.goto(f"/launches/{L}")
+            await expect(page.locator(".hero")).to_contain_text("First come, first served")
+            await shoot(page, "34-fifo-landing")
+            await page.goto(f"/launches/{L}/draw")
+            await expect(
+                page.get_by_role("heading", name="No draw: first come, first served")
+            ).to_be_visible()
+            await shoot(page, "35-fifo-no-draw")
+
+        await browser.run(look())
