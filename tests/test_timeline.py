@@ -205,3 +205,25 @@ async def test_the_clock_never_skips_the_sale(deps: Deps, clock: FakeClock) -> N
     await launches.transition(deps, "nosale", Transition(action="advance", to="selling"), **A)
     assert [m.state for m in await launches.advance_due(deps)] == ["pickup"]
     assert (await _steps(deps, "nosale"))[-2:] == [("selling", "closed"), ("closed", "pickup")]
+
+
+async def test_an_advance_by_hand_steps_through_every_phase(deps: Deps) -> None:
+    """An operator's advance from registration_open straight to selling jumped past
+    registration_closed, so the draw had no commitment; it steps through each state."""
+    await launches.create_launch(deps, LaunchCreate(id="hand", name="L"), **A)
+    await launches.transition(
+        deps, "hand", Transition(action="advance", to="registration_open"), **A
+    )
+
+    moved = await launches.transition(deps, "hand", Transition(action="advance", to="selling"), **A)
+
+    assert moved.state == "selling"
+    assert await _steps(deps, "hand") == [
+        ("draft", "registration_open"),
+        ("registration_open", "registration_closed"),
+        ("draw.committed", ""),
+        ("registration_closed", "checkin_open"),
+        ("checkin_open", "selling"),
+        ("draw.revealed", ""),
+    ]
+    assert (await draw.commitment(deps, "hand")).seed is not None, "the draw was made"

@@ -182,7 +182,30 @@ def _allowed(current: str, target: str) -> bool:
 async def transition(
     deps: Deps, launch_id: str, body: Transition, *, actor: str, channel: str
 ) -> Launch:
-    """Move a launch by hand: advance to a later state, pause, resume or close."""
+    """Move a launch by hand: advance to a later state, pause, resume or close.
+
+    An advance of several states steps through each one between, with an event each,
+    so every phase's work is done on the way (the commitment as registration closes,
+    the draw as the sale starts), as when the clock moves it."""
+    if body.action == "advance" and body.to is not None:
+        while True:
+            state = await deps.pool.fetchval("SELECT state FROM launches WHERE id = $1", launch_id)
+            step = timeline.step_towards(state, body.to) if state is not None else None
+            if step is None or step == body.to:
+                break
+            await _transition(
+                deps,
+                launch_id,
+                msgspec.structs.replace(body, to=step),
+                actor=actor,
+                channel=channel,
+            )
+    return await _transition(deps, launch_id, body, actor=actor, channel=channel)
+
+
+async def _transition(
+    deps: Deps, launch_id: str, body: Transition, *, actor: str, channel: str
+) -> Launch:
     async with deps.pool.acquire() as con, con.transaction():
         current = await con.fetchrow(
             "SELECT state, paused FROM launches WHERE id = $1 FOR UPDATE", launch_id

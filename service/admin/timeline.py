@@ -101,3 +101,12 @@ def next_step(state: str, times: Times, now: datetime) -> str | None:
         if come(_STEPS[target]) and all(passable(s) for s in _STEPS[here + 1 : target]):
             return _STEPS[here + 1]
     return None
+
+
+def step_towards(state: str, target: str) -> str | None:
+    """The next state on the way from `state` to a later `target` (the target itself
+    when it is next), or None when `target` is not ahead on the clock's path."""
+    here = _STEPS.index("selling" if state == "sold_out" else state)
+    if target not in _STEPS or _STEPS.index(target) <= here:
+        return None
+    return _STEPS[here + 1]
