@@ -12,7 +12,8 @@
 --                    members (78 MB for 600k), and a rebuild does not send them one by one.
 --                    Field "#": the units of all its runs together, for admit.
 --                    Every free-set member is below n, so lowest-first takes the set first.
---   holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d}
+--   holds      hash  hold id -> json {r=reg, s=store, k=sku, u=unit, l=slot, e=expires_ms, st, d,
+--                    q=queue rank of the turn it was taken in, false when staff vouched}
 --   expiry     zset  hold id by expires_ms (holds in state "held")
 --   confirming zset  hold id by deadline_ms (holds in state "confirming")
 --   cust       hash  registration -> bitmask of limit slots in use (holds + confirmed)

@@ -6,7 +6,8 @@
 -- KEYS: meta free fresh held qmeta window shopping
 -- ARGV: 1 now_ms
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
---   restored_ms (when queue_restore last rebuilt this queue, 0 = never)}.
+--   restored_ms (when queue_restore last rebuilt this queue, 0 = never), rate_milli (set),
+--   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling)}.
 local now = tonumber(ARGV[1])
 
 local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
@@ -31,13 +32,15 @@ local waiting_window = redis.call('ZCARD', K_WINDOW)
 local active = waiting_window + redis.call('HLEN', K_SHOPPING)
 local last = num('last_ms', now)
 local credit = num('credit', admitted)
-if phase == 'drawn' and redis.call('HGET', K_META, 'selling') == '1' then
-  local rate = num('rate', 0)
+local rate, cap = num('rate', 0), num('cap', 0)
+local admitting = phase == 'drawn' and redis.call('HGET', K_META, 'selling') == '1'
+if admitting then
   local target = math.min(qlen, credit + rate * math.max(0, now - last) / 1000)
-  local room = math.min(num('cap', 0) - active, free - waiting_window)
+  local room = math.min(cap - active, free - waiting_window)
   local new = math.min(math.floor(target), admitted + math.max(0, room))
   for r = admitted, new - 1 do redis.call('ZADD', K_WINDOW, now + window_ms, r) end
   active = active + math.max(0, new - admitted)
+  waiting_window = waiting_window + math.max(0, new - admitted)
   -- Capped: bank no credit, or a burst would follow when room comes back.
   if new < math.floor(target) then credit = new else credit = target end
   admitted = math.max(admitted, new)
@@ -56,4 +59,4 @@ end
 redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', now,
   'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
 return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
-  num('restored_ms', 0)}
+  num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0}

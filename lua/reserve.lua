@@ -46,11 +46,11 @@ local expires_s, slot_s = string.format('%d', expires), string.format('%d', slot
 -- The hold's JSON by hand: what cjson.encode gave, at a fraction of its cost. Nothing
 -- needs escaping: a free unit under this pair proves both ids are real ones (item ids
 -- are [A-Za-z0-9_-], checked when they were made; a fresh run is kept only for such a
--- pair), and a registration id is digits.
+-- pair), a registration id is digits, and a rank (from a signed ticket) a number.
 if not string.find(reg, '^%d+$') then return redis.error_reply('reserve: bad registration id') end
 local record = '{"r":"' .. reg .. '","s":"' .. store .. '","k":"' .. sku .. '","u":'
   .. unit .. ',"l":' .. slot_s .. ',"e":' .. expires_s
-  .. ',"st":"held","q":' .. (queued and 'true' or 'false') .. '}'
+  .. ',"st":"held","q":' .. (queued and rank or 'false') .. '}'
 -- The first write, so a (vanishingly unlikely) reused hold id changes nothing.
 if redis.call('HSETNX', K_HOLDS, hold_id, record) == 0 then return 'duplicate-hold' end
 take_unit(pair, member)

@@ -15,7 +15,7 @@ L = "rec"
 _ROUND_TRIP = "return cjson.encode(cjson.decode(redis.call('HGET', KEYS[1], ARGV[1])))"
 
 
-def _expected(hold: Hold, slot: int, queued: bool) -> dict[str, object]:
+def _expected(hold: Hold, slot: int, queued: int | bool) -> dict[str, object]:
     return {
         "r": str(hold.registration_id),
         "s": hold.store_id,
@@ -31,12 +31,13 @@ def _expected(hold: Hold, slot: int, queued: bool) -> dict[str, object]:
 async def test_the_record_reads_back_as_its_fields_vouched_and_queued(deps: Deps) -> None:
     regs = await seed_launch(deps, L, hold_seconds=300, limit=3, allocs=[0, 0, 0, 12])
     keys = deps.keys(L)
-    made: list[tuple[Hold, int, bool]] = []
+    made: list[tuple[Hold, int, int | bool]] = []
     for slot in range(3):  # one customer's three limit slots, vouched for by staff
         made.append((await reserve(deps, L, regs[0], "S2", "K2"), slot, False))
     # A shopper from the queue: admitted (their rank's window open) by hand.
     await deps.redis.zadd(keys.window, {"7": deps.clock.now_ms() + 60_000})
-    made.append((await reserve(deps, L, regs[1], "S2", "K2", rank=7), 0, True))
+    # Its record carries the rank, so a confirmation can give the turn back.
+    made.append((await reserve(deps, L, regs[1], "S2", "K2", rank=7), 0, 7))
     assert sorted(h.unit_no for h, _, _ in made) == [0, 1, 2, 3]
     for hold, slot, queued in made:
         raw = await deps.redis.hget(keys.holds, hold.hold_id)

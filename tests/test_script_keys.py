@@ -81,5 +81,6 @@ def test_a_script_without_helpers_is_sent_none() -> None:
         "log_event",
         "leave_shopping",
         "forget_hold",
+        "slot_mask",
     }
     assert {"expire_due", "drop_hold"} <= set(_DEFINED.findall(script_source("reserve")))

@@ -19,7 +19,8 @@ import msgspec
 
 from service.deps import Deps
 from service.infra.tasks import background
-from service.queue import lifecycle, lottery
+from service.queue import lifecycle, lottery, turns
+from service.queue.eta import Pace, eta_seconds, measure
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,16 @@ class Snapshot(msgspec.Struct, frozen=True):
     at_ms: int
     restored_ms: int = 0
     """When Redis last lost this queue and it was rebuilt (0: never)."""
+    set_rate: float = 0.0
+    """Admissions per second the operator set."""
+    cap: int = 0
+    """At most this many active (admitted and not done) at once."""
+    free: int = 0
+    """Units free to hold, all stores and models together."""
+    choosing: int = 0
+    """Admitted and not holding yet (each is offered one of the free units)."""
+    admitting: bool = False
+    """Drawn and selling: admission moves."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -70,7 +81,7 @@ MESSAGES: dict[str, str] = {
     " early gives no advantage.",
     "waiting": "You are in the queue. Keep this page open; we admit people in order.",
     "admitted": "It is your turn: choose a store and hold your unit before your time runs out.",
-    "lapsed": "Your turn passed without a hold, so your place went to the next person.",
+    "lapsed": turns.LAPSED,
     "done": "Your turn is over. What you reserved is under “My reservation”.",
     "sold_out": "Everything is held or sold. Stay in the queue: units that come back"
     " (expired holds, cancellations) are offered in queue order.",
@@ -78,15 +89,9 @@ MESSAGES: dict[str, str] = {
 }
 
 
-# What `turn.lua` says of a turn that ended before its window did.
-_TURN_OVER: dict[str, State] = {"done": "done", "over": "lapsed"}
-# Neutral on purpose: by the time Redis is asked, a window that ran out unused and a
-# hold that ran out or was let go look the same.
-_HOLD_ENDED = "Your turn has ended without a reservation; the next person in line is now served."
-
-
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
-    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply
+    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply[:9]
+    rate_milli, cap, free, choosing, admitting = reply[9:14]
     mrate = int(str(mrate_milli)) / 1000
     return Snapshot(
         phase=str(phase),
@@ -99,6 +104,11 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         window_ms=int(str(window_ms)),
         at_ms=at_ms,
         restored_ms=int(str(restored)),
+        set_rate=int(str(rate_milli)) / 1000,
+        cap=int(str(cap)),
+        free=int(str(free)),
+        choosing=int(str(choosing)),
+        admitting=int(str(admitting)) == 1,
     )
 
 
@@ -114,6 +124,7 @@ def compute(
     now_ms: int,
     admitted_at_ms: int | None,
     closed: bool,
+    pace: Pace | None = None,
 ) -> QueueStatus:
     """The status of the ticket's holder, from the snapshot alone."""
     rank = claims.rank
@@ -135,7 +146,7 @@ def compute(
             next_poll_seconds=poll,
             admitted_until_ms=until,
             queue_length=snap.qlen,
-            measured_rate=snap.measured_rate,
+            measured_rate=None if pace is None else round(pace.per_second, 2),
             message=MESSAGES[state],
         )
 
@@ -150,7 +161,7 @@ def compute(
     ahead = rank - snap.admitted
     if snap.sold_out:
         return status("sold_out", ahead=ahead, poll=10.0)
-    eta = None if snap.measured_rate is None else round((ahead + 1) / snap.measured_rate, 1)
+    eta = eta_seconds(pace, rank, now_ms)
     return status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
 
 
@@ -166,6 +177,9 @@ class QueueWatch:
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
+        # Per launch: since when admission has run as it does now (drawn and selling, at
+        # this rate and cap), and that; the pace is measured only over that time.
+        self._since: dict[str, tuple[int, tuple[bool, float, int]]] = {}
 
     async def refresh(self, launch_id: str) -> Snapshot:
         now = self.deps.clock.now_ms()
@@ -183,7 +197,18 @@ class QueueWatch:
         if not counts or counts[-1] != snap.admitted:
             times.append(now)
             counts.append(snap.admitted)
+        settings = (snap.admitting, snap.set_rate, snap.cap)
+        if self._since.get(launch_id, (0, None))[1] != settings:
+            self._since[launch_id] = (now, settings)
         return snap
+
+    def pace(self, launch_id: str) -> Pace | None:
+        """Admission's measured pace (None until measured, or while it does not run)."""
+        snap, since = self.snapshots.get(launch_id), self._since.get(launch_id)
+        if snap is None or since is None or not snap.admitting:
+            return None
+        times, counts = self._times[launch_id], self._counts[launch_id]
+        return measure(times, counts, self.deps.clock.now_ms(), since[0], snap.set_rate)
 
     def admitted_at(self, launch_id: str, rank: int) -> int | None:
         """When this process first saw `rank` admitted (None if before its memory)."""
@@ -206,23 +231,22 @@ class QueueWatch:
             now,
             self.admitted_at(claims.launch_id, claims.rank),
             claims.launch_id in self.closed,
+            self.pace(claims.launch_id),
         )
-        if status.state == "admitted":
-            # Memory cannot see a turn that ended early: ask Redis, for admitted ranks
-            # only (a few thousand shoppers at most, polling every few seconds).
-            turn = await self.deps.scripts.run(
-                "turn",
-                self.deps.keys(claims.launch_id),
-                now,
-                claims.rank,
-                claims.registration_id,
+        if status.state in ("admitted", "lapsed"):
+            # Memory cannot see a turn that ended early or goes on after a confirmation:
+            # ask, for admitted ranks only (a few thousand shoppers at most).
+            turn = await turns.turn(
+                self.deps, claims.launch_id, claims.rank, claims.registration_id
             )
-            if turn in _TURN_OVER:
-                state: State = _TURN_OVER[turn]
-                message = _HOLD_ENDED if turn == "over" else MESSAGES[state]
-                return msgspec.structs.replace(
-                    status, state=state, message=message, next_poll_seconds=30.0
-                )
+            over = turn.state != "admitted"
+            return msgspec.structs.replace(
+                status,
+                state=turn.state,
+                message=turn.message,
+                admitted_until_ms=turn.until_ms or status.admitted_until_ms,
+                next_poll_seconds=30.0 if over else status.next_poll_seconds,
+            )
         return status
 
     def counters(self) -> dict[str, tuple[int, int, int]]:
