@@ -5,7 +5,7 @@
 -- KEYS: meta cust window shopping
 -- ARGV: 1 now_ms, 2 rank, 3 registration id
 -- Returns 'holding' (a hold of the turn is live), 'open <deadline_ms> <used> <limit>'
--- (no hold live, time left to place one; `used` of the customer's `limit` taken),
+-- (no hold live, time left to place one, and `used` of the customer's `limit` taken),
 -- 'done' (ended; the customer holds or has reserved units) or 'over' (ended with
 -- nothing).
 local now, rank, reg = tonumber(ARGV[1]), ARGV[2], ARGV[3]
@@ -17,8 +17,9 @@ if deadline and tonumber(deadline) > now then
   while mask > 0 do
     used, mask = used + mask % 2, math.floor(mask / 2)
   end
-  return string.format('open %d %d %d', tonumber(deadline), used,
-    tonumber(redis.call('HGET', K_META, 'limit') or '1'))
+  -- Every slot taken (another channel may have used one): nothing left to choose.
+  local limit = tonumber(redis.call('HGET', K_META, 'limit') or '1')
+  if used < limit then return string.format('open %d %d %d', tonumber(deadline), used, limit) end
 end
 -- A customer's limit slots count their holds and reservations on every channel.
 if redis.call('HEXISTS', K_CUST, reg) == 1 then return 'done' end

@@ -27,7 +27,7 @@ class FairdropError(Exception):
 class BadRequest(FairdropError):
     type = "bad-request"
     status = 400
-    title = "The request is malformed"
+    title = "The request could not be read"
 
 
 def field_errors(detail: str, fields: list[str], source: str = "body") -> dict[str, list[Any]]:
@@ -72,7 +72,7 @@ class InvalidField(InvalidRequest):
 class Unauthorized(FairdropError):
     type = "unauthorized"
     status = 401
-    title = "Credentials are missing or invalid"
+    title = "Not signed in, or the sign-in is not valid"
 
 
 class Forbidden(FairdropError):
@@ -222,7 +222,7 @@ class PayloadTooLarge(FairdropError):
 class Unavailable(FairdropError):
     type = "unavailable"
     status = 503
-    title = "A backing service is unavailable; try again"
+    title = "The service is briefly unavailable; try again in a few seconds"
 
 
 ALL_ERRORS: tuple[type[FairdropError], ...] = (

@@ -269,15 +269,15 @@ async def test_bad_expired_or_foreign_queue_tickets_cannot_hold(
     later, secret = clock.now_ms() + 60_000, shop.deps.settings.secret
     sign = TokenSigner(secret).sign
     for ticket, says in (
-        (None, "queue ticket"),
-        ("garbage", "malformed"),
+        (None, "no place in the queue"),
+        ("garbage", "damaged"),
         (TokenSigner("not-" + secret).sign(TicketClaims(L, 1, 0, later)), "not genuine"),
         (tampered(shop.ticket), "not genuine"),
         (sign(TicketClaims(L, 1, 0, clock.now_ms())), "expired"),
         (sign(TicketClaims("other", 1, 0, later)), "another launch"),
         (sign(TicketClaims(L, 1, 0, later, kind="shopper")), "not a queue ticket"),
-        (shop.token, "malformed"),  # a registration's link token is no place in the queue
-        (shop.keys["admin"], "malformed"),
+        (shop.token, "damaged"),  # a registration's link token is no place in the queue
+        (shop.keys["admin"], "damaged"),
     ):
         headers = {} if ticket is None else {"Authorization": f"Bearer {ticket}"}
         r = await shop.client.post(f"/api/launches/{L}/holds", json=ITEM, headers=headers)
@@ -297,13 +297,13 @@ async def test_bad_expired_or_foreign_shopper_tokens_are_401(shop: Shop, clock: 
     later = clock.now_ms() + 60_000
     sign = TokenSigner(secret).sign
     for token, says in (
-        (None, "shopper token or queue ticket"),
-        ("garbage", "malformed"),
+        (None, "not signed in"),
+        ("garbage", "damaged"),
         (TokenSigner("not-" + secret).sign(ShopperClaims(L, 1, later)), "not genuine"),
         (tampered(shop.token), "not genuine"),
         (sign(ShopperClaims(L, 1, clock.now_ms())), "expired"),
         (sign(ShopperClaims("other", 1, later)), "another launch"),
-        (shop.keys["admin"], "malformed"),
+        (shop.keys["admin"], "damaged"),
     ):
         headers = {} if token is None else {"Authorization": f"Bearer {token}"}
         for method, path in (
@@ -320,7 +320,7 @@ async def test_bad_expired_or_foreign_shopper_tokens_are_401(shop: Shop, clock: 
     r = await c.get(f"/api/launches/{L}/me", headers=shop.shopper())
     problem(r, 401, "unauthorized", "expired")
     cookie = {"cookie": "fd_shopper=garbage"}
-    problem(await c.get(f"/api/launches/{L}/me", headers=cookie), 401, "unauthorized", "malformed")
+    problem(await c.get(f"/api/launches/{L}/me", headers=cookie), 401, "unauthorized", "damaged")
 
 
 async def test_missing_or_invalid_api_keys_are_401_and_wrong_roles_403(shop: Shop) -> None:

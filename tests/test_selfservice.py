@@ -102,7 +102,7 @@ async def test_one_view_of_everything_about_a_registration(
     assert view["registration"]["id"] == s.regs[0]
     assert view["registration"]["email"] == "shopper0@example.com"
     assert view["draw"]["status"] == "no_draw"
-    # Her turn ended with a confirm (the second hold came through a staff channel).
+    # Her turn ended when the second of her two came through a staff channel.
     assert view["queue"]["state"] == "done" and view["queue"]["rank"] == 0
     [hold] = view["holds"]
     assert hold["hold_id"] == s.hold_id and hold["store_id"] == "S2"

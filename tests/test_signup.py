@@ -126,7 +126,7 @@ async def test_a_verification_token_is_not_a_shopper_token(deps: Deps) -> None:
     await _open(deps)
     await signup.sign_up(deps, "l1", SignUp(email="a@example.com"), channel="web", base_url=BASE)
     token = _token((await _links(deps))[0])
-    with pytest.raises(errors.Unauthorized, match="not a shopper token"):
+    with pytest.raises(errors.Unauthorized, match="not the one for this step"):
         deps.signer.verify(token, launch_id="l1", now_ms=deps.clock.now_ms())
 
 

@@ -19,6 +19,9 @@ import msgspec
 
 from service.errors import Unauthorized
 
+_AGAIN = "Open the newest link we e-mailed you."
+"""What a shopper can do about a refused link or ticket."""
+
 
 class ShopperClaims(msgspec.Struct, frozen=True, array_like=True):
     launch_id: str
@@ -73,28 +76,28 @@ class TokenSigner:
             body, tag = token.split(".")
             payload, given = _unb64(body), tag.encode()
         except (ValueError, TypeError) as exc:
-            raise Unauthorized(f"The {what} is malformed.") from exc
+            raise Unauthorized(f"This {what} is incomplete or damaged. {_AGAIN}") from exc
         # The expected tag is encoded and compared as text: one canonical spelling.
         if len(given) == _LEGACY_TAG_CHARS:
             expected = _b64(hmac.digest(self._key, payload, "sha256"))
         else:
             expected = _b64(self._mac(payload))
         if not hmac.compare_digest(expected, given):
-            raise Unauthorized(f"The {what} is not genuine.")
+            raise Unauthorized(f"This {what} is not genuine. {_AGAIN}")
         try:
             return decoder.decode(payload)
         except msgspec.DecodeError as exc:
-            raise Unauthorized(f"The {what} is malformed.") from exc
+            raise Unauthorized(f"This {what} is incomplete or damaged. {_AGAIN}") from exc
 
     def verify(
         self, token: str, *, launch_id: str, now_ms: int, kind: str = "shopper"
     ) -> ShopperClaims:
         """The claims of a genuine, unexpired token for `launch_id`, else `Unauthorized`."""
-        claims = self.open(token, _decoder, "shopper token")
+        claims = self.open(token, _decoder, "link")
         if claims.kind != kind:
-            raise Unauthorized("This token is not a shopper token.")
+            raise Unauthorized(f"This link is not the one for this step. {_AGAIN}")
         if claims.launch_id != launch_id:
-            raise Unauthorized("This token belongs to another launch.")
+            raise Unauthorized("This link belongs to another launch.")
         if claims.expires_ms <= now_ms:
-            raise Unauthorized("The shopper token has expired.")
+            raise Unauthorized(f"This link has expired. {_AGAIN}")
         return claims

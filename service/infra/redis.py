@@ -20,6 +20,9 @@ from service.errors import Unavailable
 from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
 from service.infra.settings import Settings
 
+BUSY = "We cannot reach the waiting room's records right now; try again in a few seconds."
+"""What a caller is told when Redis does not answer (in words a shopper can read)."""
+
 Redis = aioredis.Redis | RedisCluster
 """A single server or a Redis Cluster: every call fairdrop makes works on both."""
 
@@ -291,7 +294,7 @@ class Scripts:
         except NoScriptError:
             return await self._load_and_run(script, keys.named(script.keys), args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable("Redis is unreachable") from exc
+            raise Unavailable(BUSY) from exc
 
     async def _load_and_run(
         self, script: _Script, keys: tuple[str, ...], args: tuple[str | int | float, ...]
@@ -300,7 +303,7 @@ class Scripts:
             await self.client.script_load(script.source)
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable("Redis is unreachable") from exc
+            raise Unavailable(BUSY) from exc
 
     async def run_many(
         self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
@@ -347,7 +350,7 @@ class Scripts:
                 await self.client.script_load(script.source)
                 pending = missing
         except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable("Redis is unreachable") from exc
+            raise Unavailable(BUSY) from exc
         if raise_on_error:
             for reply in results:
                 if isinstance(reply, Exception):

@@ -168,9 +168,15 @@ class ShopperPages(Controller):
             r.status in ("confirmed", "collected")
             for r in await reservations.for_registration(deps, launch_id, registration_id)
         )
+        preferred = registration_id is not None and await deps.pool.fetchval(
+            "SELECT preferred_store FROM registrations WHERE launch_id = $1 AND id = $2",
+            launch_id,
+            registration_id,
+        )
         return page(
             "queue.html",
             reserved=reserved,
+            preferred_store=preferred or "",
             has_shopper=SHOPPER_COOKIE in request.cookies,
             has_ticket=TICKET_COOKIE in request.cookies,
             now_ms=deps.clock.now_ms(),
@@ -194,6 +200,7 @@ class ShopperPages(Controller):
         except errors.Unauthorized:
             return page("reservation.html", status=401, signed_in=False, items=[], **context)
         stores, skus = _names(context["stores"]), _names(context["skus"])
+        found = await reservations.for_registration(deps, launch_id, registration_id)
         items = [
             {
                 "r": r,
@@ -202,13 +209,16 @@ class ShopperPages(Controller):
                 "store": stores.get(r.store_id, r.store_id),
                 "sku": skus.get(r.sku_id, r.sku_id),
             }
-            for r in await reservations.for_registration(deps, launch_id, registration_id)
+            for r in found
         ]
         history = await selfservice.history(deps, launch_id, registration_id, (stores, skus))
+        launch = context["launch"]
+        live = sum(1 for r in found if r.status in ("confirmed", "collected"))
         return page(
             "reservation.html",
             signed_in=True,
             items=items,
+            more_allowed=launch.per_customer_limit - live if launch.state == "selling" else 0,
             history=history,
             channels=CHANNEL_WORDS,
             **context,

@@ -42,9 +42,13 @@ def read(deps: Deps, token: str, launch_id: str) -> TicketClaims:
     """A genuine, unexpired ticket for `launch_id`, else `Unauthorized`."""
     claims = deps.signer.open(token, _decoder, "queue ticket")
     if claims.kind != KIND:
-        raise Unauthorized("This is not a queue ticket.")
+        raise Unauthorized(
+            "This is not a queue ticket: open the waiting room from the link we e-mailed you."
+        )
     if claims.launch_id != launch_id:
-        raise Unauthorized("This ticket belongs to another launch.")
+        raise Unauthorized("This queue ticket belongs to another launch.")
     if claims.expires_ms <= deps.clock.now_ms():
-        raise Unauthorized("The queue ticket has expired; check in again for the same place.")
+        raise Unauthorized(
+            "This queue ticket has expired: open the waiting room again for the same place."
+        )
     return claims

@@ -22,6 +22,9 @@ KEY_COOKIE = "fd_key"
 """Set by the staff sign-in page (HttpOnly, SameSite=Strict): an API key for pages."""
 
 
+# Shoppers read these (apps are told how to send credentials in the API's docs).
+NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
+
 def bearer(request: AnyRequest) -> str | None:
     """The request's `Authorization: Bearer` token, if it sends one."""
     return _credentials(request.scope, ())[0]
@@ -53,7 +56,7 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
     token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,), bearer_wins=True)
     if not (token or cookie):
-        raise Unauthorized("Send the shopper token as `Authorization: Bearer …` or the cookie.")
+        raise Unauthorized(NOT_SIGNED_IN)
     return shopper_claims(deps, str(token or cookie), launch_id)
 
 
@@ -117,7 +120,9 @@ def scope_token(scope: Scope, cookie: str) -> str:
     token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
     if token or found:
         return token or str(found)
-    raise Unauthorized("Send the queue ticket as `Authorization: Bearer …` or the cookie.")
+    raise Unauthorized(
+        "You have no place in the queue yet: open the waiting room from the link we e-mailed you."
+    )
 
 
 def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketClaims:
@@ -158,7 +163,7 @@ def registration_of(
     tokens: list[str],
     readers: tuple[TokenReader, ...] = CUSTOMER_READERS,
     *,
-    missing: str = "Send a shopper token or queue ticket as `Authorization: Bearer …`.",
+    missing: str = NOT_SIGNED_IN,
 ) -> int:
     """The registration the first genuine token names (each tried by each reader in turn);
     else the first reason a token was refused, or `missing` when there is none."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, Response, get, post
@@ -37,10 +38,17 @@ def watch_of(request: AnyRequest) -> QueueWatch:
 _encoder = msgspec.json.Encoder()
 
 
+TICKET_DESCRIPTION = (
+    "A fresh queue ticket, given in answer to a ticket from before the draw once the"
+    " draw (or a rebuilt queue) has placed its holder: use it from then on instead of"
+    " the one checked in with, since holds go by the place a ticket carries. The"
+    " `fd_ticket` cookie is replaced in the same response. Null otherwise."
+)
+
+
 class StatusOut(msgspec.Struct, frozen=True):
     status: QueueStatus
-    ticket: str | None = None
-    """A fresh ticket when the draw has just given this holder a rank."""
+    ticket: Annotated[str | None, msgspec.Meta(description=TICKET_DESCRIPTION)] = None
 
 
 def _ticket_cookie(launch_id: str, ticket: str) -> Cookie:

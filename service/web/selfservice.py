@@ -39,7 +39,7 @@ def self_registration(request: AnyRequest, deps: Deps, launch_id: str, token: st
         launch_id,
         [token] if token is not None else customer_tokens(request),
         (links.read, *CUSTOMER_READERS),
-        missing="Open the link from your e-mail, or send your shopper token or ticket.",
+        missing="You are not signed in: open the link we e-mailed you.",
     )
 
 

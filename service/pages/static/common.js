@@ -1,8 +1,11 @@
 // Shared by every page: local times, and one way to call the JSON API.
 "use strict";
 (function () {
+  // Local time, always with its zone ("Tue 3 Dec, 18:00 CET"): a shopper in another
+  // zone than the store, or staff reading a screenshot, can tell which 18:00 is meant.
   const fmt = new Intl.DateTimeFormat(undefined, {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
+    timeZoneName: "short",
   });
   function localize(root) {
     for (const el of (root || document).querySelectorAll("time[data-local]")) {

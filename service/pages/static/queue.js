@@ -162,6 +162,7 @@
         break;
       }
       case "admitted":
+        setMessage("turn", s.message);
         if (current !== "turn") { show("turn"); startAvailability(); }
         startTurnClock();
         break;
@@ -238,11 +239,18 @@
     }
     const frag = document.createDocumentFragment();
     let first = null;
+    let preferred = null; // the first unit left at the store chosen at sign-up
     for (const [store, rows] of byStore) {
       const fs = document.createElement("fieldset");
       fs.className = "options";
       const legend = document.createElement("legend");
       legend.textContent = names.stores[store] || store;
+      if (store === room.dataset.preferredStore) {
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = "your preferred store";
+        legend.appendChild(tag);
+      }
       fs.appendChild(legend);
       for (const a of rows) {
         const value = `${a.store_id}|${a.sku_id}`;
@@ -255,6 +263,7 @@
         input.disabled = a.available <= 0;
         input.checked = value === picked && !input.disabled;
         if (!input.disabled && !first) first = input;
+        if (!input.disabled && !preferred && store === room.dataset.preferredStore) preferred = input;
         const what = document.createElement("span");
         what.className = "what";
         what.textContent = names.skus[a.sku_id] || a.sku_id;
@@ -267,7 +276,7 @@
       frag.appendChild(fs);
     }
     box.replaceChildren(frag);
-    if (!box.querySelector("input:checked") && first) first.checked = true;
+    if (!box.querySelector("input:checked") && (preferred || first)) (preferred || first).checked = true;
     $("hold-button").disabled = !box.querySelector("input:checked");
   }
 
