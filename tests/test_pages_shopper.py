@@ -16,6 +16,7 @@ from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import SystemClock
 from service.deps import Deps
 from service.notify import send_pending
+from service.queue import tickets
 from service.queue.registrations import issue_token
 from service.stock import confirm, holds, reservations
 from service.stock.codes import format_code
@@ -70,6 +71,7 @@ def _link(message: Any) -> str:
 async def test_register_wait_hold_confirm_and_sold_out(
     deps: Deps, browser: Browser, no_script_errors: None
 ) -> None:
+    deps.clock = SystemClock()  # the server runs on real time
     await _launch(deps)
     await _advance(deps, "registration_open")
     with smtp_server(deps) as inbox, serving(deps.settings) as base:
@@ -158,6 +160,9 @@ async def test_register_wait_hold_confirm_and_sold_out(
             await expect(page.locator("#view-waiting")).to_be_visible()
             await expect(page.locator("#position")).to_have_text("1")
             await expect(page.locator("#ahead")).to_have_text("0")
+            # The page took the fresh ticket the draw gave: it carries the drawn place.
+            cookie = next(c for c in await page.context.cookies() if c["name"] == "fd_ticket")
+            assert tickets.read(deps, cookie["value"], L).rank == 1
             await shoot(page, "07-waiting")
             await page.reload()  # the ticket is in a cookie: the same place comes back
             await expect(page.locator("#position")).to_have_text("1")
@@ -186,7 +191,10 @@ async def test_register_wait_hold_confirm_and_sold_out(
             await expect(page.locator("#history")).to_contain_text(
                 f"Reservation {code} confirmed at Berlin Mitte"
             )
-            await expect(history.locator("time[data-local]").first).not_to_contain_text("UTC")
+            # Local time, with its zone (the browser is in London).
+            await expect(history.locator("time[data-local]").first).to_contain_text(
+                re.compile(r"\b(GMT|BST)$")
+            )
             await shoot(page, "10-reservation")
             ics = await page.request.get(
                 await page.get_by_role("link", name="Add pickup to calendar").get_attribute("href")
@@ -226,8 +234,6 @@ async def test_hold_expired_and_limit_reached_are_said_plainly(
     regs = await selling_launch(deps, L, units=5, registrations=2, hold_seconds=10)
     await deps.pool.execute("UPDATE launches SET name = 'Fairphone 6'")
     await tickets_for(deps, L, regs)  # both admitted at once (rate is high)
-    hold = await holds.reserve(deps, L, regs[0], "S1", "K1")
-    await confirm.confirm(deps, L, regs[0], hold.hold_id)  # the first already has one
 
     with serving(deps.settings) as base:
         bought, late = [await browser.new_page(base, phone=True) for _ in range(2)]
@@ -237,15 +243,32 @@ async def test_hold_expired_and_limit_reached_are_said_plainly(
                 page.context.add_cookies([{"name": "fd_shopper", "value": token, "url": base}])
             )
 
-        async def limit_reached() -> None:
+        async def picking() -> None:
             await bought.goto(f"/launches/{L}/queue")
-            await expect(bought.locator("#reserved")).to_contain_text("You have a reservation")
+            await expect(bought.locator("#view-turn")).to_be_visible()
+
+            async def refuse(route: Any) -> None:
+                await route.abort()
+
+            # The page has not heard yet (its next update is seconds away) ...
+            await bought.route("**/queue/*", refuse)
+
+        await browser.run(picking())
+        # ... when customer service books the one unit a customer may have on the phone.
+        hold = await holds.reserve(deps, L, regs[0], "S1", "K1")
+        await confirm.confirm(deps, L, regs[0], hold.hold_id)
+
+        async def limit_reached() -> None:
             await bought.get_by_role("button", name=re.compile("^Hold one")).click()
             flash = bought.locator("#flash")
             await expect(flash).to_contain_text("as many as one customer may")
             await expect(flash.get_by_role("link", name="See your reservation")).to_be_visible()
             await shoot(bought, "13-limit-reached")
-            await flash.get_by_role("link", name="See your reservation").click()
+            await bought.unroute("**/queue/*")
+            await bought.reload()  # the waiting room now says the turn is over, and why
+            await expect(bought.locator("#reserved")).to_contain_text("You have a reservation")
+            await expect(bought.locator("#view-lapsed")).to_contain_text("you have reservation")
+            await bought.get_by_role("link", name="See your pickup code").click()
             await bought.get_by_role("button", name="Cancel this reservation…").click()
             await expect(bought.get_by_role("alertdialog")).to_contain_text("cannot be undone")
             await shoot(bought, "15-cancel-confirm")

@@ -5,6 +5,7 @@ confirmed and then cancelled is said to be cancelled, not a turn that passed."""
 from __future__ import annotations
 
 import pytest
+from litestar.testing import AsyncTestClient
 
 from service import errors
 from service.clock import FakeClock
@@ -91,3 +92,11 @@ async def test_confirmed_then_cancelled_is_said_so(deps: Deps, clock: FakeClock)
         assert (
             "without a hold" not in status.message and "without a reservation" not in status.message
         )
+
+
+async def test_the_fresh_ticket_after_the_draw_is_documented(
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    schema = (await client.get("/schema/openapi.json")).json()
+    ticket = schema["components"]["schemas"]["StatusOut"]["properties"]["ticket"]
+    assert "draw" in ticket["description"] and "cookie" in ticket["description"]
