@@ -131,6 +131,7 @@ class ConsolePages(Controller):
             store_name=stores.get(store_id or "", store_id),
             stores=stores,
             iso=iso,
+            now_ms=deps.clock.now_ms(),
             **_nav(who, "/desk"),
         )
 

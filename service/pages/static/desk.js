@@ -8,6 +8,7 @@
   const store = desk.dataset.store;
   const base = `/api/staff/launches/${encodeURIComponent(desk.dataset.launch)}`;
   const scope = `?store=${encodeURIComponent(store)}`;
+  const skew = Number(desk.dataset.nowMs) - Date.now(); // server clock minus ours
   let shown = null;
 
   // The reservation's own window (an agent may have extended it), else the launch's.
@@ -19,6 +20,15 @@
     if (from) return `from ${from}`;
     if (until) return `until ${until}${extended}`;
     return "any time the store is open";
+  }
+  // Whether the window is open now: before it, or after it, the desk may not hand over.
+  function outside(card) {
+    const now = Date.now() + skew;
+    const from = Date.parse(card.pickup_starts_at || desk.dataset.pickupFrom || "");
+    const until = Date.parse(card.pickup_ends_at || desk.dataset.pickupUntil || "");
+    if (!Number.isNaN(from) && now < from) return `Pickup opens ${fd.when(new Date(from).toISOString())}: do not hand it over before then.`;
+    if (!Number.isNaN(until) && now >= until) return `The pickup window ended ${fd.when(new Date(until).toISOString())}: this reservation can no longer be collected here.`;
+    return null;
   }
   function note(kind, text) {
     const el = $("result-note");
@@ -38,7 +48,11 @@
     $("result-created").textContent = fd.when(card.created_at);
     $("result-window").textContent = window_(card);
     $("collect").hidden = card.status !== "confirmed";
-    if (card.status === "collected") {
+    const closed = card.status === "confirmed" ? outside(card) : null;
+    $("collect").disabled = Boolean(closed);
+    if (closed) {
+      note("warn", closed);
+    } else if (card.status === "collected") {
       note("warn", `Already collected ${fd.when(card.collected_at)} by ${card.collected_by}. Do not hand over another unit.`);
     } else if (card.status === "cancelled") {
       note("bad", "This reservation was cancelled. Do not hand over a unit.");
@@ -57,7 +71,7 @@
     const res = await fd.api("GET", `${base}/reservations/${encodeURIComponent(typed)}${scope}`);
     if (res.ok) {
       showCard(res.body);
-      $("collect").hidden || $("collect").focus();
+      $("collect").hidden || $("collect").disabled || $("collect").focus();
       return;
     }
     $("result").hidden = true;
@@ -73,7 +87,7 @@
     const button = $("collect");
     button.disabled = true;
     const res = await fd.api("POST", `${base}/reservations/${encodeURIComponent(shown.code)}/collect${scope}`);
-    button.disabled = false;
+    button.disabled = Boolean(outside(shown));
     if (res.ok) {
       showCard(res.body);
       note("ok", "Collected. Hand the unit over.");
@@ -100,6 +114,7 @@
       const cells = [c.customer_name || "–", c.code_display, c.sku_name, c.status];
       cells.forEach((text, i) => {
         const td = document.createElement("td");
+        td.dataset.label = ["Name", "Code", "Model", "Status"][i];
         if (i === 3) {
           const b = document.createElement("span");
           b.className = `badge ${text}`;
