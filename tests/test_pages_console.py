@@ -218,7 +218,7 @@ async def test_agent_moves_a_reservation_and_writes_a_note(
             await expect(page.locator("#flash")).to_contain_text(f"{code} moved to Hamburg")
             await expect(page.locator(".reservation")).to_contain_text("at Hamburg Altona")
             await expect(page.locator(".timeline")).to_contain_text(
-                "moved from Berlin Mitte to Hamburg Altona — “Moved to Hamburg”"
+                "moved from Berlin Mitte to Hamburg Altona: Moved to Hamburg"
             )
 
             await page.get_by_role("button", name="Add note").click()

@@ -4,6 +4,7 @@ local time with its zone."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -13,10 +14,14 @@ from playwright.async_api import expect
 from service.auth.apikeys import create_key
 from service.clock import SystemClock
 from service.deps import Deps
+from service.notify.schedule import notify_admitted
+from service.queue.places import drain_places
+from service.queue.status import QueueWatch
 from service.stock import confirm, holds
 from service.stock.codes import format_code
+from service.stock.sweeper import drain_events
 from tests.browser import Browser, browser, no_script_errors, shoot
-from tests.serve import selling_launch, serving
+from tests.serve import selling_launch, serving, tickets_for
 from tests.test_pages_console import _dress, _sign_in
 
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
@@ -35,6 +40,15 @@ async def _fits(page: Any, selector: str) -> list[str]:
         selector,
     )
     return out
+
+
+async def until_admitted_here(deps: Deps, watch: QueueWatch, n: int) -> None:
+    """Refresh until `n` are admitted (admission moves with the real clock)."""
+    for _ in range(200):
+        if (await watch.refresh(L)).admitted >= n:
+            return
+        await asyncio.sleep(0.02)  # a retry interval, not a wait for something to happen
+    raise AssertionError(f"never admitted {n}")
 
 
 async def test_the_desk_on_a_phone_and_the_pickup_window(
@@ -107,3 +121,58 @@ async def test_the_desk_on_a_phone_and_the_pickup_window(
             )
 
         await browser.run(open_window())
+
+
+async def test_the_agents_timeline_tells_the_queue_story_in_plain_words(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    deps.clock = SystemClock()
+    regs = await selling_launch(deps, stores=("S1", "S2"), units=5, registrations=2)
+    await _dress(deps)
+    await tickets_for(deps, L, regs)  # places 1 and 2, in order of arrival
+    await drain_places(deps, L)
+    watch = QueueWatch(deps)
+    await watch.refresh(L)
+    await until_admitted_here(deps, watch, 2)
+    assert await notify_admitted(deps, L) == 2  # "your turn", with the time to hold
+    hold = await holds.reserve(deps, L, regs[0], "S1", "K1", rank=0)
+    bought = await confirm.confirm(deps, L, regs[0], hold.hold_id)
+    await drain_events(deps, L)
+    # The second let the time run out: say their turn was a tenth of a second long.
+    await deps.pool.execute(
+        "UPDATE outbox SET payload = jsonb_set(payload, '{until_ms}',"
+        " to_jsonb((extract(epoch FROM created_at) * 1000)::bigint + 100)) WHERE dedupe_key = $1",
+        f"your_turn:{L}:{regs[1]}",
+    )
+    key = await create_key(deps.pool, "agent", label="Phone team")
+    code = format_code(bought.code)
+
+    with serving(deps.settings) as base:
+        page = await browser.new_page(base)
+
+        async def read(query: str, name: str) -> list[str]:
+            await page.get_by_label(re.compile("^E-mail, phone")).fill(query)
+            await page.get_by_role("button", name="Search").click()
+            await expect(page.get_by_role("heading", name=name)).to_be_visible()
+            return [str(t) for t in await page.locator(".timeline li").all_inner_texts()]
+
+        async def story() -> tuple[list[str], list[str]]:
+            await _sign_in(page, "/agent", key)
+            ada = await read(code, "Ada Lovelace")
+            await shoot(page, "34-agent-queue-story")
+            grace = await read("shopper1@example.com", "Grace Hopper")
+            await shoot(page, "35-agent-turn-lapsed")
+            return ada, grace
+
+        ada, grace = await browser.run(story())
+
+    text = "\n".join(ada + grace)
+    assert not re.search(r"\b[a-z]+\.[a-z_]+\b|registration:\d|key:[0-9a-f]", text), text
+    assert any("Checked in at place 1" in line for line in ada), ada
+    assert any("Turn came" in line for line in ada), ada
+    assert any(f"Reservation {code} confirmed at Berlin Mitte" in line for line in ada), ada
+    assert any("the customer" in line for line in ada), ada
+    assert any("Checked in at place 2" in line for line in grace), grace
+    assert any("Turn lapsed" in line for line in grace), grace
+    for line in ada + grace:
+        assert ZONE.search(line), line

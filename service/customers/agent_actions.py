@@ -12,7 +12,7 @@ from typing import Any
 import asyncpg
 
 from service import errors, events
-from service.customers.search import TimelineEntry
+from service.customers.story import TimelineEntry
 from service.deps import Deps, launch_lock
 from service.infra.db import Conn
 from service.notify.sender import enqueue_notification

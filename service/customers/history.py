@@ -8,7 +8,8 @@ from typing import Any
 
 import msgspec
 
-from service.customers.search import TimelineEntry
+from service.customers.story import TimelineEntry
+from service.notify.letters import when
 from service.stock.codes import format_code
 
 
@@ -23,11 +24,13 @@ class HistoryEntry(msgspec.Struct, frozen=True, kw_only=True):
     """The event's stable kind, for programs."""
 
 
-class Names(msgspec.Struct, frozen=True):
+class Names(msgspec.Struct, frozen=True, kw_only=True):
     stores: dict[str, str]
     skus: dict[str, str]
     codes: dict[int, str]
     """Reservation id → its code as people read it."""
+    you: str = "you"
+    """The customer, as the reader calls them ("you" on their own page)."""
 
 
 # Notification topics in the words of the e-mail's reader.
@@ -81,17 +84,41 @@ def _cancelled(n: Names, d: Mapping[str, Any]) -> str:
 
 def _mail(n: Names, d: Mapping[str, Any]) -> str:
     kind = str(d.get("topic", "")).removeprefix("notify.")
-    return "E-mailed you " + _MAILS.get(kind, "a message")
+    return f"E-mailed {n.you} " + _MAILS.get(kind, "a message")
+
+
+def _at(iso: object) -> str:
+    """An ISO time from an event's data as people read it, with its zone."""
+    return when(datetime.fromisoformat(iso)) if isinstance(iso, str) else "a later time"
+
+
+def _admitted(n: Names, d: Mapping[str, Any]) -> str:
+    return f"Turn came: admitted from the queue, to place a hold until {_at(d.get('until'))}"
 
 
 _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
     "registration.created": lambda n, d: "Registered",
     "registration.imported": lambda n, d: "Registered by the organiser",
     "registration.verified": lambda n, d: "E-mail address confirmed",
+    "queue.drawn": lambda n, d: (
+        f"Checked in before the sale; the draw gave place {d.get('place', 0):,}"
+        f" of {d.get('entrants', 0):,}"
+    ),
+    "queue.placed": lambda n, d: f"Checked in at place {d.get('place', 0):,} in the queue",
+    "queue.admitted": _admitted,
+    "queue.lapsed": lambda n, d: (
+        "Turn lapsed: no hold was placed in time, so the place went to the next in line"
+    ),
+    "lottery.moved_up": lambda n, d: "Moved up from the lottery's waiting list: invited",
+    "customer.note": lambda n, d: f"Note: “{d.get('note', '')}”",
     "hold.held": lambda n, d: f"Held {_item(n, d)}",
     "hold.released": lambda n, d: f"Let go of the hold on {_item(n, d)}",
     "hold.expired": lambda n, d: f"The hold on {_item(n, d)} ran out",
-    "hold.confirmed": lambda n, d: f"Hold on {_item(n, d)} turned into a reservation",
+    "hold.confirmed": lambda n, d: (
+        f"Hold on {_item(n, d)} became reservation {_code(n, d)}"
+        if "reservation" in d
+        else f"Hold on {_item(n, d)} turned into a reservation"
+    ),
     "hold.refused": lambda n, d: f"The hold on {_item(n, d)} could not be confirmed",
     "reservation.confirmed": lambda n, d: (
         f"Reservation {_code(n, d)} confirmed at "
@@ -99,7 +126,8 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
     ),
     "reservation.cancelled": _cancelled,
     "reservation.collected": lambda n, d: (
-        f"Collected at {n.stores.get(str(d.get('store')), str(d.get('store')))}"
+        f"Reservation {_code(n, d)} collected at"
+        f" {n.stores.get(str(d.get('store')), str(d.get('store')))}"
     ),
     "reservation.code_resent": lambda n, d: f"Asked for code {_code(n, d)} again",
     "reservation.moved": lambda n, d: (
@@ -107,11 +135,10 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
         f" to {_store(n, d.get('to_store'))}{_reason(d)}"
     ),
     "reservation.pickup_extended": lambda n, d: (
-        f"Pickup of {_code(n, d)} extended until {str(d.get('ends_at', ''))[:16].replace('T', ' ')}"
-        f" UTC{_reason(d)}"
+        f"Pickup of {_code(n, d)} extended until {_at(d.get('ends_at'))}{_reason(d)}"
     ),
     "reservation.booked_by_agent": lambda n, d: (
-        f"Customer service booked reservation {_code(n, d)} for you{_reason(d)}"
+        f"Customer service booked reservation {_code(n, d)} for {n.you}{_reason(d)}"
     ),
     "reservation.no_show": lambda n, d: (
         f"Reservation {_code(n, d)} released: the pickup window ended before it was collected"
@@ -133,12 +160,30 @@ def who(actor: str, channel: str, registration_id: int) -> str:
     return "fairdrop"
 
 
+def staff_word(actor: str, channel: str, registration_id: int, labels: dict[str, str]) -> str:
+    """Who did it, as staff would say it: the customer, customer service (Phone team), …"""
+    if actor == f"registration:{registration_id}":
+        return "the customer"
+    label = f" ({labels[actor]})" if labels.get(actor) else ""
+    if channel == "phone":
+        return "customer service" + label
+    if channel == "store":
+        return "store staff" + label
+    if channel == "admin":
+        return "the organiser" + label
+    return "fairdrop"
+
+
+def words(entry: TimelineEntry, names: Names) -> str:
+    """What happened, in plain words (an unknown kind reads as its name)."""
+    said = _WORDS.get(entry.kind)
+    return said(names, entry.data) if said else entry.kind.replace(".", " ").capitalize()
+
+
 def describe(entry: TimelineEntry, names: Names, registration_id: int) -> HistoryEntry:
-    words = _WORDS.get(entry.kind)
-    what = words(names, entry.data) if words else entry.kind.replace(".", " ").capitalize()
     return HistoryEntry(
         at=entry.at,
-        what=what,
+        what=words(entry, names),
         by=who(entry.actor, entry.channel, registration_id),
         channel=entry.channel,
         kind=entry.kind,

@@ -3,13 +3,15 @@ reservation code or public id, and show everything about them with the timeline.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
 
 from service import errors
 from service.admin.models import Registration
+from service.customers import history
+from service.customers.story import TimelineEntry, queue_story
 from service.deps import Deps
 from service.pickup.windows import WINDOW_COLUMNS, PickupWindow
 from service.queue import emails, phones
@@ -17,14 +19,6 @@ from service.stock.codes import format_code, normalize_code
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 
 MAX_MATCHES = 20
-
-
-class TimelineEntry(msgspec.Struct, frozen=True):
-    at: datetime
-    kind: str
-    actor: str
-    channel: str
-    data: dict[str, Any]
 
 
 class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,23 +94,64 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
         )
     }
     subjects = [f"registration:{reg.id}"] + [f"reservation:{r.id}" for r in reservations]
-    timeline = [
-        TimelineEntry(
-            at=e["at"], kind=e["kind"], actor=e["actor"], channel=e["channel"], data=e["data"]
-        )
+    reservation_of = {r.hold_id: r.id for r in reservations}
+    events = [
+        _event(e, reservation_of)
         for e in await deps.pool.fetch(
             "SELECT at, kind, actor, channel, data FROM events WHERE subject = ANY($1)"
             " ORDER BY at, id",
             subjects,
         )
     ]
+    story = await queue_story(deps, reg.launch_id, reg.id, events)
+    timeline = sorted(events + story, key=lambda e: e.at)  # stable: events keep their order
+    names = history.Names(
+        stores=await _names(deps, reg.launch_id, "stores"),
+        skus=await _names(deps, reg.launch_id, "skus"),
+        codes={r.id: format_code(r.code) for r in reservations},
+        you="the customer",
+    )
+    labels = await _key_labels(deps, {e.actor for e in timeline})
     return CustomerView(
         registration=reg,
         reservations=reservations,
         codes=[format_code(r.code) for r in reservations],
         pickup=[windows[r.id] for r in reservations],
-        timeline=timeline,
+        timeline=[
+            msgspec.structs.replace(
+                e,
+                what=history.words(e, names),
+                by=history.staff_word(e.actor, e.channel, reg.id, labels),
+            )
+            for e in timeline
+        ],
     )
+
+
+def _event(row: Any, reservation_of: dict[str, int]) -> TimelineEntry:
+    """An event as a timeline entry. A hold event is dated when Redis saw it (its row is
+    written when the sweeper drains the log, later) and names the reservation it became."""
+    data = dict(row["data"])
+    at = row["at"]
+    if row["kind"].startswith("hold.") and isinstance(data.get("at_ms"), int):
+        at = datetime.fromtimestamp(data["at_ms"] / 1000, tz=UTC)
+        if data.get("hold") in reservation_of:
+            data["reservation"] = reservation_of[data["hold"]]
+    return TimelineEntry(
+        at=at, kind=row["kind"], actor=row["actor"], channel=row["channel"], data=data
+    )
+
+
+async def _names(deps: Deps, launch_id: str, table: str) -> dict[str, str]:
+    rows = await deps.pool.fetch(f"SELECT id, name FROM {table} WHERE launch_id = $1", launch_id)
+    return {r["id"]: r["name"] for r in rows}
+
+
+async def _key_labels(deps: Deps, actors: set[str]) -> dict[str, str]:
+    """The label of each API key among `actors` ("key:<id>"), by actor."""
+    ids = [a.removeprefix("key:") for a in actors if a.startswith("key:")]
+    rows = await deps.pool.fetch("SELECT id, label FROM api_keys WHERE id = ANY($1)", ids)
+    return {f"key:{r['id']}": r["label"] for r in rows}
 
 
 async def view_of(deps: Deps, launch_id: str, registration_id: int) -> CustomerView:

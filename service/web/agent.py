@@ -10,7 +10,7 @@ from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from service.customers import agent_actions, search
-from service.customers.search import TimelineEntry
+from service.customers.story import TimelineEntry
 from service.pickup.windows import PickupWindow
 from service.stock import reservations
 from service.stock.models import Reservation

@@ -20,14 +20,12 @@
     el.textContent = text;
     el.hidden = !text;
   }
-  function describe(e, names) {
+  // The server words each entry (what, and by whom); a time it names ("until … UTC")
+  // is shown here in the agent's own time zone.
+  function describe(e) {
     const d = e.data || {};
-    const store = (id) => names.stores[id] || id;
-    let text = e.kind.replace(/[._]/g, " ");
-    if (e.kind === "customer.note") text = `note: “${d.note}”`;
-    else if (e.kind === "reservation.moved") text = `reservation moved from ${store(d.from_store)} to ${store(d.to_store)}`;
-    else if (e.kind === "reservation.pickup_extended") text = `pickup extended to ${fd.when(d.ends_at)}`;
-    return d.reason ? `${text} — “${d.reason}”` : text;
+    const until = d.ends_at || d.until;
+    return until ? e.what.replace(/until .+? UTC/, `until ${fd.when(until)}`) : e.what;
   }
   // A problem+json's words: the detail, and which field when the API names one.
   function problemText(body, fallback) {
@@ -171,10 +169,10 @@
       t.className = "t";
       t.textContent = fd.when(e.at);
       const what = document.createElement("span");
-      what.textContent = describe(e, names);
+      what.textContent = describe(e);
       const ch = document.createElement("span");
       ch.className = "tag";
-      ch.textContent = `${e.channel} · ${e.actor}`;
+      ch.textContent = e.by;
       what.appendChild(ch);
       li.append(t, what);
       list.appendChild(li);

@@ -1,0 +1,38 @@
+"""A registration's queue story, where the facts live: the place the draw gave it."""
+
+from __future__ import annotations
+
+from service.admin import allocations, launches
+from service.admin.models import ItemCreate, LaunchCreate, Transition
+from service.customers import search
+from service.deps import Deps
+from service.queue import checkin, registrations
+
+A = {"actor": "test", "channel": "admin"}
+
+
+async def test_the_drawn_place_is_on_the_timeline(deps: Deps) -> None:
+    await launches.create_launch(deps, LaunchCreate(id="s1", name="S"), **A)
+    await launches.add_item(deps, "s1", "stores", ItemCreate(id="S1", name="S"), **A)
+    await launches.add_item(deps, "s1", "skus", ItemCreate(id="K1", name="K"), **A)
+    await allocations.set_allocation(deps, "s1", "S1", "K1", 5, **A)
+    await registrations.import_registrations(
+        deps, "s1", [(i, {"email": f"p{i}@example.com"}) for i in range(3)], **A
+    )
+    regs = [r.id for r in await registrations.list_registrations(deps, "s1", limit=3)]
+    for state in ("registration_closed", "checkin_open"):
+        await launches.transition(deps, "s1", Transition(action="advance", to=state), **A)  # type: ignore[arg-type]
+    for r in regs:
+        await checkin.check_in(deps, "s1", r)
+    await launches.transition(deps, "s1", Transition(action="advance", to="selling"), **A)
+    places = set()
+    for r in regs:
+        view = await search.view_of(deps, "s1", r)
+        [drawn] = [e for e in view.timeline if e.kind == "queue.drawn"]
+        assert drawn.data["entrants"] == 3
+        assert (
+            drawn.what
+            == f"Checked in before the sale; the draw gave place {drawn.data['place']} of 3"
+        )
+        places.add(drawn.data["place"])
+    assert places == {1, 2, 3}
