@@ -100,7 +100,7 @@ async def test_an_agent_cancels_with_a_reason_and_the_unit_comes_back(
 
 def test_a_typed_code_starting_with_r_is_not_taken_for_a_public_id() -> None:
     code = next(c for c in iter(new_code, "") if c.startswith("R"))  # one in 32
-    where, args = search._criteria(format_code(code).lower())
+    where, args = search._criteria(format_code(code).lower(), "DE")
     assert "reservations" in where and args == [code]
-    where, args = search._criteria("r" + code[:12].lower().ljust(12, "0"))
+    where, args = search._criteria("r" + code[:12].lower().ljust(12, "0"), "DE")
     assert "public_id" in where

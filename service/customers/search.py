@@ -31,7 +31,7 @@ class CustomerView(msgspec.Struct, frozen=True, kw_only=True):
     timeline: list[TimelineEntry]
 
 
-def _criteria(query: str) -> tuple[str, list[Any]]:
+def _criteria(query: str, region: str) -> tuple[str, list[Any]]:
     """SQL matching registrations to what the agent typed."""
     q = query.strip()
     if "@" in q and emails.is_valid(q):
@@ -48,20 +48,20 @@ def _criteria(query: str) -> tuple[str, list[Any]]:
             code = None
     if code is not None:
         return "g.id IN (SELECT registration_id FROM reservations WHERE code = $1)", [code]
-    phone = phones.normalize(q) if any(ch.isdigit() for ch in q) else None
-    if phone is not None:
-        # Callers give national or international forms: match on the number without
-        # its country or trunk prefix (the last digits, at least seven).
-        tail = phone.lstrip("+").lstrip("0")
-        if len(tail) >= 7:
-            return "g.phone_norm LIKE '%' || $1", [tail]
+    national = phones.national(q, region) if any(ch.isdigit() for ch in q) else None
+    if national is None and not any(ch.isalpha() for ch in q):
+        national = "".join(ch for ch in q if ch.isdigit()).lstrip("0")  # part of a number
+    if national is not None and len(national) >= phones.MIN_NATIONAL_DIGITS:
+        # Callers give national or international forms, and may not say the country:
+        # match the number's end, its national significant number (any stored form).
+        return "right(g.phone_norm, length($1)) = $1", [national]
     if len(q) < 3:
         raise errors.InvalidField("Type at least 3 characters of a name.", field="q")
     return "g.name ILIKE $1", [f"%{q}%"]
 
 
 async def search(deps: Deps, query: str) -> list[CustomerView]:
-    where, args = _criteria(query)
+    where, args = _criteria(query, deps.settings.phone_region)
     columns = ", ".join(f"g.{field}" for field in Registration.__struct_fields__)
     rows = await deps.pool.fetch(
         f"SELECT {columns} FROM registrations g WHERE {where}"

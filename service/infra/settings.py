@@ -63,6 +63,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`FAIRDROP_MAIL_FROM`: the From of every notification (also the envelope sender)."""
     public_url: str = "http://127.0.0.1:8000"
     """`FAIRDROP_PUBLIC_URL`: where shoppers reach this service; links in e-mails start here."""
+    phone_region: str = "DE"
+    """`FAIRDROP_PHONE_REGION`: the country (ISO 3166 code) of phone numbers given without
+    their country code; every number is kept in E.164 (`+4930…`)."""
     notify: bool = True
     """`FAIRDROP_NOTIFY`: send notification e-mail from this process's background loop."""
 
@@ -101,6 +104,7 @@ _ENV = {
     "smtp_tls": ("FAIRDROP_SMTP_TLS", "bool"),
     "mail_from": ("FAIRDROP_MAIL_FROM", str),
     "public_url": ("FAIRDROP_PUBLIC_URL", str),
+    "phone_region": ("FAIRDROP_PHONE_REGION", str),
     "notify": ("FAIRDROP_NOTIFY", "bool"),
 }
 

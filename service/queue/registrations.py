@@ -79,7 +79,8 @@ async def import_registrations(
             invalid.append(ImportProblem(line, f"{item.email!r} is not an e-mail address"))
             continue
         norm = emails.normalize(item.email)
-        phone_norm = phones.normalize(item.phone) if item.phone else None
+        region = deps.settings.phone_region
+        phone_norm = phones.normalize(item.phone, region) if item.phone else None
         if item.phone and phone_norm is None:
             invalid.append(ImportProblem(line, f"{item.phone!r} is not a phone number"))
             continue

@@ -56,9 +56,15 @@ async def sign_up(
 ) -> SignUpAccepted:
     if not emails.is_valid(body.email):
         raise errors.InvalidField("This is not an e-mail address.", field="email")
-    phone_norm = phones.normalize(body.phone) if body.phone else None
+    region = deps.settings.phone_region
+    phone_norm = phones.normalize(body.phone, region) if body.phone else None
     if body.phone and phone_norm is None:
-        raise errors.InvalidField("This is not a phone number.", field="phone")
+        raise errors.InvalidField(
+            "This is not a phone number: give it with its country code (+49 30 …),"
+            " or as dialled within the country.",
+            field="phone",
+        )
+    national = phones.national(body.phone, region) if body.phone else None
     async with deps.pool.acquire() as con, con.transaction():
         launch = await con.fetchrow(
             "SELECT state, registration_cap FROM launches WHERE id = $1 FOR SHARE", launch_id
@@ -75,10 +81,11 @@ async def sign_up(
             raise errors.InvalidField("The launch has no such store.", field="preferred_store")
         existing = await con.fetchrow(
             "SELECT id, verified_at FROM registrations WHERE launch_id = $1"
-            " AND (email_norm = $2 OR phone_norm = $3)",
+            f" AND (email_norm = $2 OR {phones.same_number('phone_norm', 3)})",
             launch_id,
             emails.normalize(body.email),
             phone_norm,
+            national,
         )
         if existing is not None:
             if existing["verified_at"] is None:
