@@ -11,6 +11,8 @@ from typing import Any
 
 from playwright.async_api import expect
 
+from service.admin import launches
+from service.admin.models import LaunchUpdate
 from service.auth.apikeys import create_key
 from service.clock import SystemClock
 from service.deps import Deps
@@ -27,6 +29,7 @@ from tests.test_pages_console import _dress, _sign_in
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
 L = "drop"
+ADMIN = {"actor": "test", "channel": "admin"}
 ZONE = re.compile(r"\b(GMT|BST)\b")  # the browser runs in Europe/London
 
 
@@ -176,3 +179,71 @@ async def test_the_agents_timeline_tells_the_queue_story_in_plain_words(
     assert any("Turn lapsed" in line for line in grace), grace
     for line in ada + grace:
         assert ZONE.search(line), line
+
+
+async def test_the_operator_is_told_why_admission_is_slow_in_plain_words(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    deps.clock = SystemClock()
+    regs = await selling_launch(deps, stores=("S1", "S2"), units=50, registrations=20)
+    await _dress(deps)
+    await launches.update_launch(deps, L, LaunchUpdate(admit_rate=5.0, active_cap=2), **ADMIN)
+    await tickets_for(deps, L, regs)  # nobody holds: two are admitted, then the cap holds
+    key = await create_key(deps.pool, "operator", label="War room")
+
+    with serving(deps.settings) as base:
+        page = await browser.new_page(base, phone=True)
+
+        async def watch_it() -> None:
+            await _sign_in(page, f"/ops/{L}", key)
+            why = page.locator("#held-back")
+            await expect(why).to_be_visible(timeout=20_000)
+            await expect(why).to_contain_text("The active cap is reached: 2 of 2")
+            await expect(why).to_contain_text("have not held yet")
+            # A time axis under each chart: its start, middle and now, with the zone.
+            axis = page.locator("#axis-admitted span")
+            await expect(axis).to_have_count(3)
+            for label in await axis.all_inner_texts():
+                assert re.search(r"\d\d:\d\d:\d\d (GMT|BST)$", label), label
+            wrap = page.locator(".table-wrap")
+            assert await wrap.evaluate("(el) => el.scrollWidth <= el.clientWidth"), "stock fits"
+            await shoot(page, "41-operations-held-back")
+
+            rate = page.get_by_label(re.compile("^Admit rate"))
+            for typed in ("-5", "", "1e9", "200000"):
+                await rate.fill(typed)
+                await page.get_by_role("button", name="Set rate").click()
+                await expect(page.locator("#admit_rate-error")).to_have_text(
+                    "The admit rate must be a number of people per second from 0 to 100,000."
+                )
+            cap = page.get_by_label(re.compile("^Active cap"))
+            await cap.fill("2.5")
+            await page.get_by_role("button", name="Set cap").click()
+            await expect(page.locator("#active_cap-error")).to_contain_text("a whole number")
+            await shoot(page, "42-operations-invalid")
+            await cap.fill("5")
+            await page.get_by_role("button", name="Set cap").click()
+            await expect(page.locator("#flash")).to_have_text("Active cap set to 5.")
+            await expect(page.locator("#active_cap-error")).to_be_hidden()
+
+        await browser.run(watch_it())
+    assert (await launches.get_launch(deps, L)).active_cap == 5
+
+
+async def test_the_dashboard_names_the_stock_and_the_empty_queue(deps: Deps, client: Any) -> None:
+    from service.admin import dashboard as board
+
+    regs = await selling_launch(deps, stores=("S1",), units=1, registrations=3)
+    await tickets_for(deps, L, regs)
+    watch = QueueWatch(deps)
+    for _ in range(3):
+        await watch.refresh(L)
+        deps.clock.advance(1.0)  # type: ignore[attr-defined]
+    d = await board.dashboard(deps, L, await watch.refresh(L), watch.pace(L))
+    assert any(w.startswith("Nothing free to sell") for w in d.held_back), d.held_back
+    regs2 = await selling_launch(deps, "drop2", stores=("S1",), units=9, registrations=1)
+    await tickets_for(deps, "drop2", regs2)
+    await watch.refresh("drop2")
+    deps.clock.advance(1.0)  # type: ignore[attr-defined]
+    d = await board.dashboard(deps, "drop2", await watch.refresh("drop2"), watch.pace("drop2"))
+    assert any(w.startswith("The queue is empty") for w in d.held_back), d.held_back

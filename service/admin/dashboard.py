@@ -9,6 +9,7 @@ import msgspec
 from service.admin import launches
 from service.admin.models import Launch
 from service.deps import Deps
+from service.queue.eta import Pace, eta_seconds
 from service.queue.status import Snapshot
 from service.stock.counts import redis_counts
 from service.stock.rebuild import ensure_loaded
@@ -48,13 +49,51 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     admit_rate: float
     """What the operator set (admissions per second)."""
     measured_rate: float | None
-    """What admission achieves, None until measured."""
+    """What admission achieves (over the last minute), None until measured."""
     eta_last_seconds: float | None
     """When the last in line is admitted at the measured rate."""
+    held_back: list[str]
+    """What holds admission below the set rate right now, in plain words (empty:
+    nothing does)."""
     stock: list[StockRow]
 
 
-async def dashboard(deps: Deps, launch_id: str, snap: Snapshot | None) -> Dashboard:
+def held_back(snap: Snapshot | None, launch: Launch) -> list[str]:
+    """What keeps admission below the operator's rate, read off the admission snapshot."""
+    if snap is None or snap.phase != "drawn":
+        return []
+    if launch.paused:
+        return ["The sale is paused: nobody new is admitted until it resumes."]
+    if not snap.admitting:
+        return ["The sale is not selling now, so nobody is admitted."]
+    if snap.admitted >= snap.qlen:
+        return [
+            "The queue is empty: everyone in it has been admitted, so admission waits"
+            " for people to check in."
+        ]
+    out = []
+    if snap.active >= snap.cap:
+        out.append(
+            f"The active cap is reached: {snap.active:,} of {snap.cap:,} admitted shoppers"
+            " are choosing or holding, and the next are let in as they finish."
+        )
+    if snap.free - snap.choosing <= 0:
+        out.append(
+            f"Nothing free to sell: the {snap.free:,} free units are all offered to admitted"
+            " shoppers or held. More are let in as holds are confirmed, run out or come back."
+        )
+    if out and snap.choosing:
+        out.append(
+            f"{snap.choosing:,} admitted shoppers have not held yet; a turn lapses"
+            f" {snap.window_ms // 1000} s after it starts if unused, and its place goes to"
+            f" the next in line ({snap.lapsed:,} lapsed so far)."
+        )
+    return out
+
+
+async def dashboard(
+    deps: Deps, launch_id: str, snap: Snapshot | None, pace: Pace | None = None
+) -> Dashboard:
     launch = await launches.get_launch(deps, launch_id)
     await ensure_loaded(deps, launch_id)
     regs = await deps.pool.fetchrow(
@@ -92,7 +131,8 @@ async def dashboard(deps: Deps, launch_id: str, snap: Snapshot | None) -> Dashbo
     qlen = snap.qlen if snap is not None and drawn else 0
     admitted = snap.admitted if snap is not None and drawn else 0
     waiting = max(0, qlen - admitted)
-    rate = snap.measured_rate if snap is not None else None
+    rate = None if pace is None else round(pace.per_second, 2)
+    last = eta_seconds(pace, qlen - 1, deps.clock.now_ms()) if waiting else None
     return Dashboard(
         launch=launch,
         at_ms=deps.clock.now_ms(),
@@ -111,6 +151,7 @@ async def dashboard(deps: Deps, launch_id: str, snap: Snapshot | None) -> Dashbo
         sold_out=snap.sold_out if snap is not None else False,
         admit_rate=launch.admit_rate,
         measured_rate=rate,
-        eta_last_seconds=None if rate is None or waiting == 0 else round(waiting / rate, 1),
+        eta_last_seconds=last,
+        held_back=held_back(snap, launch),
         stock=stock,
     )

@@ -27,4 +27,6 @@ class DashboardController(Controller):
         # The worker's admission snapshot (refreshed every ~200 ms for every launch with
         # a queue); none yet means no queue to count.
         watch: QueueWatch = request.app.state.watch
-        return await board.dashboard(deps, launch_id, watch.snapshots.get(launch_id))
+        return await board.dashboard(
+            deps, launch_id, watch.snapshots.get(launch_id), watch.pace(launch_id)
+        )

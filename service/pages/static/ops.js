@@ -14,7 +14,9 @@
     pickup: "Pickup", archived: "Archived",
   };
   const series = { waiting: [], admitted: [], available: [] };
+  const times = []; // when each sample was taken (ms)
   const MAX = 300;
+  const clockFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short" });
   let state = null;
 
   function flash(kind, text) {
@@ -36,8 +38,54 @@
     line.setAttribute("class", `line ${cls}`);
     line.setAttribute("points", points);
     line.setAttribute("vector-effect", "non-scaling-stroke");
+    // The time axis: a tick at the start, the middle and the end, labelled below.
+    for (const x of [0, 150, 300]) {
+      const tick = document.createElementNS(ns, "line");
+      tick.setAttribute("class", "tick");
+      tick.setAttribute("x1", x); tick.setAttribute("x2", x);
+      tick.setAttribute("y1", 0); tick.setAttribute("y2", 80);
+      tick.setAttribute("vector-effect", "non-scaling-stroke");
+      svg.appendChild(tick);
+    }
     svg.appendChild(line);
     $(id.replace("chart-", "max-")).textContent = `now ${values[n - 1].toLocaleString()}, peak ${max.toLocaleString()}`;
+    const at = (i) => clockFmt.format(new Date(times[i]));
+    const labels = n === 1 ? [at(0)] : [at(0), at(Math.floor((n - 1) / 2)), at(n - 1)];
+    $(id.replace("chart-", "axis-")).replaceChildren(...labels.map((text) => {
+      const span = document.createElement("span");
+      span.textContent = text;
+      return span;
+    }));
+  }
+
+  // Each control's field: what it takes, checked here first, in the operator's words.
+  const FIELDS = {
+    admit_rate: { label: "The admit rate", min: 0, max: 100000, whole: false, unit: "people per second" },
+    active_cap: { label: "The active cap", min: 1, max: 1000000, whole: true, unit: "shoppers" },
+  };
+  function rule(name) {
+    const f = FIELDS[name];
+    const kind = f.whole ? "a whole number" : "a number";
+    return `${f.label} must be ${kind} of ${f.unit} from ${f.min.toLocaleString()} to ${f.max.toLocaleString()}.`;
+  }
+  function fieldError(name, text) {
+    const input = $(name);
+    const err = $(`${name}-error`);
+    err.textContent = text || "";
+    err.hidden = !text;
+    input.setAttribute("aria-invalid", text ? "true" : "false");
+    if (text) input.focus();
+  }
+  function read(name) {
+    const f = FIELDS[name];
+    const raw = $(name).value.trim();
+    const v = Number(raw);
+    if (raw === "" || !Number.isFinite(v) || v < f.min || v > f.max || (f.whole && !Number.isInteger(v))) {
+      fieldError(name, rule(name));
+      return null;
+    }
+    fieldError(name, "");
+    return v;
   }
 
   function advanceOptions(current) {
@@ -65,12 +113,21 @@
     for (const key of ["registered", "verified", "checked_in", "waiting", "admitted", "active", "held", "confirmed", "collected", "available"]) {
       $(`c-${key}`).textContent = d[key].toLocaleString();
     }
+    times.push(d.at_ms);
+    if (times.length > MAX) times.shift();
     state = d.launch.state;
     $("state").textContent = (labels[state] || state) + (d.launch.paused ? " · paused" : "");
     $("rate-set").textContent = d.admit_rate.toLocaleString();
     $("rate-measured").textContent = rate(d.measured_rate);
     $("eta-last").textContent = d.waiting === 0 ? "nobody waiting" : fd.duration(d.eta_last_seconds);
     $("sold-out").textContent = d.sold_out ? "sold out (returns re-open admission)" : `${d.queue_length.toLocaleString()} places drawn or queued`;
+    const below = d.held_back.length > 0 && (d.measured_rate === null || d.measured_rate < d.admit_rate * 0.9);
+    $("held-back").hidden = !below;
+    $("held-back-why").replaceChildren(...d.held_back.map((text) => {
+      const li = document.createElement("li");
+      li.textContent = text;
+      return li;
+    }));
     advanceOptions(state);
     for (const k of Object.keys(series)) {
       series[k].push(d[k]);
@@ -81,8 +138,10 @@
     draw("chart-available", series.available, "stock");
     const rows = d.stock.map((s) => {
       const tr = document.createElement("tr");
+      const heads = ["Store", "Model", "Allocated", "Available", "Held", "Confirmed", "Collected"];
       for (const [i, v] of [s.store_name, s.sku_name, s.allocated, s.available, s.held, s.confirmed, s.collected].entries()) {
         const td = document.createElement("td");
+        td.dataset.label = heads[i];
         td.textContent = typeof v === "number" ? v.toLocaleString() : v;
         if (i >= 2) td.className = "n";
         tr.appendChild(td);
@@ -94,19 +153,25 @@
 
   async function patch(body, done) {
     const res = await fd.api("PATCH", admin, body);
-    if (res.ok) flash("ok", done);
-    else flash("bad", (res.body && res.body.detail) || "That did not work.");
+    if (res.ok) {
+      flash("ok", done);
+    } else {
+      // A refused field is said in the operator's words, next to it.
+      const field = res.body && Array.isArray(res.body.errors) && res.body.errors[0] && res.body.errors[0].field;
+      if (FIELDS[field]) fieldError(field, rule(field));
+      flash("bad", FIELDS[field] ? "Nothing was changed." : (res.body && res.body.detail) || "That did not work.");
+    }
     refresh();
   }
   $("rate-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const v = Number($("admit_rate").value);
-    patch({ admit_rate: v }, `Admit rate set to ${v} per second.`);
+    const v = read("admit_rate");
+    if (v !== null) patch({ admit_rate: v }, `Admit rate set to ${v.toLocaleString()} per second.`);
   });
   $("cap-form").addEventListener("submit", (e) => {
     e.preventDefault();
-    const v = Number($("active_cap").value);
-    patch({ active_cap: v }, `Active cap set to ${v}.`);
+    const v = read("active_cap");
+    if (v !== null) patch({ active_cap: v }, `Active cap set to ${v.toLocaleString()}.`);
   });
   async function transition(body, done) {
     const res = await fd.api("POST", `${admin}/transitions`, body);
