@@ -6,6 +6,7 @@ place (`service.web.problems`); nothing else needs to know about HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 PROBLEM_BASE = "https://fairdrop.dev/problems/"
@@ -30,12 +31,22 @@ class BadRequest(FairdropError):
     title = "The request could not be read"
 
 
+FieldError = tuple[str | None, str, str]
+"""One entry of a field error's `errors`: (field, message, source)."""
+
+
 def field_errors(detail: str, fields: list[str], source: str = "body") -> dict[str, list[Any]]:
+    """The members every field error carries, each field with the same message."""
+    return error_members([(f, detail, source) for f in fields])
+
+
+def error_members(items: Sequence[FieldError]) -> dict[str, list[Any]]:
     """The members every field error carries: `errors` (one per field, with its message
-    and where it came from: body, query, path, header) and `fields` (their names)."""
+    and where it came from: body, query, path, header; `field` is null when the body as
+    a whole is wrong) and `fields` (the names)."""
     return {
-        "errors": [{"field": f, "message": detail, "source": source} for f in fields],
-        "fields": list(fields),
+        "errors": [{"field": f, "message": m, "source": s} for f, m, s in items],
+        "fields": [f for f, _, _ in items if f],
     }
 
 
@@ -54,10 +65,14 @@ class InvalidRequest(FairdropError):
         field: str | None = None,
         fields: list[str] | None = None,
         source: str = "body",
+        errors: Sequence[FieldError] | None = None,
         **extra: Any,
     ) -> None:
+        """`field` or `fields` share `detail` as their message; `errors` gives each
+        its own."""
         names = fields if fields is not None else ([field] if field else [])
-        super().__init__(detail, **field_errors(detail, names, source), **extra)
+        items = errors if errors is not None else [(f, detail, source) for f in names]
+        super().__init__(detail, **error_members(items), **extra)
 
 
 class InvalidField(InvalidRequest):

@@ -85,7 +85,7 @@ async def test_collect_only_while_the_window_is_open(deps: Deps, clock: FakeCloc
     assert await release_no_shows(deps, L) == 1
     with pytest.raises(errors.NotCollectable, match="released as a no-show") as released:
         await desk.collect(deps, L, "S1", late, actor="key:desk")
-    assert released.value.extra["status"] == "no_show"
+    assert released.value.extra["reservation_status"] == "no_show"
 
 
 async def test_no_window_means_collect_any_time_and_no_release(

@@ -159,14 +159,14 @@ def _refusal(card: PickupCard, now: datetime) -> errors.FairdropError:
             f"This reservation was released as a no-show at {card.released_at:{at}}: its"
             f" pickup window ended {describe(None, card.pickup_ends_at).removeprefix('until ')}"
             " and its unit went back to stock.",
-            status=card.status,
+            reservation_status=card.status,
             released_at=_iso(card.released_at),
         )
     return errors.NotCollectable(
         f"This reservation was {card.status}"
         + (f" at {card.cancelled_at:{at}}" if card.cancelled_at else "")
         + "; it cannot be collected.",
-        status=card.status,
+        reservation_status=card.status,
     )
 
 

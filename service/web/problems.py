@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from litestar import Request, Response
@@ -11,7 +12,7 @@ from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from service.errors import PROBLEM_BASE, FairdropError
+from service.errors import PROBLEM_BASE, FairdropError, FieldError, InvalidRequest
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +33,19 @@ _HTTP_TYPES = {
 
 
 def problem_parts(
-    path: str, status: int, type_: str, title: str, detail: str, **extra: Any
+    path: str,
+    status: int,
+    type_: str,
+    title: str,
+    detail: str,
+    extra: Mapping[str, Any] | None = None,
 ) -> tuple[dict[str, Any], dict[str, str] | None]:
-    """A problem's body and headers: for the routed app and the fast lane alike."""
+    """A problem's body and headers: for the routed app and the fast lane alike.
+
+    `extra` members go beside RFC 9457's own; a member named like one of those (an
+    error saying a reservation's `status`) never replaces it.
+    """
+    extra = extra or {}
     body: dict[str, Any] = {
         "type": PROBLEM_BASE + type_,
         "title": title,
@@ -42,13 +53,13 @@ def problem_parts(
         "detail": detail,
         "instance": path,
     }
-    body.update(extra)
+    body |= {k: v for k, v in extra.items() if k not in body}
     retry = extra.get("retry_after", 1 if status == 503 else None)
     return body, None if retry is None else {"Retry-After": str(retry)}
 
 
 def domain_parts(path: str, exc: FairdropError) -> tuple[dict[str, Any], dict[str, str] | None]:
-    return problem_parts(path, exc.status, exc.type, exc.title, exc.detail, **exc.extra)
+    return problem_parts(path, exc.status, exc.type, exc.title, exc.detail, exc.extra)
 
 
 def unexpected_parts(path: str) -> tuple[dict[str, Any], dict[str, str] | None]:
@@ -62,9 +73,9 @@ def unexpected_parts(path: str) -> tuple[dict[str, Any], dict[str, str] | None]:
 
 
 def problem(
-    request: Request[Any, Any, Any], status: int, type_: str, title: str, detail: str, **extra: Any
+    request: Request[Any, Any, Any], status: int, type_: str, title: str, detail: str
 ) -> Response[dict[str, Any]]:
-    body, headers = problem_parts(request.url.path, status, type_, title, detail, **extra)
+    body, headers = problem_parts(request.url.path, status, type_, title, detail)
     return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
@@ -82,37 +93,42 @@ def domain_error(request: Request[Any, Any, Any], exc: FairdropError) -> Respons
 _NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
 
 
-def _field_errors(exc: ValidationException) -> list[dict[str, Any]]:
-    out = []
+def _field_errors(request: Request[Any, Any, Any], exc: ValidationException) -> list[FieldError]:
+    out: list[FieldError] = []
     for item in exc.extra if isinstance(exc.extra, list) else []:
         if isinstance(item, dict):
-            field, message = item.get("key"), item.get("message")
-            if item.get("source") == "body" and field == "data":
-                named = _NAMED_FIELD.search(str(message))
+            field, message = item.get("key"), str(item.get("message"))
+            given = item.get("source") or "body"
+            source = str(getattr(given, "value", given))  # a ParamType for parameters
+            if source == "body" and field == "data":
+                named = _NAMED_FIELD.search(message)
                 field = named.group(1) if named else None
                 if message == "'data'":  # Litestar's KeyError text for a missing body
                     message = "A JSON body is required."
-            out.append({"field": field, "message": message, "source": item.get("source")})
+            elif field is not None:
+                field = _wire_name(request, str(field))
+            out.append((field, message, source))
     return out
+
+
+def _wire_name(request: Request[Any, Any, Any], key: str) -> str:
+    """A parameter as the client spells it (`Idempotency-Key`), not as the handler's
+    argument is named (`idempotency_key`), which is how Litestar keys its errors."""
+    handler = request.scope.get("route_handler")
+    parameters = getattr(getattr(handler, "parsed_fn_signature", None), "parameters", {})
+    definition = parameters.get(key)
+    name = getattr(getattr(definition, "kwarg_definition", None), "name", None)
+    return name if isinstance(name, str) and name else key
 
 
 def validation_error(
     request: Request[Any, Any, Any], exc: ValidationException
 ) -> Response[dict[str, Any]]:
-    errors = _field_errors(exc)
-    fields = [e["field"] for e in errors if e["field"]]
-    detail = exc.detail
-    if errors:
-        detail = "; ".join(f"{e['field'] or 'body'}: {e['message']}" for e in errors)
-    return problem(
-        request,
-        400,
-        "invalid-request",
-        "The request does not match what this endpoint takes",
-        detail,
-        errors=errors,
-        fields=fields,
-    )
+    """Litestar's report of a request that does not fit the handler's signature, as the
+    one field-error shape (`InvalidRequest`: `errors` and `fields`)."""
+    items = _field_errors(request, exc)
+    detail = "; ".join(f"{field or 'body'}: {message}" for field, message, _ in items)
+    return domain_error(request, InvalidRequest(detail or exc.detail, errors=items))
 
 
 def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
