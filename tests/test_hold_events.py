@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from service.deps import Deps
+from service.stock.hold_log import drain_events, hold_events, parse_hold_event
 from service.stock.holds import release, reserve
-from service.stock.sweeper import drain_events, hold_events, parse_hold_event
 from tests.stock_kit import seed_launch
 
 L = "ev1"

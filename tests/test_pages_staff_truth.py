@@ -21,7 +21,7 @@ from service.queue.places import drain_places
 from service.queue.status import QueueWatch
 from service.stock import confirm, holds
 from service.stock.codes import format_code
-from service.stock.sweeper import drain_events
+from service.stock.hold_log import drain_events
 from tests.browser import Browser, browser, no_script_errors, shoot
 from tests.serve import selling_launch, serving, tickets_for
 from tests.test_pages_console import _dress, _sign_in

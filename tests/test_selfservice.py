@@ -29,9 +29,9 @@ from service.queue.signup import verification_link
 from service.queue.status import QueueWatch
 from service.stock.codes import format_code
 from service.stock.confirm import confirm
+from service.stock.hold_log import drain_events
 from service.stock.holds import reserve
 from service.stock.models import Reservation
-from service.stock.sweeper import drain_events
 from service.web.app import create_app
 from tests.mail import smtp_server
 from tests.serve import assert_consistent, selling_launch, tickets_for
@@ -240,7 +240,8 @@ async def test_two_hold_cancels_at_once_return_the_unit_once(
         *(app.post(path, params=link(deps, s.regs[0])) for _ in range(4))
     )
 
-    assert sorted(a.status_code for a in answers) == [204, 404, 404, 404]
+    assert sorted(a.status_code for a in answers) == [204, 410, 410, 410]
+    assert all(a.json()["type"].endswith("/hold-expired") for a in answers if a.content)
     counts = await assert_consistent(deps, L)
     assert counts["S2:K1"] == (2, 2, 0, 0), "the held unit is free again, once"
     rows = await deps.pool.fetch("SELECT payload FROM outbox WHERE topic = 'notify.hold_released'")

@@ -100,7 +100,7 @@ async def test_the_shopper_path(client: AsyncTestClient, admin_key: str) -> None
         await client.delete(f"/api/launches/drop/holds/{first.json()['hold_id']}", headers=cy)
     ).status_code == 204
     gone = await client.delete(f"/api/launches/drop/holds/{first.json()['hold_id']}", headers=cy)
-    assert gone.status_code == 404 and gone.json()["type"].endswith("/hold-not-found")
+    assert gone.status_code == 410 and gone.json()["type"].endswith("/hold-expired")
     used = await client.post("/api/launches/drop/holds", json=item, headers=cy)
     assert used.status_code == 403 and used.json()["type"].endswith("/not-admitted"), (
         "releasing ends the turn"

@@ -190,8 +190,15 @@ class StockMachine(RuleBasedStateMachine):
         c = list(self.holds.values())[i % len(self.holds)]
         reg = self.regs[(self.regs.index(c.reg) + 1 + i % 5) % 6] if wrong_owner else c.reg
         self.drop_due()
-        gone = wrong_owner or c.hold_id not in self.holds
-        error = errors.HoldNotFound if gone else None if c.deadline is None else errors.Conflict
+        error = (
+            errors.HoldNotFound  # not this shopper's
+            if wrong_owner
+            else errors.HoldExpired  # it expired just now
+            if c.hold_id not in self.holds
+            else None
+            if c.deadline is None
+            else errors.Conflict
+        )
         self.expect(stock_holds.release(self.deps, self.lid, reg, c.hold_id), error)
         if error is None:
             self.drop(c)
@@ -241,11 +248,12 @@ class StockMachine(RuleBasedStateMachine):
     @precondition(lambda self: self.gone or self.res)
     @rule(i=st.integers(0, 99))
     def confirm_again(self, i: int) -> None:
-        """Confirm an old hold: its reservation if it has one (nothing new), else not found."""
+        """Confirm an old hold: its reservation if it has one (nothing new), else expired
+        (released, expired or lost in a rebuild: the audit trail remembers it)."""
         old = [*self.gone, *self.res.values()]
         c = old[i % len(old)]
         res = self.expect(
-            confirm(self.deps, self.lid, c.reg, c.hold_id), None if c.res else errors.HoldNotFound
+            confirm(self.deps, self.lid, c.reg, c.hold_id), None if c.res else errors.HoldExpired
         )
         if res is not None:
             assert res.id == c.res and res.status == ("confirmed" if c.live else "cancelled")

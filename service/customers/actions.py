@@ -80,7 +80,7 @@ async def cancel_hold(deps: Deps, launch_id: str, registration_id: int, hold_id:
     )
     found = [h for h in await live_holds(deps, launch_id, registration_id, live) if h[0] == hold_id]
     if not found:
-        raise errors.HoldNotFound()
+        raise await holds.gone(deps, launch_id, registration_id, hold_id)
     _, store, sku, _, _ = found[0]
     await holds.release(deps, launch_id, registration_id, hold_id)
     async with deps.pool.acquire() as con:

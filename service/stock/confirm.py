@@ -21,7 +21,7 @@ import msgspec
 from service import errors
 from service.deps import Deps
 from service.stock.codes import new_code
-from service.stock.holds import raise_for, run_loaded
+from service.stock.holds import gone, raise_for, run_loaded
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 
 log = logging.getLogger(__name__)
@@ -184,6 +184,7 @@ async def settle_begin(
         done = await find_by_hold(deps, launch_id, hold_id)
         if done is not None and done.registration_id == registration_id:
             return done
+        raise await gone(deps, launch_id, registration_id, hold_id)
     raise_for(reply)
     return Begun(str(reply[1]), str(reply[2]), int(reply[3]), int(reply[4]))
 

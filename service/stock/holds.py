@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import random
+from datetime import UTC, datetime
 from typing import Any
 
 from service import errors
 from service.deps import Deps
+from service.stock.hold_log import last_event
 from service.stock.models import Hold
 from service.stock.rebuild import ensure_loaded
 
@@ -103,7 +105,37 @@ async def release(deps: Deps, launch_id: str, registration_id: int, hold_id: str
     reply = await run_loaded(
         deps, "release", launch_id, deps.clock.now_ms(), hold_id, registration_id
     )
+    if reply[0] == "hold-not-found":
+        raise await gone(deps, launch_id, registration_id, hold_id)
     raise_for(reply)
+
+
+async def gone(
+    deps: Deps, launch_id: str, registration_id: int, hold_id: str
+) -> errors.FairdropError:
+    """Why a hold Redis no longer has cannot be confirmed or released, by its last event
+    in the audit trail: expired or released (410 `hold-expired`, however long ago),
+    confirmed (409: its reservation is what is left), or never this customer's (404)."""
+    end = await last_event(deps, launch_id, registration_id, hold_id)
+    if end is None:
+        return errors.HoldNotFound("No such hold for this customer.")
+    when = datetime.fromtimestamp(end.at_ms / 1000, tz=UTC)
+    at = when.strftime("%Y-%m-%d %H:%M:%S UTC")
+    if end.kind == "confirmed":
+        return errors.Conflict(
+            f"The hold was confirmed at {at}: it is a reservation now (cancel that instead)."
+        )
+    why = _ENDED.get(end.kind)
+    if why is None:  # held, and nothing since: lost with Redis, its unit back in stock
+        return errors.HoldExpired("The hold is no longer held; its unit went back to stock.")
+    return errors.HoldExpired(f"The hold {why} at {at}.", ended_at=when.isoformat())
+
+
+_ENDED = {
+    "expired": "expired",
+    "released": "was released",
+    "refused": "was released (its reservation could not be recorded)",
+}
 
 
 async def expire(deps: Deps, launch_id: str, max_holds: int = -1) -> int:
