@@ -6,19 +6,35 @@ import argparse
 import asyncio
 import contextlib
 import os
+import re
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
-from typing import TypeVar
+from typing import NoReturn, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
 from service.clock import SystemClock
 from service.deps import Deps
+from service.errors import FairdropError
 from service.infra import db
 from service.infra.redis import redis_for
 from service.infra.settings import Settings, from_env
 
 T = TypeVar("T")
+
+
+def fail(message: str) -> NoReturn:
+    """A user's mistake: one line on stderr, exit status 2, no traceback."""
+    print(f"fairdrop: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        fail(f"{message} (see {self.prog} --help)")
 
 
 @contextlib.contextmanager
@@ -180,30 +196,20 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> None:
         print(key)
 
     if (args.role == "staff") != (args.store is not None):
-        raise SystemExit("fairdrop: a staff key needs --store; other roles take none")
+        fail("a staff key needs --store; other roles take none")
     with _resolved(settings) as s:
         asyncio.run(_with_deps(s, work))
 
 
 def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
     """Recompute a published draw from its seed and ids; check the commitment."""
-    import urllib.request
-
     from service.queue.draw import PublishedDraw, check
 
-    source: str = args.source
-    if source.startswith(("http://", "https://")):
-        if "/draw/published" not in source:
-            source = source.rstrip("/") + "/draw/published"
-        with urllib.request.urlopen(source, timeout=30) as reply:  # noqa: S310 (http/https only)
-            raw = reply.read()
-    else:
-        with open(source, "rb") as f:
-            raw = f.read()
+    raw = _read_draw(args.source, settings.public_url)
     try:
         published = msgspec.json.decode(raw, type=PublishedDraw)
     except msgspec.DecodeError as exc:
-        raise SystemExit(f"fairdrop: not a published draw: {exc}") from exc
+        fail(f"{args.source} is not a published draw ({exc})")
     problems = check(published, seed_hash=args.seed_hash)
     for problem in problems:
         print(f"FAILED: {problem}")
@@ -219,7 +225,7 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
         try:
             place = published.order.index(args.id) + 1
         except ValueError:
-            raise SystemExit(f"fairdrop: {args.id} did not take part in this draw") from None
+            fail(f"{args.id} did not take part in this draw")
         print(f"{args.id} is number {place} of {len(published.order)}.")
 
 
@@ -230,8 +236,56 @@ def _seed_hash(text: str) -> str:
     return value
 
 
+# Any address of a launch the pages or the API print: its page, its draw page, its API
+# resource, its draw, its published draw.
+_LAUNCH_PATH = re.compile(r"^(?:/api)?/launches/([^/?#]+)(?:/draw(?:/published)?)?/?$")
+
+
+def draw_url(source: str, public_url: str) -> str | None:
+    """The published draw's URL for `source`: for any address of a launch (a URL, or a
+    path as the draw page prints it, taken on `FAIRDROP_PUBLIC_URL`), its published draw;
+    any other URL as it is; None for anything else (a file)."""
+    url = public_url.rstrip("/") + source if source.startswith("/") else source
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return None
+    found = _LAUNCH_PATH.match(parts.path)
+    if found is None:
+        return None if url != source else url
+    path = f"/api/launches/{found.group(1)}/draw/published"
+    return urlunsplit((parts.scheme, parts.netloc, path, "", ""))
+
+
+def _read_draw(source: str, public_url: str) -> bytes:
+    """The published draw's bytes: from a file, else from the launch `source` names."""
+    url = draw_url(source, public_url)
+    if url is None or (url != source and os.path.exists(source)):
+        try:
+            with open(source, "rb") as f:
+                return f.read()
+        except OSError as exc:
+            fail(f"cannot read {source}: {exc.strerror or exc}")
+    try:
+        with urllib.request.urlopen(url, timeout=30) as reply:  # noqa: S310 (http/https only)
+            body: bytes = reply.read()
+            return body
+    except urllib.error.HTTPError as exc:
+        fail(f"{url} answered {exc.code}: {_problem_detail(exc) or exc.reason}")
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        fail(f"cannot reach {url}: {getattr(exc, 'reason', None) or exc}")
+
+
+def _problem_detail(exc: urllib.error.HTTPError) -> str | None:
+    """The `detail` of a problem response, if the server sent one."""
+    try:
+        detail = msgspec.json.decode(exc.read()).get("detail")
+    except (msgspec.DecodeError, AttributeError, OSError):
+        return None
+    return str(detail) if detail else None
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fairdrop", description=__doc__)
+    parser = _Parser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (granian)").set_defaults(func=cmd_serve)
     sub.add_parser("demo", help="seed a demo launch and serve it").set_defaults(func=cmd_demo)
@@ -244,7 +298,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = sub.add_parser(
         "verify-draw", help="check a published draw (file or launch URL) and find a place"
     )
-    verify.add_argument("source", help="a JSON file, or the launch's URL / draw URL")
+    verify.add_argument(
+        "source",
+        help="a JSON file, or the launch's page, draw page or API address"
+        " (http://host/launches/ID, /api/launches/ID/draw/published, ...; a path is taken"
+        " on FAIRDROP_PUBLIC_URL)",
+    )
     verify.add_argument("--id", help="a public id whose place to print")
     verify.add_argument(
         "--seed-hash",
@@ -276,7 +335,12 @@ def main(argv: list[str] | None = None) -> None:
     settings = msgspec.structs.replace(
         settings, **{k: v for k, v in overrides.items() if v is not None}
     )
-    args.func(settings, args)
+    try:
+        args.func(settings, args)
+    except FairdropError as exc:
+        fail(exc.detail)
+    except OSError as exc:  # a server named in the environment that does not answer
+        fail(f"cannot reach a service fairdrop needs: {exc}")
 
 
 if __name__ == "__main__":
