@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import msgspec
 from litestar import Litestar, post
-from litestar.params import FromPath, HeaderParameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from litestar.testing import AsyncTestClient
 
 from service import errors
@@ -28,6 +29,29 @@ def resend(
     per_page: Annotated[int, QueryParameter(name="per-page", ge=1)] = 1,
 ) -> None:
     return None
+
+
+class Item(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+
+
+@post("/items", sync_to_thread=False)
+def add_item(data: JSONBody[Item]) -> None:
+    return None
+
+
+async def test_a_body_field_is_named_whole_whatever_it_holds() -> None:
+    app = Litestar([add_item], exception_handlers=EXCEPTION_HANDLERS)
+    async with AsyncTestClient(app) as c:
+        for sent, named in [
+            ({"name": "x", "a`b` c": 1}, "a`b` c"),  # a backtick, as msgspec quotes names
+            ({"name": "x", "line\nbreak": 1}, "line\nbreak"),
+            ({}, "name"),
+        ]:
+            r = await c.post("/items", json=sent)
+            assert r.status_code == 400, r.text
+            assert r.json()["fields"] == [named], (sent, r.text)
+            assert [e["field"] for e in r.json()["errors"]] == [named]
 
 
 async def test_members_named_like_the_rfc_ones_never_replace_them() -> None:

@@ -90,7 +90,8 @@ def domain_error(request: Request[Any, Any, Any], exc: FairdropError) -> Respons
 
 # Errors about the body as a whole come keyed by the handler's parameter name (`data`),
 # which means nothing to a client: name the field msgspec's message names, or none.
-_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `([^`]+)`")
+# (A field's name may hold a backtick: up to the message's last one.)
+_NAMED_FIELD = re.compile(r"(?:missing required|contains unknown) field `(.+)`$", re.DOTALL)
 
 
 def _field_errors(request: Request[Any, Any, Any], exc: ValidationException) -> list[FieldError]:
