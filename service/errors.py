@@ -35,12 +35,7 @@ FieldError = tuple[str | None, str, str]
 """One entry of a field error's `errors`: (field, message, source)."""
 
 
-def field_errors(detail: str, fields: list[str], source: str = "body") -> dict[str, list[Any]]:
-    """The members every field error carries, each field with the same message."""
-    return error_members([(f, detail, source) for f in fields])
-
-
-def error_members(items: Sequence[FieldError]) -> dict[str, list[Any]]:
+def field_errors(items: Sequence[FieldError]) -> dict[str, list[Any]]:
     """The members every field error carries: `errors` (one per field, with its message
     and where it came from: body, query, path, header; `field` is null when the body as
     a whole is wrong) and `fields` (the names)."""
@@ -72,7 +67,7 @@ class InvalidRequest(FairdropError):
         its own."""
         names = fields if fields is not None else ([field] if field else [])
         items = errors if errors is not None else [(f, detail, source) for f in names]
-        super().__init__(detail, **error_members(items), **extra)
+        super().__init__(detail, **field_errors(items), **extra)
 
 
 class InvalidField(InvalidRequest):
