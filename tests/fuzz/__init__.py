@@ -1,0 +1,1 @@
+"""The schema fuzzer (`python -m tests.fuzz`); see `__main__`."""
