@@ -207,8 +207,8 @@ def fuzz(settings: Settings, examples: int, options: list[str]) -> int:
         settings, db_schema=f"fz_{tag}", redis_prefix=f"fz{tag}:", secret=secrets.token_hex(16)
     )
     os.environ["FAIRDROP_RATE_LIMITS"] = "0"  # the server's: limits would only answer 429
-    world = asyncio.run(_prepare(settings))
     try:
+        world = asyncio.run(_prepare(settings))
         with serving(settings) as url, tempfile.TemporaryDirectory() as folder:
             toml = Path(folder) / "schemathesis.toml"
             toml.write_text(config(world, url, examples))
