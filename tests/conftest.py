@@ -11,6 +11,7 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 
 import asyncpg
+import hypothesis
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
@@ -23,6 +24,11 @@ from service.infra.redis import create_redis
 from service.infra.settings import Settings, from_env
 from service.web.app import create_app
 from tests.mail import HOST, Inbox, smtp_server
+
+# No test is timed: on a loaded machine hypothesis's 200 ms deadline per example failed
+# a property that had nothing to do with speed. Benchmarks measure speed (tests/bench).
+hypothesis.settings.register_profile("fairdrop", deadline=None)
+hypothesis.settings.load_profile("fairdrop")
 
 
 @pytest.fixture(scope="session")
