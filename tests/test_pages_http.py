@@ -6,9 +6,13 @@ from __future__ import annotations
 
 from litestar.testing import AsyncTestClient
 
+from service.admin import launches
+from service.admin.models import LaunchCreate
 from service.auth.apikeys import create_key
 from service.deps import Deps
 from tests.serve import selling_launch
+
+A = {"actor": "test", "channel": "admin"}
 
 
 async def test_pages_headers_errors_and_sign_in(deps: Deps, client: AsyncTestClient) -> None:  # type: ignore[type-arg]
@@ -59,3 +63,25 @@ async def test_pages_headers_errors_and_sign_in(deps: Deps, client: AsyncTestCli
 
     await client.post("/staff/logout", follow_redirects=False)
     assert (await client.get("/desk/drop", follow_redirects=False)).status_code == 303
+
+
+async def test_home_lists_the_public_launches(deps: Deps, client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    await selling_launch(deps, units=1, registrations=1)
+    await deps.pool.execute("UPDATE launches SET name = 'Fairphone <6>'")
+    await launches.create_launch(deps, LaunchCreate(id="secret-next", name="Not yet public"), **A)
+
+    home = await client.get("/")
+    assert home.status_code == 200 and "text/html" in home.headers["content-type"]
+    assert "script-src 'self'" in home.headers["content-security-policy"]
+    assert "<script>" not in home.text, "no inline script"
+    assert "Fairphone &lt;6&gt;" in home.text and "On sale now" in home.text
+    for path in ("/launches/drop", "/launches/drop/queue", "/launches/drop/draw"):
+        assert f'href="{path}"' in home.text, path
+    assert 'href="/staff/login"' in home.text
+    # A draft is not public: neither its name nor its pages are listed.
+    assert "Not yet public" not in home.text and "secret-next" not in home.text
+
+
+async def test_home_with_no_launches_says_so(client: AsyncTestClient) -> None:  # type: ignore[type-arg]
+    home = await client.get("/")
+    assert home.status_code == 200 and "No launches" in home.text

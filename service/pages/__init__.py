@@ -16,7 +16,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from service.pages import console, shopper
+from service.pages import console, home, shopper
 
 STATIC = Path(__file__).parent / "static"
 
@@ -39,6 +39,7 @@ def template_config() -> TemplateConfig[JinjaTemplateEngine]:
 
 def routes() -> list[Any]:
     return [
+        *home.HANDLERS,
         *shopper.HANDLERS,
         *console.HANDLERS,
         create_static_files_router(
