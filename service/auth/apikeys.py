@@ -69,11 +69,22 @@ async def authenticate(pool: Pool, presented: str) -> Principal:
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "fd":
         raise Unauthorized("The API key is malformed.")
-    row = await pool.fetchrow(
-        "SELECT id, secret_hash, role, store_id, launch_id FROM api_keys"
-        " WHERE id = $1 AND revoked_at IS NULL",
-        parts[1],
-    )
+    row = await pool.fetchrow(_ACTIVE_KEY, parts[1])
     if row is None or not hmac.compare_digest(bytes(row["secret_hash"]), _hash(parts[2])):
         raise Unauthorized("The API key is unknown or revoked.")
     return Principal(row["id"], row["role"], row["store_id"], row["launch_id"])
+
+
+async def principal_of(pool: Pool, key_id: str) -> Principal:
+    """Who key `key_id` speaks for, while it is not revoked: for a signed session that
+    names the key (the staff pages' cookie) rather than carrying its secret."""
+    row = await pool.fetchrow(_ACTIVE_KEY, key_id)
+    if row is None:
+        raise Unauthorized("The API key is unknown or revoked.")
+    return Principal(row["id"], row["role"], row["store_id"], row["launch_id"])
+
+
+_ACTIVE_KEY = (
+    "SELECT id, secret_hash, role, store_id, launch_id FROM api_keys"
+    " WHERE id = $1 AND revoked_at IS NULL"
+)

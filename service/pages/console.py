@@ -1,6 +1,7 @@
-"""Pages for staff, agents and operators: sign in with an API key (kept in an HttpOnly,
-SameSite=Strict cookie that the API's key check accepts), then the pickup desk, the
-agent console and the operations dashboard. Each page is a shell; its script calls
+"""Pages for staff, agents and operators: sign in with an API key or a one-time link
+(a signed session in an HttpOnly, SameSite=Strict cookie that the API's key check
+accepts: `service.auth.signin`), then the pickup desk, the agent console and the
+operations dashboard. Each page is a shell; its script calls
 the same JSON API a till or a script would."""
 
 from __future__ import annotations
@@ -17,19 +18,33 @@ from litestar.response import Redirect, Template
 from service import errors
 from service.admin import launches
 from service.admin.models import STATES
+from service.auth import signin
 from service.auth.apikeys import Principal, Role, authenticate
 from service.pages.render import EXCEPTION_HANDLERS, page, when
 from service.pages.shopper import STATE_LABELS, iso, script_json
 from service.web.auth import KEY_COOKIE, require_key
 from service.web.params import AnyRequest, AppDeps
 
-SESSION_SECONDS = 12 * 3600  # one shift
 StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
 
 class SignIn(msgspec.Struct):
     key: Annotated[str, msgspec.Meta(max_length=200)] = ""
     next: Annotated[str, msgspec.Meta(max_length=500)] = "/"
+
+
+class SignInLink(msgspec.Struct):
+    token: Annotated[str, msgspec.Meta(max_length=100)] = ""
+    next: Annotated[str, msgspec.Meta(max_length=500)] = "/"
+
+
+LinkToken = Annotated[str | None, QueryParameter(max_length=100)]
+ROLE_WORDS = {
+    "staff": "store staff",
+    "agent": "customer service",
+    "operator": "operations",
+    "admin": "administrator",
+}
 
 
 def _local(path: str) -> str:
@@ -39,6 +54,38 @@ def _local(path: str) -> str:
 
 def _home(who: Principal) -> str:
     return {"staff": "/desk", "agent": "/agent"}.get(who.role, "/ops")
+
+
+def _as(who: Principal) -> str:
+    """Who a key speaks for, in words: "store staff · LDN"."""
+    words = ROLE_WORDS.get(who.role, who.role)
+    return f"{words} · {who.store_id}" if who.store_id else words
+
+
+def _sign_in_page(next: str, *, failure: str | None = None, status: int = 200) -> Template:
+    return page(
+        "login.html",
+        status=status,
+        title="Staff sign-in",
+        next=_local(next),
+        failure=failure,
+        link=None,
+        as_who=None,
+    )
+
+
+def _signed_in(deps: AppDeps, who: Principal, next: str) -> Redirect:
+    """Back to where the sign-in was asked for (or the role's page), with the session."""
+    cookie = Cookie(
+        key=KEY_COOKIE,
+        value=signin.session_token(deps, who),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        max_age=signin.SESSION_SECONDS,
+    )
+    target = _local(next)
+    return Redirect(target if target != "/" else _home(who), cookies=[cookie], status_code=303)
 
 
 class _NeedsSignIn(Exception):
@@ -72,8 +119,18 @@ class ConsolePages(Controller):
     exception_handlers = {**EXCEPTION_HANDLERS, _NeedsSignIn: _to_sign_in}
 
     @get("/staff/login", operation_id="pageSignIn")
-    async def sign_in_form(self, next: FromQuery[str] = "/") -> Template:
-        return page("login.html", title="Staff sign-in", next=_local(next), failure=None)
+    async def sign_in_form(
+        self, deps: AppDeps, next: FromQuery[str] = "/", token: LinkToken = None
+    ) -> Template:
+        if token is None:
+            return _sign_in_page(next)
+        try:
+            who = await signin.link_principal(deps, token)
+        except errors.Unauthorized as exc:
+            return _sign_in_page(next, failure=exc.detail, status=401)
+        return page(
+            "login.html", title="Staff sign-in", next=_local(next), link=token, as_who=_as(who)
+        )
 
     @post("/staff/login", operation_id="pageSignInPost", status_code=303)
     async def sign_in(
@@ -81,27 +138,23 @@ class ConsolePages(Controller):
         deps: AppDeps,
         data: Annotated[SignIn, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
-        key = data.key.strip()
         try:
-            who = await authenticate(deps.pool, key)
+            who = await authenticate(deps.pool, data.key.strip())
         except errors.Unauthorized as exc:
-            return page(
-                "login.html",
-                status=401,
-                title="Staff sign-in",
-                next=_local(data.next),
-                failure=exc.detail,
-            )
-        target = _local(data.next)
-        cookie = Cookie(
-            key=KEY_COOKIE,
-            value=key,
-            path="/",
-            httponly=True,
-            samesite="strict",
-            max_age=SESSION_SECONDS,
-        )
-        return Redirect(target if target != "/" else _home(who), cookies=[cookie], status_code=303)
+            return _sign_in_page(data.next, failure=exc.detail, status=401)
+        return _signed_in(deps, who, data.next)
+
+    @post("/staff/login/link", operation_id="pageSignInLink", status_code=303)
+    async def sign_in_by_link(
+        self,
+        deps: AppDeps,
+        data: Annotated[SignInLink, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    ) -> Redirect | Template:
+        try:
+            who = await signin.redeem_link(deps, data.token)
+        except errors.Unauthorized as exc:
+            return _sign_in_page(data.next, failure=exc.detail, status=401)
+        return _signed_in(deps, who, data.next)
 
     @post("/staff/logout", operation_id="pageSignOut", status_code=303)
     async def sign_out(self) -> Redirect:

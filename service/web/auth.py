@@ -8,6 +8,7 @@ from litestar.datastructures import Cookie
 from litestar.types import Scope
 
 from service.auth.apikeys import Principal, Role, authenticate
+from service.auth.signin import session_principal
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.errors import Unauthorized
@@ -19,7 +20,8 @@ from service.web.params import AnyRequest
 SHOPPER_COOKIE = "fd_shopper"
 TICKET_COOKIE = "fd_ticket"
 KEY_COOKIE = "fd_key"
-"""Set by the staff sign-in page (HttpOnly, SameSite=Strict): an API key for pages."""
+"""Set by the staff sign-in page (HttpOnly, SameSite=Strict): a signed session naming
+an API key (`service.auth.signin`), good for the pages and the API they call."""
 
 
 # Shoppers read these (apps are told how to send credentials in the API's docs).
@@ -31,12 +33,14 @@ def bearer(request: AnyRequest) -> str | None:
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
-    presented = (
-        request.headers.get("x-api-key") or bearer(request) or request.cookies.get(KEY_COOKIE)
-    )
-    if not presented:
+    presented = request.headers.get("x-api-key") or bearer(request)
+    session = None if presented else request.cookies.get(KEY_COOKIE)
+    if session:
+        principal = await session_principal(deps, session)
+    elif presented:
+        principal = await authenticate(deps.pool, presented)
+    else:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
-    principal = await authenticate(deps.pool, presented)
     principal.require(*roles)
     return principal
 
