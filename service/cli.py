@@ -1,4 +1,4 @@
-"""The `fairdrop` command: serve, demo, migrate, rebuild, admin create-key."""
+"""The `fairdrop` command: serve, demo, outbox, migrate, rebuild, verify-draw, admin."""
 
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ def _export(settings: Settings) -> None:
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ["REDIS_URL"] = settings.redis_url
     os.environ["FAIRDROP_SECRET"] = settings.secret
+    os.environ["FAIRDROP_PUBLIC_URL"] = settings.public_url
 
 
 def _serve(settings: Settings) -> None:
@@ -104,7 +105,7 @@ async def _noop(deps: Deps) -> None:
 
 
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
-    from service.demo import seed
+    from service import demo
 
     if "FAIRDROP_NOTIFY" not in os.environ and "FAIRDROP_SMTP_HOST" not in os.environ:
         # No mail server named: keep e-mails queued in the outbox instead of retrying.
@@ -114,60 +115,55 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
             "fairdrop: e-mails stay in the outbox (set FAIRDROP_SMTP_HOST to send them)",
             file=sys.stderr,
         )
+    if "FAIRDROP_PUBLIC_URL" not in os.environ:
+        settings = msgspec.structs.replace(settings, public_url=_bound_url(settings))
+
+    async def work(deps: Deps) -> demo.DemoInfo:
+        if args.reset:
+            await demo.reset(deps)
+            print("fairdrop: the demo's launches and keys were dropped", file=sys.stderr)
+        return await demo.seed(deps)
+
     with _resolved(settings) as s:
-        if s.secret_is_random:
-            # Tokens printed now must still verify in the workers: pin the secret.
-            s = msgspec.structs.replace(s, secret=_demo_secret(s))
-        info = asyncio.run(_with_deps(s, seed))
-        base = f"http://{s.host}:{s.port}"
-        print(f"""
-fairdrop demo — launch {info.launch_id!r} is selling.
-
-  API docs       {base}/schema/swagger
-  Launch         {base}/api/launches/{info.launch_id}
-  Stock (admin)  {base}/api/admin/launches/{info.launch_id}/stock
-  Admin API key  {info.admin_key}
-
-Pages (sign in with the admin key):
-  Launch         {base}/launches/{info.launch_id}
-  Operations     {base}/ops/{info.launch_id}
-  Pickup desk    {base}/desk/{info.launch_id}
-  Agent console  {base}/agent
-
-Shopper tokens (Authorization: Bearer …):""")
-        for email, token in info.shopper_tokens.items():
-            print(f"  {email:28} {token}")
-        first = next(iter(info.shopper_tokens.values()))
-        api = f"{base}/api/launches/{info.launch_id}"
-        print(
-            f"""
-Try it (a shopper checks in, is admitted within a second, holds, confirms):
-  TICKET=$(curl -s -X POST {api}/queue/checkin -H 'Authorization: Bearer {first}' \\
-           | python3 -c 'import json,sys; print(json.load(sys.stdin)["ticket"])')
-  curl -s {api}/queue/status -H "Authorization: Bearer $TICKET"
-  curl -s -X POST {api}/holds -H "Authorization: Bearer $TICKET" \\
-       -H 'Content-Type: application/json' -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}'
-  curl -s -X POST {api}/holds/<hold_id>/confirm -H "Authorization: Bearer $TICKET"
-""",
-            flush=True,
-        )
+        s = _demo_pins(s, write=True)
+        info = asyncio.run(_with_deps(s, work))
+        print(demo.describe(info, s.public_url), flush=True)
         _serve(s)
 
 
-def _demo_secret(settings: Settings) -> str:
-    """A demo secret kept beside the embedded data, so demo tokens survive restarts."""
+def _bound_url(settings: Settings) -> str:
+    """The address `serve` binds, as a browser on this machine reaches it."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
+    return f"http://{host}:{settings.port}"
+
+
+def _demo_pins(settings: Settings, *, write: bool) -> Settings:
+    """The demo's secret and address, kept beside the embedded data: the demo's printed
+    links keep working after a restart, and `fairdrop outbox` renders links that work.
+    Each applies only when its variable (`FAIRDROP_SECRET`, `FAIRDROP_PUBLIC_URL`) is unset;
+    with `write`, the demo's are saved first (the secret made once)."""
     import platformdirs
 
     folder = settings.data_dir or platformdirs.user_data_dir("fairdrop")
-    os.makedirs(folder, exist_ok=True)
-    path = os.path.join(folder, "demo-secret")
-    if not os.path.exists(path):
-        import secrets
+    secret_file = os.path.join(folder, "demo-secret")
+    url_file = os.path.join(folder, "demo-url")
+    if write:
+        os.makedirs(folder, exist_ok=True)
+        if not os.path.exists(secret_file):
+            import secrets
 
-        with open(path, "w") as f:
-            f.write(secrets.token_urlsafe(32))
-    with open(path) as f:
-        return f.read().strip()
+            with open(secret_file, "w") as f:
+                f.write(secrets.token_urlsafe(32))
+        with open(url_file, "w") as f:
+            f.write(settings.public_url)
+    pins: dict[str, str] = {}
+    if settings.secret_is_random and os.path.exists(secret_file):
+        with open(secret_file) as f:
+            pins["secret"] = f.read().strip()
+    if "FAIRDROP_PUBLIC_URL" not in os.environ and os.path.exists(url_file):
+        with open(url_file) as f:
+            pins["public_url"] = f.read().strip()
+    return msgspec.structs.replace(settings, **pins)
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> None:
@@ -199,6 +195,23 @@ def cmd_create_key(settings: Settings, args: argparse.Namespace) -> None:
         fail("a staff key needs --store; other roles take none")
     with _resolved(settings) as s:
         asyncio.run(_with_deps(s, work))
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> None:
+    """Print the e-mails in the outbox, newest first, as they would be sent now."""
+    from service.notify import outbox
+
+    async def work(deps: Deps) -> list[outbox.Mail]:
+        return await outbox.read(deps, launch_id=args.launch, to=args.to, limit=args.limit)
+
+    with _resolved(settings) as s:
+        mails = asyncio.run(_with_deps(_demo_pins(s, write=False), work))
+    if not mails:
+        print("No e-mails in the outbox" + (" that match." if args.launch or args.to else "."))
+    for mail in mails:
+        print(f"── #{mail.id} · {mail.kind} · {mail.launch_id} · {mail.note}")
+        print(f"To:      {mail.to}\nSubject: {mail.subject}\n")
+        print("".join(f"    {line}\n" for line in mail.text.rstrip().splitlines()))
 
 
 def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
@@ -288,7 +301,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("serve", help="run the HTTP service (granian)").set_defaults(func=cmd_serve)
-    sub.add_parser("demo", help="seed a demo launch and serve it").set_defaults(func=cmd_demo)
+    demo = sub.add_parser("demo", help="seed the demo launches and serve them")
+    demo.add_argument(
+        "--reset", action="store_true", help="drop the demo's data first (only the demo's)"
+    )
+    demo.set_defaults(func=cmd_demo)
     sub.add_parser("migrate", help="apply pending database migrations").set_defaults(
         func=cmd_migrate
     )
@@ -320,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--store", default=None, help="the store a staff key is scoped to")
     key.add_argument("--label", default="")
     key.set_defaults(func=cmd_create_key)
+    mail = sub.add_parser(
+        "outbox", help="print the e-mails in the outbox (sent or not), newest first"
+    )
+    mail.add_argument("--launch", help="only this launch's")
+    mail.add_argument("--to", help="only those to this address")
+    mail.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    mail.set_defaults(func=cmd_outbox)
     for name in ("serve", "demo"):
         p = sub.choices[name]
         p.add_argument("--host")

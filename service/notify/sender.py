@@ -223,9 +223,12 @@ def _subject(payload: dict[str, Any]) -> str | None:
     return None if registration is None else f"registration:{registration}"
 
 
-async def _prepare(
+async def prepare(
     deps: Deps, con: Conn, row: asyncpg.Record, now: datetime
 ) -> tuple[EmailMessage, str]:
+    """Outbox row `row` (id, launch_id, topic, payload) as the message it makes now, and
+    its recipient's address: loaded and rendered as it is sent (and as the outbox shows it).
+    """
     kind = row["topic"].removeprefix(TOPIC_PREFIX)
     loader = KINDS.get(kind)
     if loader is None:  # a newer process may know it; retrying gives it the chance
@@ -286,7 +289,7 @@ async def _send_one(deps: Deps, con: Conn, mailer: Mailer) -> Outcome:
             return Outcome.IDLE
         try:
             async with con.transaction():  # a savepoint: a failed query keeps the claim
-                msg, recipient = await _prepare(deps, con, row, now)
+                msg, recipient = await prepare(deps, con, row, now)
             await mailer.send(msg)
         except Undeliverable as exc:
             await _drop(con, row, str(exc), now)

@@ -17,15 +17,18 @@ from litestar.response import Redirect, Template
 
 from service import errors
 from service.admin import launches
-from service.admin.models import STATES
+from service.admin.models import STATES, Launch
 from service.auth import signin
 from service.auth.apikeys import Principal, Role, authenticate
+from service.notify import outbox
 from service.pages.render import EXCEPTION_HANDLERS, page, when
 from service.pages.shopper import STATE_LABELS, iso, script_json
 from service.web.auth import KEY_COOKIE, require_key
 from service.web.params import AnyRequest, AppDeps
 
 StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+LaunchQuery = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9-]{0,40}$")]
+ToQuery = Annotated[str | None, QueryParameter(max_length=320)]
 
 
 class SignIn(msgspec.Struct):
@@ -111,6 +114,8 @@ def _nav(who: Principal, current: str) -> dict[str, Any]:
         links.append(("/desk", "Pickup desk"))
     if who.role in ("admin", "agent"):
         links.append(("/agent", "Agent console"))
+    if who.role in ("admin", "operator"):
+        links.append(("/outbox", "Outbox"))
     return {"who": who, "nav": links, "current": current}
 
 
@@ -228,15 +233,39 @@ class ConsolePages(Controller):
         )
 
 
-async def _pick_launch(deps: AppDeps, who: Principal, kind: str, title: str) -> Template:
+    @get("/outbox", operation_id="pageOutbox")
+    async def outbox_page(
+        self, request: AnyRequest, deps: AppDeps, launch: LaunchQuery = None, to: ToQuery = None
+    ) -> Template:
+        who = await _who(request, deps, "operator")
+        launch_id = who.launch_id or launch or None
+        return page(
+            "outbox.html",
+            title="Outbox",
+            mails=await outbox.read(deps, launch_id=launch_id, to=to or None, limit=50),
+            pieces=outbox.pieces,
+            launches=await _visible_launches(deps, who),
+            launch_id=launch_id or "",
+            to=to or "",
+            sending=deps.settings.notify,
+            when=when,
+            iso=iso,
+            **_nav(who, "/outbox"),
+        )
+
+
+async def _visible_launches(deps: AppDeps, who: Principal) -> list[Launch]:
+    """Every launch, or only the one a key is scoped to."""
     all_launches = await launches.list_launches(deps)
-    if who.launch_id is not None:
-        all_launches = [x for x in all_launches if x.id == who.launch_id]
+    return [x for x in all_launches if who.launch_id in (None, x.id)]
+
+
+async def _pick_launch(deps: AppDeps, who: Principal, kind: str, title: str) -> Template:
     return page(
         "pick_launch.html",
         title=title,
         kind=kind,
-        launches=all_launches,
+        launches=await _visible_launches(deps, who),
         labels=STATE_LABELS,
         when=when,
         iso=iso,
