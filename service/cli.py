@@ -211,7 +211,7 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> None:
     for mail in mails:
         print(f"── #{mail.id} · {mail.kind} · {mail.launch_id} · {mail.note}")
         print(f"To:      {mail.to}\nSubject: {mail.subject}\n")
-        print("".join(f"    {line}\n" for line in mail.text.rstrip().splitlines()))
+        print("".join(f"    {line}".rstrip() + "\n" for line in mail.text.rstrip().splitlines()))
 
 
 def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:

@@ -247,7 +247,7 @@ class ConsolePages(Controller):
             launches=await _visible_launches(deps, who),
             launch_id=launch_id or "",
             to=to or "",
-            sending=deps.settings.notify,
+            sending=deps.settings.notify and deps.settings.background,
             when=when,
             iso=iso,
             **_nav(who, "/outbox"),
