@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import os
 import re
+import shlex
 import sys
 import urllib.error
 import urllib.request
@@ -127,8 +128,16 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     with _resolved(settings) as s:
         s = _demo_pins(s, write=True)
         info = asyncio.run(_with_deps(s, work))
-        print(demo.describe(info, s.public_url), flush=True)
+        print(demo.describe(info, s.public_url, _command()), flush=True)
         _serve(s)
+
+
+def _command() -> str:
+    """How to run `fairdrop` again from here, with this run's data dir (as typed)."""
+    command = sys.argv[0] if os.path.basename(sys.argv[0]) == "fairdrop" else "fairdrop"
+    if data_dir := os.environ.get("FAIRDROP_DATA_DIR"):
+        command = f"FAIRDROP_DATA_DIR={shlex.quote(data_dir)} {command}"
+    return command
 
 
 def _bound_url(settings: Settings) -> str:

@@ -185,8 +185,9 @@ async def reset(deps: Deps) -> None:
         await deps.redis.delete(*deps.keys(launch_id).all)
 
 
-def describe(info: DemoInfo, public_url: str) -> str:
-    """What `fairdrop demo` prints: the launches, a way in for each role, the curl lines."""
+def describe(info: DemoInfo, public_url: str, command: str = "fairdrop") -> str:
+    """What `fairdrop demo` prints: the launches, a way in for each role, the curl lines;
+    `command` is how to run `fairdrop` from where the demo was started."""
     base = public_url.rstrip("/")
     lines = [f"\nfairdrop demo — open {base}/\n", "Launches"]
     labels = {"selling": "on sale now", "registration_open": "registration open"}
@@ -214,7 +215,7 @@ def describe(info: DemoInfo, public_url: str) -> str:
         "\n".join(lines)
         + f"""
 
-Every e-mail is kept in the outbox: `fairdrop outbox` prints them, {base}/outbox shows them.
+Every e-mail is kept in the outbox: `{command} outbox` prints them, {base}/outbox shows them.
 Register at {base}/launches/{NEXT_ID}, then follow the link in the verification mail.
 
 Try the API (a shopper checks in, is admitted within a second, holds, confirms):
