@@ -91,7 +91,24 @@ def _serve(settings: Settings) -> None:
     ).serve()
 
 
+def _check_port(settings: Settings) -> None:
+    """Say plainly that the port is taken, before starting anything."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((settings.host, settings.port))
+        except OSError as exc:
+            raise SystemExit(
+                f"fairdrop: cannot listen on {settings.host}:{settings.port} ({exc.strerror});"
+                " pick another port with --port 8080 or FAIRDROP_PORT=8080"
+            ) from None
+
+
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    _check_port(settings)
     with _resolved(settings) as s:
         asyncio.run(_with_deps(s, _noop))
         print(
@@ -108,6 +125,7 @@ async def _noop(deps: Deps) -> None:
 def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     from service import demo
 
+    _check_port(settings)
     if "FAIRDROP_NOTIFY" not in os.environ and "FAIRDROP_SMTP_HOST" not in os.environ:
         # No mail server named: keep e-mails queued in the outbox instead of retrying.
         os.environ["FAIRDROP_NOTIFY"] = "0"

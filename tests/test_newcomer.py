@@ -9,6 +9,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -215,3 +216,24 @@ def _register_and_read_the_mail(base: str, env: dict[str, str]) -> None:
     assert link and link.group(1).startswith(f"{base}/"), printed
     verified = httpx.get(link.group(1))
     assert verified.status_code == 200 and verified.json()["status"] == "verified"
+
+
+def test_a_taken_port_is_said_plainly_before_anything_starts(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["FAIRDROP_DATA_DIR"] = str(tmp_path / "data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for command in ("demo", "serve"):
+            done = subprocess.run(
+                [sys.executable, "-m", "service", command, "--port", str(port)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert done.returncode == 1, done.stderr
+            assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+            assert "--port" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "data" / "postgres").exists(), "nothing was started"
