@@ -218,10 +218,12 @@ def describe(info: DemoInfo, public_url: str, command: str = "fairdrop") -> str:
 Every e-mail is kept in the outbox: `{command} outbox` prints them, {base}/outbox shows them.
 Register at {base}/launches/{NEXT_ID}, then follow the link in the verification mail.
 
-Try the API (a shopper checks in, is admitted within a second, holds, confirms):
+Try the API (a shopper checks in, is admitted within a second or two, holds, confirms):
   TICKET=$(curl -s -X POST {api}/queue/checkin -H 'Authorization: Bearer {first}' \\
            | {field} ticket)
   curl -s {api}/queue/status -H "Authorization: Bearer $TICKET"
+  for i in $(seq 10); do curl -s {api}/queue/status -H "Authorization: Bearer $TICKET" \\
+      | grep -q '"state":"admitted"' && break; sleep 1; done
   HOLD=$(curl -s -X POST {api}/holds -H "Authorization: Bearer $TICKET" \\
          -H 'Content-Type: application/json' -d '{{"store_id": "LDN", "sku_id": "PHONE-128"}}' \\
          | {field} hold_id)
