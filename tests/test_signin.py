@@ -66,6 +66,9 @@ async def test_a_link_signs_in_once(deps: Deps, pages: Client) -> None:
     reopened = await pages.get("/staff/login", params={"token": token})
     assert reopened.status_code == 401 and "used already" in reopened.text
     assert 'name="key"' in reopened.text, "the key form is offered instead"
+    assert "aria-invalid" not in reopened.text, "no key was typed, so none is marked wrong"
+    wrong = await pages.post("/staff/login", data={"key": "fd_x_y"})
+    assert wrong.status_code == 401 and 'aria-invalid="true"' in wrong.text
 
 
 async def test_racing_redeems_sign_in_once(deps: Deps) -> None:

@@ -65,13 +65,17 @@ def _as(who: Principal) -> str:
     return f"{words} · {who.store_id}" if who.store_id else words
 
 
-def _sign_in_page(next: str, *, failure: str | None = None, status: int = 200) -> Template:
+def _sign_in_page(
+    next: str, *, failure: str | None = None, status: int = 200, bad_key: bool = False
+) -> Template:
+    """The key form; `failure` says why the last try (a key, or a link) did not sign in."""
     return page(
         "login.html",
         status=status,
         title="Staff sign-in",
         next=_local(next),
         failure=failure,
+        bad_key=bad_key,
         link=None,
         as_who=None,
     )
@@ -134,7 +138,13 @@ class ConsolePages(Controller):
         except errors.Unauthorized as exc:
             return _sign_in_page(next, failure=exc.detail, status=401)
         return page(
-            "login.html", title="Staff sign-in", next=_local(next), link=token, as_who=_as(who)
+            "login.html",
+            title="Staff sign-in",
+            next=_local(next),
+            link=token,
+            as_who=_as(who),
+            failure=None,
+            bad_key=False,
         )
 
     @post("/staff/login", operation_id="pageSignInPost", status_code=303)
@@ -146,7 +156,7 @@ class ConsolePages(Controller):
         try:
             who = await authenticate(deps.pool, data.key.strip())
         except errors.Unauthorized as exc:
-            return _sign_in_page(data.next, failure=exc.detail, status=401)
+            return _sign_in_page(data.next, failure=exc.detail, status=401, bad_key=True)
         return _signed_in(deps, who, data.next)
 
     @post("/staff/login/link", operation_id="pageSignInLink", status_code=303)
