@@ -101,10 +101,10 @@ def _check_port(settings: Settings) -> None:
         try:
             probe.bind((settings.host, settings.port))
         except OSError as exc:
-            raise SystemExit(
-                f"fairdrop: cannot listen on {settings.host}:{settings.port} ({exc.strerror});"
+            fail(
+                f"cannot listen on {settings.host}:{settings.port} ({exc.strerror});"
                 " pick another port with --port 8080 or FAIRDROP_PORT=8080"
-            ) from None
+            )
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
@@ -324,6 +324,12 @@ def _problem_detail(exc: urllib.error.HTTPError) -> str | None:
     return str(detail) if detail else None
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a count of 1 or more")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -369,7 +375,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mail.add_argument("--launch", help="only this launch's")
     mail.add_argument("--to", help="only those to this address")
-    mail.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
+    mail.add_argument(
+        "--limit", type=_positive, default=20, help="at most this many (default 20)"
+    )
     mail.set_defaults(func=cmd_outbox)
     for name in ("serve", "demo"):
         p = sub.choices[name]

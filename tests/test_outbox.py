@@ -125,6 +125,14 @@ async def test_fairdrop_outbox_prints_the_mails(deps: Deps) -> None:
     assert "No e-mails in the outbox that match." in await asyncio.to_thread(
         run, "--to", "nobody@example.com"
     )
+    refused = subprocess.run(
+        [sys.executable, "-m", "service", "outbox", "--limit", "0"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2 and "1 or more" in refused.stderr
 
 
 async def test_the_outbox_page_is_for_operators(deps: Deps, client: AsyncTestClient) -> None:  # type: ignore[type-arg]
