@@ -125,7 +125,8 @@ async def test_fairdrop_outbox_prints_the_mails(deps: Deps) -> None:
     assert "No e-mails in the outbox that match." in await asyncio.to_thread(
         run, "--to", "nobody@example.com"
     )
-    refused = subprocess.run(
+    refused = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "service", "outbox", "--limit", "0"],
         env=env,
         capture_output=True,
