@@ -1,4 +1,4 @@
-"""The `fairdrop` command: serve, demo, migrate, rebuild, admin create-key."""
+"""The `fairdrop` command: serve, demo, migrate, rebuild, admin create-key, rehearse."""
 
 from __future__ import annotations
 
@@ -284,6 +284,26 @@ def _problem_detail(exc: urllib.error.HTTPError) -> str | None:
     return str(detail) if detail else None
 
 
+def cmd_rehearse(settings: Settings, args: argparse.Namespace) -> None:
+    """A whole launch with a simulated crowd; the summary is the last stdout line."""
+    try:
+        from service.rehearse.analyse import broken_invariants
+        from service.rehearse.run import rehearse
+    except ImportError as exc:
+        fail(f"rehearse needs `pip install 'fairdrop[rehearse]'` ({exc})")
+    from service.rehearse.options import Refused, from_args
+
+    try:
+        summary = rehearse(from_args(args))
+    except Refused as exc:
+        fail(f"rehearse: {exc}")
+    print(msgspec.json.encode(summary).decode(), flush=True)
+    if broken := broken_invariants(summary):
+        print(f"fairdrop rehearse: {'; '.join(broken)} (replay: --seed {summary['seed']})",
+              file=sys.stderr)
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -320,6 +340,11 @@ def build_parser() -> argparse.ArgumentParser:
     key.add_argument("--store", default=None, help="the store a staff key is scoped to")
     key.add_argument("--label", default="")
     key.set_defaults(func=cmd_create_key)
+    from service.rehearse.options import add_arguments
+
+    rehearsal = sub.add_parser("rehearse", help="run a whole launch with a simulated crowd")
+    add_arguments(rehearsal)
+    rehearsal.set_defaults(func=cmd_rehearse)
     for name in ("serve", "demo"):
         p = sub.choices[name]
         p.add_argument("--host")
