@@ -25,7 +25,7 @@ from service.rehearse.records import Journey, Poll
 SEED = 1811
 SMALL = [
     "--shoppers", "240", "--units", "24", "--stores", "2", "--skus", "2", "--bots", "4",
-    "--admit-rate", "40", "--prequeue-seconds", "5", "--duration", "45",
+    "--admit-rate", "40", "--prequeue-seconds", "5", "--duration", "30",
     "--hold-seconds", "10", "--window-seconds", "10",
 ]
 

@@ -212,6 +212,7 @@ def run(plan: CrowdPlan) -> CrowdResult:
 def main(argv: list[str]) -> None:
     plan_path, result_path = argv
     logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("locust.runners").setLevel(logging.ERROR)  # "spawn rate is very high"
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # a socket per user
     plan = msgspec.msgpack.decode(Path(plan_path).read_bytes(), type=CrowdPlan)

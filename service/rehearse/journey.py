@@ -94,6 +94,9 @@ class Shop:
             return
         j.arrived_at, j.outcome = time.time(), "checking_in"
         answer = self._call("checkin", "POST", "/queue/checkin", self.s.token)
+        if problem(answer) == "not-invited":
+            j.outcome = "not_invited"  # a lottery the shopper was not drawn in
+            return
         if answer.status != 200:
             j.notes.append(describe("checkin", answer))
             j.outcome = "checkin_failed"

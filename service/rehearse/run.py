@@ -107,19 +107,26 @@ def _launch(options: Options, out: Path, target: stack.Target, admin: setup.Admi
 def _final_checks(evidence: Evidence, admin: setup.Admin, target: stack.Target) -> None:
     launch_id = evidence.prepared.launch_id
     evidence.stock = admin.call("GET", f"/api/admin/launches/{launch_id}/stock")
-    reply = admin.send("GET", f"/api/launches/{launch_id}/draw/published")
-    if reply.status_code == 200:
-        published = msgspec.json.decode(reply.content, type=PublishedDraw)
-        evidence.draw_order = list(published.order)
-        evidence.draw_problems = check(published)
-    else:
-        evidence.draw_problems = [f"no published draw: {reply.status_code} {reply.text[:200]}"]
+    if evidence.options.mode != "fifo":  # first come, first served has no draw
+        _check_draw(evidence, admin)
     evidence.registered_emails = [r["email"] for r in setup.registrations(admin, launch_id)]
     evidence.notes += admin.notes
     if target.local is not None:
         evidence.postgres = stack.postgres_invariants(
             target.local, launch_id, evidence.options.limit
         )
+
+
+def _check_draw(evidence: Evidence, admin: setup.Admin) -> None:
+    """The published draw, checked by the code behind `fairdrop verify-draw`."""
+    launch_id = evidence.prepared.launch_id
+    reply = admin.send("GET", f"/api/launches/{launch_id}/draw/published")
+    if reply.status_code != 200:
+        evidence.draw_problems = [f"no published draw: {reply.status_code} {reply.text[:200]}"]
+        return
+    published = msgspec.json.decode(reply.content, type=PublishedDraw)
+    evidence.draw_order = list(published.order)
+    evidence.draw_problems = check(published)
 
 
 def _crowd(
