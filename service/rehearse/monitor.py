@@ -5,6 +5,7 @@ counters twice a second, and — for servers the rehearsal started — the worke
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 
@@ -37,6 +38,8 @@ class Sample(msgspec.Struct, frozen=True, kw_only=True):
     """CPU the server processes have used so far (user + system)."""
     redis_usec: float | None = None
     """Microseconds Redis has spent in commands so far (all nodes)."""
+    load: float = 0.0
+    """This machine's 1-minute load average (the crowd's, and the servers' if local)."""
 
 
 class Monitor:
@@ -96,6 +99,7 @@ class Monitor:
             measured_rate=d["measured_rate"],
             server_cpu_s=self._server_cpu(refresh) if self.local else None,
             redis_usec=self._redis_usec() if self._redis else None,
+            load=os.getloadavg()[0],
         )
 
     def _server_cpu(self, refresh: bool) -> float:

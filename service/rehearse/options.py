@@ -48,6 +48,8 @@ class Options(msgspec.Struct, frozen=True, kw_only=True):
     limit: int = 1
     staff: bool = True
     """Staff collect a sample of the codes; the rest are released as no-shows."""
+    rate_limits: bool = True
+    """Off only to see what the limits hide (the servers it starts)."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -77,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--prequeue-seconds", type=float, default=d.prequeue_seconds)
     add("--limit", type=int, default=d.limit, help="units per customer")
     add("--no-staff", dest="staff", action="store_false", help="skip the pickup desk")
+    add("--no-rate-limits", dest="rate_limits", action="store_false",
+        help="servers it starts answer no 429 (to see what the limits hide)")
 
 
 def from_args(args: argparse.Namespace) -> Options:
@@ -93,8 +97,11 @@ def check(o: Options) -> str | None:
     """What is wrong with these options, in words (None: nothing)."""
     if o.target is not None and not o.admin_key:
         return "--target needs --admin-key (the launch is set up through the admin API)"
-    if o.target is not None and (o.redis_cluster or o.through_nginx):
-        return "--redis-cluster and --through-nginx shape the servers it starts, not a target"
+    if o.target is not None and (o.redis_cluster or o.through_nginx or not o.rate_limits):
+        return (
+            "--redis-cluster, --through-nginx and --no-rate-limits shape the servers it"
+            " starts, not a target"
+        )
     if min(o.shoppers, o.units, o.stores, o.skus, o.workers, o.crowd_processes) < 1:
         return "--shoppers, --units, --stores, --skus, --workers and --crowd-processes are ≥ 1"
     if o.admit_rate <= 0 or o.duration <= 0:

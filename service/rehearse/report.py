@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -139,6 +140,12 @@ def write(path: Path, e: Evidence, summary: dict[str, object]) -> None:
     broken = analyse.broken_invariants(summary)
     verdict = "<span class=ok>held</span>" if not broken else "<span class=bad>broke</span>"
     when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started))
+    loads = [x.load for x in e.samples]
+    load = (
+        f" This machine's load average was {sum(loads) / len(loads):.1f} over the run"
+        f" ({os.cpu_count()} cores): figures are this machine's, shared with the crowd."
+        if loads else ""
+    )
     launch = html.escape(e.prepared.launch_id)
     crowd = (
         f"{o.shoppers:,} shoppers and {o.bots} bots for {o.units:,} units at {o.stores}"
@@ -149,7 +156,7 @@ def write(path: Path, e: Evidence, summary: dict[str, object]) -> None:
 <meta name=viewport content="width=device-width,initial-scale=1">
 <title>Rehearsal {launch}</title><style>{_CSS}</style>
 <h1>Launch rehearsal: the invariants {verdict}</h1>
-<p>{launch}, {when}. {crowd}.
+<p>{launch}, {when}. {crowd}.{load}
 Replay: <code>{html.escape(replay)}</code> (with the same other options).</p>
 <h2>Invariants</h2>{_verdict(summary)}
 <h2>What shoppers saw</h2>{_seen(summary)}

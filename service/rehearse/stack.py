@@ -144,7 +144,7 @@ def _forget(settings: Settings) -> None:
         client.close()
 
 
-def server_env(settings: Settings, public_url: str, workers: int) -> dict[str, str]:
+def server_env(settings: Settings, public_url: str, options: Options) -> dict[str, str]:
     assert settings.database_url is not None and settings.redis_url is not None
     return {
         **os.environ,
@@ -154,10 +154,11 @@ def server_env(settings: Settings, public_url: str, workers: int) -> dict[str, s
         "FAIRDROP_DB_SCHEMA": settings.db_schema,
         "FAIRDROP_REDIS_PREFIX": settings.redis_prefix,
         "FAIRDROP_SECRET": settings.secret,
-        "FAIRDROP_WORKERS": str(workers),
+        "FAIRDROP_WORKERS": str(options.workers),
         "FAIRDROP_PUBLIC_URL": public_url,
         "FAIRDROP_NOTIFY": "0",  # e-mails stay in the outbox
-        "FAIRDROP_RATE_LIMITS": "1",  # a rehearsal proves they spare honest shoppers
+        # A rehearsal proves the limits spare honest shoppers: on unless asked.
+        "FAIRDROP_RATE_LIMITS": "1" if options.rate_limits else "0",
         "FAIRDROP_TRUSTED_PROXIES": "127.0.0.1",  # the crowd's X-Forwarded-For is believed
         "FAIRDROP_BACKGROUND": "1",
     }
@@ -173,7 +174,7 @@ def _serving(settings: Settings, options: Options, log: Path) -> Iterator[tuple[
     with log.open("ab") as out:
         proc = subprocess.Popen(
             argv,
-            env=server_env(settings, public, options.workers),
+            env=server_env(settings, public, options),
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its workers form a group of its own, stopped together
