@@ -1,8 +1,9 @@
 """`fairdrop rehearse`: a small whole launch, and the measures it is judged by.
 
 The rehearsal runs as the command does (a subprocess: its crowd runs under gevent),
-against the test servers, with rate limits on. A broken invariant names the seed that
-replays the same crowd.
+on the test's Postgres and a Valkey of its own (the embedded one, in the test's folder:
+a script another tenant runs on a shared Redis must not fail this test), with rate
+limits on. A broken invariant names the seed that replays the same crowd.
 """
 
 from __future__ import annotations
@@ -31,18 +32,19 @@ SMALL = [
 
 
 def test_a_small_rehearsal_keeps_every_invariant(base_settings: Settings, tmp_path: Path) -> None:
-    assert base_settings.database_url is not None and base_settings.redis_url is not None
-    env = {**os.environ, "DATABASE_URL": base_settings.database_url,
-           "REDIS_URL": base_settings.redis_url}
+    assert base_settings.database_url is not None
+    env = {k: v for k, v in os.environ.items() if k != "REDIS_URL"}
+    env |= {"DATABASE_URL": base_settings.database_url,
+            "FAIRDROP_DATA_DIR": str(tmp_path / "data")}
     done = subprocess.run(
         [sys.executable, "-m", "service", "rehearse", *SMALL, "--seed", str(SEED),
-         "--out", str(tmp_path)],
+         "--out", str(tmp_path / "out")],
         env=env, capture_output=True, text=True, timeout=600, check=False,
     )
     replay = f"fairdrop rehearse {' '.join(SMALL)} --seed {SEED}"
     assert done.stdout.strip(), f"no summary (replay: {replay}):\n{done.stderr[-4000:]}"
     summary = json.loads(done.stdout.strip().splitlines()[-1])
-    assert summary == json.loads((tmp_path / "summary.json").read_text())
+    assert summary == json.loads((tmp_path / "out" / "summary.json").read_text())
     broken = {k: summary[k] for k in INVARIANTS if summary[k] != 0}
     assert not broken and summary["draw_verified"] is True, (
         f"invariants broken: {broken}, draw_verified={summary['draw_verified']};"
@@ -59,6 +61,7 @@ def test_a_small_rehearsal_keeps_every_invariant(base_settings: Settings, tmp_pa
                   "ETA vs the actual wait", "Where buyers' time went"):
         assert title in titles, f"the report has no chart {title!r}"
     assert page.count("<svg") >= 10
+    assert "holds a second" in page  # the sizing note's Redis part (a Valkey of its own)
 
 
 def _journey(rank: int, admitted_at: float | None, told_wait_at: list[float]) -> Journey:

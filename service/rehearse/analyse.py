@@ -110,6 +110,7 @@ def summarise(e: Evidence) -> dict[str, object]:
         "draw_rank_mismatches": m.rank_mismatches(journeys, e.draw_order, e.prepared.public_ids),
         "duplicate_ranks": len(ranks) - len(set(ranks)),
         "duplicate_registrations": duplicate_registrations(e),
+        "replayed_places_moved": sum(1 for b in e.crowd.bots if len(set(b.ranks)) > 1),
         "stock_mismatches": stock_broken,
         "draw_verified": (not e.draw_problems and e.draw_order is not None) if drawn else None,
         "eta_abs_rel_error_p50": m.rounded(m.percentile(errors, 50), 3),

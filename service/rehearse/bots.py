@@ -17,6 +17,8 @@ from service.rehearse.journey import Answer, Client, pause, problem
 from service.rehearse.records import Bot, BotResult, CrowdPlan
 
 HAMMER_S = 10.0
+HAMMER_GAP_S = 0.02
+"""50 polls a second: 25 times the per-ticket limit, without eating the crowd's CPU."""
 EARLY_TRIES = 8
 REPLAY_CHECKINS = 5
 REPLAY_HOLDS = 3
@@ -83,7 +85,7 @@ class Botting:
         end = min(time.time() + HAMMER_S, self.c.stop_at)
         while time.time() < end:
             self.status()
-            time.sleep(0)  # let the rest of the crowd run between requests
+            time.sleep(HAMMER_GAP_S)
 
     def hold(self) -> str | None:
         body = {"store_id": self.stores[0], "sku_id": self.skus[0]}

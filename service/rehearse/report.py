@@ -35,7 +35,7 @@ def _table(rows: list[tuple[str, object]]) -> str:
 def _verdict(summary: dict[str, object]) -> str:
     rows = []
     checks = [*analyse.INVARIANTS, "draw_rank_mismatches", "duplicate_ranks",
-              "duplicate_registrations", "stock_mismatches"]
+              "duplicate_registrations", "replayed_places_moved", "stock_mismatches"]
     for key in checks:
         value = summary.get(key)
         good = value == 0
