@@ -14,7 +14,10 @@ INVARIANTS = ("oversold", "double_booked", "errors_5xx", "fairness_inversions")
 
 
 def sale_started_at(e: Evidence) -> float:
-    """When the monitor first saw the launch selling (the schedule's time if never)."""
+    """When the launch entered `selling` (its audit trail; else when the monitor first
+    saw it selling; else the scheduled time)."""
+    if "selling" in e.transitions:
+        return e.transitions["selling"]
     for s in e.samples:
         if s.state in ("selling", "sold_out"):
             return s.t
@@ -101,6 +104,7 @@ def summarise(e: Evidence) -> dict[str, object]:
         "rate_limits": o.rate_limits,
         "confirmed": sum(1 for j in journeys if j.confirmed_at is not None),
         "cancelled": sum(1 for j in journeys if j.cancelled_at is not None),
+        "sale_start_lag_s": m.rounded(started - e.timeline.sale_starts_at),
         "sold_out_after_s": m.rounded(sold - started) if sold else None,
         "oversold": oversold,
         "double_booked": double,
@@ -125,6 +129,8 @@ def summarise(e: Evidence) -> dict[str, object]:
         "rate_limited_shoppers": sum(1 for c in calls if c.status == 429 and not c.bot),
         "rate_limited_bots": sum(1 for c in calls if c.status == 429 and c.bot),
         "server_cpu_s_per_1k_polls": m.rounded(cpu.per_1k("status"), 3) if cpu else None,
+        "dashboard_ms_max": max((x.dashboard_ms for x in e.samples), default=None),
+        "load_average": m.rounded(sum(x.load for x in e.samples) / max(1, len(e.samples))),
         "crowd_cpu_s": round(e.crowd.cpu_s, 1),
         "crowd_poll_late_s_p99": m.rounded(
             m.percentile([p.late_s for j in journeys for p in j.polls], 99), 2

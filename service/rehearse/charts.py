@@ -4,6 +4,7 @@ labelled with its unit, time in seconds from the sale's start."""
 from __future__ import annotations
 
 import io
+import math
 from collections.abc import Sequence
 
 import matplotlib
@@ -36,6 +37,25 @@ def _figure() -> tuple[Figure, Axes]:
     return fig, ax
 
 
+GAP_S = 2.0
+"""Samples further apart than this (the dashboard answered slowly) break the line."""
+
+
+def _series(
+    samples: Sequence[Sample], t0: float, values: Sequence[float]
+) -> tuple[list[float], list[float]]:
+    """Time and values, with a gap (NaN) wherever the monitor has no samples."""
+    xs: list[float] = []
+    ys: list[float] = []
+    for i, (s, v) in enumerate(zip(samples, values, strict=True)):
+        if i and s.t - samples[i - 1].t > GAP_S:
+            xs.append(math.nan)
+            ys.append(math.nan)
+        xs.append(s.t - t0)
+        ys.append(v)
+    return xs, ys
+
+
 def _mark(ax: Axes, at: float | None, label: str) -> None:
     if at is not None:
         ax.axvline(at, color="0.4", linestyle="--", linewidth=1)
@@ -45,7 +65,6 @@ def _mark(ax: Axes, at: float | None, label: str) -> None:
 
 def queue(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
     fig, ax = _figure()
-    t = [s.t - t0 for s in samples]
     for name, values in (
         ("checked in", [s.checked_in for s in samples]),
         ("queue length", [s.queue_length for s in samples]),
@@ -53,7 +72,7 @@ def queue(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
         ("admitted (total)", [s.admitted for s in samples]),
         ("active (choosing or holding)", [s.active for s in samples]),
     ):
-        ax.plot(t, values, label=name, linewidth=1.4)
+        ax.plot(*_series(samples, t0, values), label=name, linewidth=1.4)
     _mark(ax, sold_out, "sold out")
     ax.set(xlabel=TIME, ylabel="shoppers", title="The queue")
     ax.legend(loc="upper left", fontsize=8)
@@ -62,10 +81,12 @@ def queue(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
 
 def stock(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
     fig, ax = _figure()
-    t = [s.t - t0 for s in samples]
-    ax.plot(t, [s.available for s in samples], label="available", linewidth=1.4)
-    ax.plot(t, [s.held for s in samples], label="held", linewidth=1.4)
-    ax.plot(t, [s.confirmed for s in samples], label="confirmed (live)", linewidth=1.4)
+    for name, values in (
+        ("available", [s.available for s in samples]),
+        ("held", [s.held for s in samples]),
+        ("confirmed (live)", [s.confirmed for s in samples]),
+    ):
+        ax.plot(*_series(samples, t0, values), label=name, linewidth=1.4)
     _mark(ax, sold_out, "sold out")
     ax.set(xlabel=TIME, ylabel="units", title="Stock")
     ax.legend(loc="center right", fontsize=8)
@@ -75,9 +96,8 @@ def stock(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
 def admit_rate(samples: Sequence[Sample], t0: float, set_rate: float) -> str:
     fig, ax = _figure()
     drawn = [s for s in samples if s.queue_length > 0]
-    t = [s.t - t0 for s in drawn]
-    ax.plot(t, [s.measured_rate or 0 for s in drawn], label="measured by the service",
-            linewidth=1.4)
+    ax.plot(*_series(drawn, t0, [s.measured_rate or 0 for s in drawn]),
+            label="measured by the service", linewidth=1.4)
     step = [(b.t - t0, (b.admitted - a.admitted) / (b.t - a.t))
             for a, b in zip(drawn, drawn[4:], strict=False) if b.t > a.t]
     if step:

@@ -39,6 +39,8 @@ class Evidence(msgspec.Struct, kw_only=True):
     registered_emails: list[str] = msgspec.field(default_factory=list)
     bot_emails: dict[str, int] = msgspec.field(default_factory=dict)
     """Each dup-signup bot's spellings of its one address → the bot."""
+    transitions: dict[str, float] = msgspec.field(default_factory=dict)
+    """State → when the launch entered it (epoch seconds), from its audit events."""
     postgres: tuple[int, int] | None = None
     """(oversold, double booked), read from Postgres."""
     crowd_cpu: list[tuple[float, float]] = msgspec.field(default_factory=list)

@@ -38,6 +38,8 @@ class Sample(msgspec.Struct, frozen=True, kw_only=True):
     """CPU the server processes have used so far (user + system)."""
     redis_usec: float | None = None
     """Microseconds Redis has spent in commands so far (all nodes)."""
+    dashboard_ms: float = 0.0
+    """How long the dashboard took to answer this sample."""
     load: float = 0.0
     """This machine's 1-minute load average (the crowd's, and the servers' if local)."""
 
@@ -78,9 +80,11 @@ class Monitor:
             self._stop.wait(max(0.0, INTERVAL_S - (time.time() - began)))
 
     def _sample(self, refresh: bool) -> Sample:
+        began = time.perf_counter()
         reply = self.admin.http.get(
-            f"/api/admin/launches/{self.launch_id}/dashboard", timeout=10.0
+            f"/api/admin/launches/{self.launch_id}/dashboard", timeout=30.0
         )
+        answered_ms = (time.perf_counter() - began) * 1000
         reply.raise_for_status()
         d = reply.json()
         return Sample(
@@ -99,6 +103,7 @@ class Monitor:
             measured_rate=d["measured_rate"],
             server_cpu_s=self._server_cpu(refresh) if self.local else None,
             redis_usec=self._redis_usec() if self._redis else None,
+            dashboard_ms=round(answered_ms, 1),
             load=os.getloadavg()[0],
         )
 

@@ -173,6 +173,7 @@ def _seen(s: dict[str, object]) -> str:
     sold = s["sold_out_after_s"]
     return _table([
         ("confirmed", s["confirmed"]),
+        ("the sale started", f"{s['sale_start_lag_s']} s after its scheduled time"),
         ("sold out after", "never" if sold is None else f"{sold} s"),
         ("ETA error |ETA - wait| / wait",
          f"p50 {s['eta_abs_rel_error_p50']}, p90 {s['eta_abs_rel_error_p90']}"
@@ -184,6 +185,7 @@ def _seen(s: dict[str, object]) -> str:
         ("answered 429", f"shoppers {s['rate_limited_shoppers']}, bots {s['rate_limited_bots']}"),
         ("5xx / no answer", f"{s['errors_5xx']} / {s['no_response']}"),
         ("pickup", f"{s['collected']} collected, {s['no_shows_released']} no-shows released"),
+        ("the operator's dashboard", f"slowest answer {s['dashboard_ms_max']} ms"),
         ("the crowd's own lag",
          f"p99 {s['crowd_poll_late_s_p99']} s late against the asked poll interval;"
          f" {s['crowd_cpu_s']} CPU s"),

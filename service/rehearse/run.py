@@ -110,6 +110,7 @@ def _final_checks(evidence: Evidence, admin: setup.Admin, target: stack.Target) 
     if evidence.options.mode != "fifo":  # first come, first served has no draw
         _check_draw(evidence, admin)
     evidence.registered_emails = [r["email"] for r in setup.registrations(admin, launch_id)]
+    evidence.transitions = setup.transitions(admin, launch_id)
     evidence.notes += admin.notes
     if target.local is not None:
         evidence.postgres = stack.postgres_invariants(

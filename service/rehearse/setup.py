@@ -180,6 +180,24 @@ def registrations(admin: Admin, launch_id: str) -> list[dict[str, Any]]:
             return out
 
 
+def transitions(admin: Admin, launch_id: str) -> dict[str, float]:
+    """When the launch entered each state, from its audit trail (first time only)."""
+    entered: dict[str, float] = {}
+    after = 0
+    while True:
+        page = admin.call(
+            "GET", f"/api/admin/launches/{launch_id}/events",
+            params={"after": after, "limit": PAGE},
+        )
+        for event in page:
+            to = event["data"].get("to") if event["kind"].startswith("launch.") else None
+            if isinstance(to, str) and to not in entered:
+                entered[to] = datetime.fromisoformat(event["at"]).timestamp()
+        if len(page) < PAGE:
+            return entered
+        after = page[-1]["id"]
+
+
 def _staff_keys(admin: Admin, prepared: Prepared) -> None:
     for store in prepared.stores:
         body = {"role": "staff", "store_id": store, "label": f"rehearsal desk {store}"}
