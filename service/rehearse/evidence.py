@@ -34,6 +34,8 @@ class Evidence(msgspec.Struct, kw_only=True):
     desk: DeskResult | None = None
     stock: dict[str, Any] | None = None
     """The admin stock endpoint's answer after the run."""
+    seed_hash: str | None = None
+    """The draw's commitment as saved before the draw."""
     draw_order: list[str] | None = None
     draw_problems: list[str] = msgspec.field(default_factory=list)
     registered_emails: list[str] = msgspec.field(default_factory=list)

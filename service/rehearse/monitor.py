@@ -49,6 +49,9 @@ class Monitor:
         self.admin, self.launch_id, self.local = admin, launch_id, local
         self.samples: list[Sample] = []
         self.errors: list[str] = []
+        self.seed_hash: str | None = None
+        """The draw's commitment, saved once registration closed (as a careful
+        shopper would), for checking the published draw against."""
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rehearse-monitor", daemon=True)
         self._procs: list[psutil.Process] = []
@@ -87,6 +90,8 @@ class Monitor:
         answered_ms = (time.perf_counter() - began) * 1000
         reply.raise_for_status()
         d = reply.json()
+        if self.seed_hash is None and d["launch"]["state"] != "registration_open":
+            self._save_commitment()
         return Sample(
             t=time.time(),
             state=d["launch"]["state"],
@@ -106,6 +111,11 @@ class Monitor:
             dashboard_ms=round(answered_ms, 1),
             load=os.getloadavg()[0],
         )
+
+    def _save_commitment(self) -> None:
+        reply = self.admin.http.get(f"/api/launches/{self.launch_id}/draw", timeout=10.0)
+        if reply.status_code == 200 and reply.json().get("seed") is None:
+            self.seed_hash = str(reply.json()["seed_hash"])
 
     def _server_cpu(self, refresh: bool) -> float:
         """Cumulative CPU of the server's processes; a process that died keeps what it

@@ -99,6 +99,7 @@ def _launch(options: Options, out: Path, target: stack.Target, admin: setup.Admi
         else:
             evidence.desk = DeskResult(notes=["no pickup desk in this rehearsal"])
         evidence.samples = list(monitor.samples)
+        evidence.seed_hash = monitor.seed_hash
         evidence.monitor_errors = list(monitor.errors)
     _final_checks(evidence, admin, target)
     return evidence
@@ -127,7 +128,9 @@ def _check_draw(evidence: Evidence, admin: setup.Admin) -> None:
         return
     published = msgspec.json.decode(reply.content, type=PublishedDraw)
     evidence.draw_order = list(published.order)
-    evidence.draw_problems = check(published)
+    evidence.draw_problems = check(published, seed_hash=evidence.seed_hash)
+    if evidence.seed_hash is None:  # the monitor's miss, not the draw's
+        evidence.notes.append("the rehearsal saw no commitment before the draw to check against")
 
 
 def _crowd(

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 import numpy as np
 
-from service.queue.status import next_poll
+from service.queue.status import PREQUEUE_POLL, next_poll
 from service.rehearse.evidence import Evidence
 from service.rehearse.monitor import Sample
 from service.rehearse.records import KINDS, Call
@@ -29,8 +29,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "other": ("me", "signup"),
 }
 SCALES = (100_000, 1_000_000)
-PREQUEUE_POLL_S = 2.0
-"""What the service asks of a pre-queue ticket (used if the crowd saw no such poll)."""
 
 
 class Fit(msgspec.Struct, frozen=True, kw_only=True):
@@ -111,7 +109,7 @@ def waiting_polls_per_s(waiters: int, rate: float) -> float:
 
 def prequeue_interval(e: Evidence) -> float:
     asked = sorted(p.next_poll for j in e.crowd.journeys for p in j.polls if p.state == "prequeue")
-    return asked[len(asked) // 2] if asked else PREQUEUE_POLL_S
+    return asked[len(asked) // 2] if asked else PREQUEUE_POLL
 
 
 class Need(msgspec.Struct, frozen=True, kw_only=True):
