@@ -32,6 +32,7 @@ from service.rehearse.bots import Botting
 from service.rehearse.journey import Answer, Shop
 from service.rehearse.records import (
     KIND,
+    SPAWN_RATE,
     BotResult,
     Call,
     CrowdPlan,
@@ -40,8 +41,6 @@ from service.rehearse.records import (
     Progress,
 )
 
-SPAWN_RATE = 2000.0
-"""Users started per second (all start before the first arrival and sleep till then)."""
 GRACE_S = 5.0
 """After the stop, in-flight requests get this long before the users are ended."""
 PHASES = {

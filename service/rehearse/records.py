@@ -18,6 +18,8 @@ KINDS: tuple[str, ...] = (
 )
 """Endpoints as the report names them; a call records its kind's index."""
 KIND = {name: i for i, name in enumerate(KINDS)}
+SPAWN_RATE = 2000.0
+"""Users a crowd process starts a second (all before the first arrival; they sleep)."""
 
 BEHAVIOURS: dict[str, float] = {
     "buy": 0.72,  # hold at the preferred store (or another), think, confirm

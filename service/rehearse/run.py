@@ -16,14 +16,13 @@ import msgspec
 
 from service.queue.draw import PublishedDraw, check
 from service.rehearse import analyse, report, setup, stack
-from service.rehearse.desk import DeskResult, pickup_day
+from service.rehearse.desk import pickup_day
 from service.rehearse.evidence import Evidence
 from service.rehearse.monitor import Monitor
 from service.rehearse.options import Options
 from service.rehearse.plan import bots, shard, shoppers
-from service.rehearse.records import CrowdPlan, CrowdResult, Progress, Timeline
+from service.rehearse.records import SPAWN_RATE, CrowdPlan, CrowdResult, Progress, Timeline
 
-SPAWN_RATE = 2000.0  # the crowd's (crowd.SPAWN_RATE; not imported: it patches with gevent)
 PROGRESS_S = 2.0
 CROWD_EXIT_S = 60.0
 """After the stop, a crowd process gets this long to write its records."""
@@ -93,11 +92,9 @@ def _launch(options: Options, out: Path, target: stack.Target, admin: setup.Admi
         live = [(j.hold_store, j.code) for j in evidence.crowd.journeys
                 if j.code and j.cancelled_at is None and j.hold_store]
         if prepared.staff_keys and live:
-            say(f"pickup day: staff collect a sample of {len(live)} codes")
+            say(f"pickup day: staff collect about half of the {len(live)} reservations")
             evidence.desk = pickup_day(admin, prepared.launch_id, prepared.staff_keys,
                                        [(str(s), str(c)) for s, c in live], options.seed)
-        else:
-            evidence.desk = DeskResult(notes=["no pickup desk in this rehearsal"])
         evidence.samples = list(monitor.samples)
         evidence.seed_hash = monitor.seed_hash
         evidence.monitor_errors = list(monitor.errors)
