@@ -56,6 +56,11 @@ def _series(
     return xs, ys
 
 
+def _legend(ax: Axes) -> None:
+    """Beside the plot, never over its lines."""
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
+
+
 def _mark(ax: Axes, at: float | None, label: str) -> None:
     if at is not None:
         ax.axvline(at, color="0.4", linestyle="--", linewidth=1)
@@ -75,7 +80,7 @@ def queue(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
         ax.plot(*_series(samples, t0, values), label=name, linewidth=1.4)
     _mark(ax, sold_out, "sold out")
     ax.set(xlabel=TIME, ylabel="shoppers", title="The queue")
-    ax.legend(loc="upper left", fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -89,7 +94,7 @@ def stock(samples: Sequence[Sample], t0: float, sold_out: float | None) -> str:
         ax.plot(*_series(samples, t0, values), label=name, linewidth=1.4)
     _mark(ax, sold_out, "sold out")
     ax.set(xlabel=TIME, ylabel="units", title="Stock")
-    ax.legend(loc="center right", fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -105,7 +110,7 @@ def admit_rate(samples: Sequence[Sample], t0: float, set_rate: float) -> str:
                 alpha=0.7)
     ax.axhline(set_rate, color="C3", linestyle=":", label=f"set: {set_rate:g}/s")
     ax.set(xlabel=TIME, ylabel="admissions per second", title="Admit rate: set vs measured")
-    ax.legend(loc="upper right", fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -124,7 +129,7 @@ def requests(calls: Sequence[Call], t0: float) -> str:
             ax.plot(x, m.per_second(bots, t0 + start, span), label="bots (all)", color="0.3",
                     linestyle="--", linewidth=1)
     ax.set(xlabel=TIME, ylabel="requests per second", title="Requests by endpoint")
-    ax.legend(loc="upper right", fontsize=8, ncol=2)
+    _legend(ax)
     return svg(fig)
 
 
@@ -138,7 +143,7 @@ def latency(calls: Sequence[Call]) -> str:
     ax.set_xticks(range(len(kinds)), [n for _, n in kinds])
     ax.set_yscale("log")
     ax.set(ylabel="milliseconds (log)", title="Latency by endpoint (answered requests)")
-    ax.legend(fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -157,7 +162,7 @@ def latency_over_time(calls: Sequence[Call], t0: float, bin_s: int = 5) -> str:
     ax.set_yscale("log")
     ax.set(xlabel=TIME, ylabel=f"milliseconds, p95 per {bin_s} s (log)",
            title="Latency over the launch")
-    ax.legend(fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -175,7 +180,7 @@ def statuses(calls: Sequence[Call]) -> str:
         left = [a + b for a, b in zip(left, share, strict=True)]
     ax.set_xlim(0, 100)
     ax.set(xlabel="share of the endpoint's answers (%)", title="Answers by status")
-    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1))
+    _legend(ax)
     return svg(fig)
 
 
@@ -203,7 +208,7 @@ def time_spent(phases: dict[str, list[float]]) -> str:
         ax.barh([y + i * 0.4 for y in range(len(names))], values, 0.4, label=f"p{q}")
     ax.set_yticks([y + 0.2 for y in range(len(names))], names)
     ax.set(xlabel="seconds", title="Where buyers' time went")
-    ax.legend(fontsize=8)
+    _legend(ax)
     return svg(fig)
 
 
@@ -226,5 +231,5 @@ def server_cpu(samples: Sequence[Sample], t0: float, crowd: Sequence[tuple[float
         ax.plot([t - t0 for t, _ in crowd], [c for _, c in crowd], label="the crowd (Locust)",
                 linewidth=1.2)
     ax.set(xlabel=TIME, ylabel="cores busy", title="CPU")
-    ax.legend(fontsize=8)
+    _legend(ax)
     return svg(fig)
