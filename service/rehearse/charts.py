@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import math
+import random
 from collections.abc import Sequence
 
 import matplotlib
@@ -21,6 +22,8 @@ from service.rehearse.records import KINDS, Call
 plt.rcParams.update({"svg.fonttype": "none", "font.size": 9, "axes.grid": True,
                      "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False})
 SIZE = (8.0, 3.2)
+SCATTER_MAX = 4000
+"""Points drawn of a scatter (a sample beyond it): each is an element of the SVG."""
 TIME = "seconds since the sale started"
 
 
@@ -187,7 +190,8 @@ def statuses(calls: Sequence[Call]) -> str:
 def eta(pairs: Sequence[tuple[float, float]], errors: Sequence[float]) -> str:
     fig, (left, right) = plt.subplots(1, 2, figsize=SIZE)
     if pairs:
-        predicted, actual = zip(*pairs, strict=True)
+        shown = random.Random(0).sample(list(pairs), min(len(pairs), SCATTER_MAX))
+        predicted, actual = zip(*shown, strict=True)
         left.scatter(actual, predicted, s=4, alpha=0.3)
         top = max(max(predicted), max(actual))
         left.plot([0, top], [0, top], color="C3", linewidth=1, label="exact")

@@ -163,6 +163,8 @@ def _crowd(
         if proc.returncode != 0 or not result_path.exists():
             raise RuntimeError(f"a crowd process failed ({proc.returncode}); see its stderr")
         parts.append(msgspec.msgpack.decode(result_path.read_bytes(), type=CrowdResult))
+        result_path.unlink()  # all of it goes on into evidence.msgpack
+        result_path.with_suffix(".plan").unlink()
     return CrowdResult(
         calls=sorted((c for p in parts for c in p.calls), key=lambda c: c.t),
         journeys=sorted((j for p in parts for j in p.journeys), key=lambda j: j.index),
