@@ -22,8 +22,9 @@ HAMMER_GAP_S = 0.02
 EARLY_TRIES = 8
 REPLAY_CHECKINS = 5
 REPLAY_HOLDS = 3
-FAR_BEHIND = 20
-"""An early hold granted while the bot's poll said this many were still ahead of it."""
+SLACK_S = 1.0
+"""An early hold granted while its poll said more were ahead than admission (at the set
+rate) could pass from that poll's sending to the hold's answer, plus this, is noted."""
 
 
 class Botting:
@@ -31,6 +32,7 @@ class Botting:
         self.c, self.b, self.r = client, bot, result
         self.api = f"/api/launches/{plan.launch_id}"
         self.stores, self.skus = plan.stores, plan.skus
+        self.rate = plan.admit_rate
         self.ticket = ""
 
     def call(self, kind: str, method: str, path: str, token: str | None, body: object = None,
@@ -96,11 +98,13 @@ class Botting:
 
     def early_hold(self) -> None:
         for _ in range(EARLY_TRIES):
+            asked = time.time()
             st = self.status()
             ahead = st.get("ahead") if st else None
             hold_id = self.hold()
             if hold_id is not None:
-                if isinstance(ahead, int) and ahead >= FAR_BEHIND:
+                passable = self.rate * (time.time() - asked + SLACK_S)
+                if isinstance(ahead, int) and ahead > passable:
                     self.r.notes.append(f"hold granted with {ahead} ahead")
                 self.call("release", "DELETE", f"/holds/{hold_id}", self.ticket)
                 return

@@ -75,6 +75,7 @@ class CrowdPlan(msgspec.Struct, frozen=True, kw_only=True):
     timeline: Timeline
     hold_seconds: int
     window_seconds: int
+    admit_rate: float
     shoppers: list[Shopper]
     bots: list[Bot]
     stores: list[str]

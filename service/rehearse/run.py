@@ -75,6 +75,7 @@ def _launch(options: Options, out: Path, target: stack.Target, admin: setup.Admi
         timeline=timeline,
         hold_seconds=options.hold_seconds,
         window_seconds=options.window_seconds,
+        admit_rate=options.admit_rate,
         shoppers=shoppers(options, timeline, prepared.shoppers, prepared.stores, prepared.skus),
         bots=bots(options, timeline, prepared.bot_tokens, tag),
         stores=prepared.stores,
