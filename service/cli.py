@@ -1,4 +1,4 @@
-"""The `fairdrop` command: serve, demo, outbox, migrate, rebuild, verify-draw, admin."""
+"""The `fairdrop` command: serve, demo, outbox, migrate, rebuild, verify-draw, admin, rehearse."""
 
 from __future__ import annotations
 
@@ -330,6 +330,28 @@ def _positive(text: str) -> int:
     return int(text)
 
 
+def cmd_rehearse(settings: Settings, args: argparse.Namespace) -> None:
+    """A whole launch with a simulated crowd; the summary is the last stdout line."""
+    try:
+        from service.rehearse.analyse import broken_invariants
+        from service.rehearse.run import rehearse
+    except ImportError as exc:
+        fail(f"rehearse needs `pip install 'fairdrop[rehearse]'` ({exc})")
+    from service.rehearse.options import Refused, from_args
+
+    try:
+        summary = rehearse(from_args(args))
+    except Refused as exc:
+        fail(f"rehearse: {exc}")
+    print(msgspec.json.encode(summary).decode(), flush=True)
+    if broken := broken_invariants(summary):
+        print(
+            f"fairdrop rehearse: {'; '.join(broken)} (replay: --seed {summary['seed']})",
+            file=sys.stderr,
+        )
+        raise SystemExit(1)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="fairdrop", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -375,10 +397,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mail.add_argument("--launch", help="only this launch's")
     mail.add_argument("--to", help="only those to this address")
-    mail.add_argument(
-        "--limit", type=_positive, default=20, help="at most this many (default 20)"
-    )
+    mail.add_argument("--limit", type=_positive, default=20, help="at most this many (default 20)")
     mail.set_defaults(func=cmd_outbox)
+    from service.rehearse.options import add_arguments
+
+    rehearsal = sub.add_parser("rehearse", help="run a whole launch with a simulated crowd")
+    add_arguments(rehearsal)
+    rehearsal.set_defaults(func=cmd_rehearse)
     for name in ("serve", "demo"):
         p = sub.choices[name]
         p.add_argument("--host")
