@@ -35,8 +35,9 @@ from service.webhooks import targets
 log = logging.getLogger(__name__)
 
 USER_AGENT = "fairdrop-webhooks/1"
-_LEASE_SECONDS = 30.0
-"""Beyond the timeout: how long a claimed delivery is left to the process sending it."""
+_LEASE_SECONDS = 10.0
+"""Beyond the timeout: how long a claimed delivery is left to the process sending it
+(then it is sent again: its sender died, or was stopped, before recording the answer)."""
 _ANSWER_BYTES = 300
 """How much of a refusing receiver's answer the log keeps."""
 
@@ -214,7 +215,7 @@ async def _record(deps: Deps, outcomes: list[Outcome]) -> None:
 
 async def _failed_round(deps: Deps, con: Conn, endpoint_id: str, now: datetime, error: str) -> None:
     threshold = deps.settings.webhook_disable_after
-    reason = f"{threshold} tries in a row got no delivery through (the last: {error})"
+    reason = f"no delivery got through in {threshold} tries in a row (the last: {error})"
     row: asyncpg.Record | None = await con.fetchrow(
         _FAILED_ROUND,
         endpoint_id,

@@ -158,7 +158,8 @@
     box.hidden = list.length === 0;
     box.replaceChildren(...list.map((w) => {
       const p = document.createElement("p");
-      const waiting = w.pending ? `${w.pending.toLocaleString()} deliveries wait for it, sent in order once it is enabled again` : "Enable it again once the receiver works";
+      const n = w.pending;
+      const waiting = n ? `${n.toLocaleString()} ${n === 1 ? "delivery waits" : "deliveries wait"} for it, sent in order once it is enabled again` : "Enable it again once the receiver works";
       p.textContent = `Webhook ${w.url} is disabled: ${w.reason}. ${waiting} (${w.id}).`;
       return p;
     }));
