@@ -249,8 +249,10 @@ async def deliver_due(deps: Deps, *, batch: int = 50, budget_seconds: float = 5.
     delivered = 0
     timeout = httpx.Timeout(deps.settings.webhook_timeout_seconds)
     # No proxies from the environment: the address checked is the address reached.
+    # As many kept-alive connections as requests in flight: none is opened twice.
+    limits = httpx.Limits(max_connections=batch, max_keepalive_connections=batch)
     async with httpx.AsyncClient(
-        timeout=timeout, follow_redirects=False, trust_env=False, verify=_tls()
+        timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=_tls()
     ) as client:
         while claimed:
             outcomes = await asyncio.gather(*(_attempt(deps, client, c) for c in claimed))
