@@ -67,7 +67,9 @@ CREATE TABLE webhook_deliveries (
     created_at       timestamptz NOT NULL DEFAULT now(),
     UNIQUE (endpoint_id, message_id)
 );
-CREATE INDEX webhook_deliveries_due ON webhook_deliveries (next_attempt_at, id)
+-- Due deliveries, looked up per endpoint that may be sent to (a disabled or backing-off
+-- endpoint's backlog is never scanned).
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries (endpoint_id, next_attempt_at, id)
     WHERE status = 'pending';
 -- What a delivery waits for: an earlier one of its endpoint and order key not yet through.
 CREATE INDEX webhook_deliveries_open ON webhook_deliveries (endpoint_id, order_key, event_id, id)

@@ -308,16 +308,18 @@ async def test_a_failing_endpoint_is_disabled_and_the_dashboard_says_so(
 ) -> None:
     deps.settings = msgspec.structs.replace(deps.settings, webhook_disable_after=3)
     await selling_launch(deps, L, registrations=1)
-    with receiving() as receiver:
+    with receiving() as receiver, receiving() as healthy:
         receiver.default = 500
         endpoint_id, _ = await register(deps, receiver.url)
+        await register(deps, healthy.url)
         await _pause(deps)
         await launches.transition(deps, L, Transition(action="resume"), **ACTOR)
         for wait in (1, 2, 4):  # the endpoint backs off as a whole between rounds
             await deliver(deps)
             clock.advance(wait)
         assert [r.status for r in receiver.requests] == [500] * 3, "one try a round"
-        (endpoint,) = await endpoints.list_endpoints(deps, L)
+        assert len(healthy.delivered()) == 2, "another endpoint does not wait for it"
+        endpoint = await endpoints.get_endpoint(deps, L, endpoint_id)
         assert not endpoint.enabled and endpoint.disabled_reason is not None
         assert "in 3 tries in a row" in endpoint.disabled_reason
         assert "HTTP 500" in endpoint.disabled_reason

@@ -41,17 +41,25 @@ _LEASE_SECONDS = 10.0
 _ANSWER_BYTES = 300
 """How much of a refusing receiver's answer the log keeps."""
 
+# Per endpoint that may be sent to now, its due deliveries whose earlier ones (same
+# endpoint and order key) all got through; the oldest `$2` of them over all endpoints.
 _CLAIM = """
 WITH due AS (
-    SELECT d.id FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id
-    WHERE d.status = 'pending' AND d.next_attempt_at <= $1 AND e.enabled AND e.retry_at <= $1
-      AND NOT EXISTS (
-          SELECT 1 FROM webhook_deliveries b
-          WHERE b.endpoint_id = d.endpoint_id AND b.order_key = d.order_key
-            AND b.status <> 'delivered' AND (b.event_id, b.id) < (d.event_id, d.id))
-    ORDER BY d.next_attempt_at, d.id
+    SELECT p.id FROM webhook_endpoints e
+    CROSS JOIN LATERAL (
+        SELECT d.id, d.next_attempt_at FROM webhook_deliveries d
+        WHERE d.endpoint_id = e.id AND d.status = 'pending' AND d.next_attempt_at <= $1
+          AND NOT EXISTS (
+              SELECT 1 FROM webhook_deliveries b
+              WHERE b.endpoint_id = d.endpoint_id AND b.order_key = d.order_key
+                AND b.status <> 'delivered' AND (b.event_id, b.id) < (d.event_id, d.id))
+        ORDER BY d.next_attempt_at, d.id
+        LIMIT $2
+        FOR UPDATE OF d SKIP LOCKED
+    ) p
+    WHERE e.enabled AND e.retry_at <= $1
+    ORDER BY p.next_attempt_at, p.id
     LIMIT $2
-    FOR UPDATE OF d SKIP LOCKED
 )
 UPDATE webhook_deliveries d SET next_attempt_at = $3
 FROM due, webhook_endpoints e
@@ -130,13 +138,24 @@ def _tls() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
-async def _attempt(deps: Deps, client: httpx.AsyncClient, c: Claimed) -> Outcome:
+async def _target(deps: Deps, url: str) -> httpx.URL | str:
+    """The URL to send to, or why not (checked once a round for all its deliveries)."""
+    try:
+        parsed = targets.check_url(url)
+        await targets.check_address(parsed, allow_private=deps.settings.webhook_allow_private)
+    except targets.Refused as exc:
+        return f"refused: {exc}"
+    return parsed
+
+
+async def _attempt(client: httpx.AsyncClient, c: Claimed, url: httpx.URL | str) -> Outcome:
+    """POST one delivery to `url` (or, given why it may not be sent, fail it so)."""
+    if isinstance(url, str):
+        return Outcome(claimed=c, status=None, ms=0, error=url)
     started = time.perf_counter()
     status: int | None = None
     error: str | None = None
     try:
-        url = targets.check_url(c.url)
-        await targets.check_address(url, allow_private=deps.settings.webhook_allow_private)
         # The wall clock, not the injectable one: the receiver checks it against its own.
         at = datetime.now(UTC)
         body = c.payload
@@ -162,8 +181,6 @@ async def _attempt(deps: Deps, client: httpx.AsyncClient, c: Claimed) -> Outcome
                         break
                 text = answer[:_ANSWER_BYTES].decode("utf-8", "replace").strip()
                 error = f"HTTP {status}" + (f": {text}" if text else "")
-    except targets.Refused as exc:
-        error = f"refused: {exc}"
     except httpx.HTTPError as exc:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     ms = round((time.perf_counter() - started) * 1000)
@@ -255,7 +272,8 @@ async def deliver_due(deps: Deps, *, batch: int = 50, budget_seconds: float = 5.
         timeout=timeout, limits=limits, follow_redirects=False, trust_env=False, verify=_tls()
     ) as client:
         while claimed:
-            outcomes = await asyncio.gather(*(_attempt(deps, client, c) for c in claimed))
+            urls = {u: await _target(deps, u) for u in sorted({c.url for c in claimed})}
+            outcomes = await asyncio.gather(*(_attempt(client, c, urls[c.url]) for c in claimed))
             await _record(deps, list(outcomes))
             delivered += sum(o.error is None for o in outcomes)
             if loop.time() >= deadline:

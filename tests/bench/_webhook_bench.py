@@ -72,7 +72,7 @@ def _start_receiver(work: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 async def _raw(deps: Deps, url: str, secret: str, rows: list[Any]) -> tuple[float, float]:
     """(seconds, this process's CPU seconds) to send `rows` as `deliver_due` sends each
-    (signed, checked, timed: `delivery._attempt`), `BATCH` side by side, with no queue
+    (checked, signed, timed: `delivery._attempt`), `BATCH` side by side, with no queue
     (no claim, no record) around them."""
     limits = httpx.Limits(max_connections=BATCH, max_keepalive_connections=BATCH)
     async with httpx.AsyncClient(timeout=5.0, limits=limits, trust_env=False) as client:
@@ -82,7 +82,8 @@ async def _raw(deps: Deps, url: str, secret: str, rows: list[Any]) -> tuple[floa
                 delivery.Claimed(0, "", r["message_id"], r["payload"], 0, url, secret, None)
                 for r in rows[start : start + BATCH]
             ]
-            done = await asyncio.gather(*(delivery._attempt(deps, client, c) for c in chunk))
+            target = await delivery._target(deps, url)
+            done = await asyncio.gather(*(delivery._attempt(client, c, target) for c in chunk))
             assert all(o.error is None for o in done), done[0]
         return time.perf_counter() - began, time.process_time() - cpu
 
