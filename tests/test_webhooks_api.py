@@ -131,6 +131,8 @@ async def test_register_list_change_rotate_and_delete(
         ({"url": "ftp://8.8.8.8/x", "events": ["*"]}, 422, "invalid-field", "url"),
         ({"url": "https://me:pw@8.8.8.8/x", "events": ["*"]}, 422, "invalid-field", "url"),
         ({"url": "no url at all", "events": ["*"]}, 422, "invalid-field", "url"),
+        ({"url": "http://xn--/", "events": ["*"]}, 422, "invalid-field", "url"),
+        ({"url": "http://0x7f000001/", "events": ["*"]}, 422, "invalid-field", "url"),
         ({"url": "http://127.0.0.1:9/x", "events": ["*"]}, 422, "invalid-field", "url"),
         ({"url": "http://localhost/x", "events": ["*"]}, 422, "invalid-field", "url"),
         ({"url": "http://10.1.2.3/x", "events": ["*"]}, 422, "invalid-field", "url"),

@@ -21,7 +21,8 @@ def check_url(url: str) -> httpx.URL:
     """The URL parsed, if it is one a webhook may be sent to (the address aside)."""
     try:
         parsed = httpx.URL(url)
-    except (httpx.InvalidURL, TypeError) as exc:
+        host = parsed.host  # decoding a malformed IDNA name raises here
+    except (httpx.InvalidURL, TypeError, ValueError) as exc:  # an IDNA error is a ValueError
         raise Refused(f"This is not a URL: {exc}.") from exc
     if parsed.scheme not in ("http", "https"):
         raise Refused("A webhook URL starts with https:// (or http://).")
@@ -30,7 +31,7 @@ def check_url(url: str) -> httpx.URL:
             "A webhook URL may not carry a user name or password: the signature is how"
             " a receiver knows the call comes from fairdrop."
         )
-    if not parsed.host:
+    if not host:
         raise Refused("A webhook URL names a host.")
     return parsed
 
