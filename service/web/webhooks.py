@@ -28,7 +28,7 @@ DeliveryId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 class WebhookController(Controller):
     path = "/api/admin/launches/{launch_id:str}/webhooks"
-    tags = ["webhooks"]
+    tags = ["admin", "webhooks"]
 
     @post(
         "/",
