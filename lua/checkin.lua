@@ -1,6 +1,8 @@
 -- checkin: one place per registration. Before the draw a check-in joins the
 -- pre-queue (rank -1, ordered later by the draw); after it, the tail of the queue.
--- Checking in again returns the same place.
+-- Checking in again returns the same place. Every first check-in appends
+-- "reg|rank" to placelog (rank -1 in the pre-queue), which the sweeper copies into
+-- the audit trail (and the ranks into queue_places).
 -- A rank is given only below qmeta 'ceil', a ceiling Postgres already keeps
 -- (queue_state.rank_ceiling), so a Redis lost before the sweeper copied the newest
 -- places comes back with its queue past every rank a ticket can name, and gives none
@@ -22,6 +24,7 @@ if q[2] == '1' then return {'not-invited'} end
 if phase ~= 'drawn' then
   redis.call('RPUSH', K_PREQUEUE, reg)  -- once: qpos above turns a second check-in back
   redis.call('HSET', K_QPOS, reg, -1)
+  redis.call('RPUSH', K_PLACELOG, reg .. '|-1')
   return {'ok', -1}
 end
 local qlen, ceil = tonumber(q[3] or '0'), tonumber(q[4] or '0')

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from service.infra.db import Conn, Pool
@@ -23,3 +24,27 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> None:
     await con.execute(INSERT_EVENT, launch_id, actor, channel, kind, subject, data or {})
+
+
+async def record_many(
+    con: Conn,
+    *,
+    launch_id: str,
+    channel: str,
+    kind: str,
+    rows: Sequence[tuple[str, str | None, dict[str, Any], str]],
+) -> None:
+    """Events of one kind in one statement, each row (actor, subject, data, source_id);
+    a row whose `source_id` was recorded before is left out, so a retry adds nothing."""
+    if rows:
+        await con.execute(
+            "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
+            " SELECT $1, actor, $2, $3, subject, data, source_id"
+            " FROM unnest($4::text[], $5::text[], $6::jsonb[], $7::text[])"
+            " AS t(actor, subject, data, source_id)"
+            " ON CONFLICT (source_id) DO NOTHING",
+            launch_id,
+            channel,
+            kind,
+            *map(list, zip(*rows, strict=True)),
+        )

@@ -60,8 +60,11 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def serving(settings: Settings, *, startup_timeout: float = 30.0) -> Iterator[str]:
-    """Run the real app (granian, one worker); yields its base URL, stops it on exit."""
+def serving(
+    settings: Settings, *, startup_timeout: float = 30.0, env: dict[str, str] | None = None
+) -> Iterator[str]:
+    """Run the real app (granian, one worker); yields its base URL, stops it on exit.
+    `env` adds to (or overrides) the variables `server_env` gives it."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
@@ -80,7 +83,7 @@ def serving(settings: Settings, *, startup_timeout: float = 30.0) -> Iterator[st
                 "--no-ws",
                 "service.web.asgi:app",
             ],
-            env=server_env(settings),
+            env=server_env(settings) | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

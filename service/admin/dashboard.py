@@ -13,6 +13,8 @@ from service.queue.eta import Pace, eta_seconds
 from service.queue.status import Snapshot
 from service.stock.counts import redis_counts
 from service.stock.rebuild import ensure_loaded
+from service.webhooks.endpoints import disabled_endpoints
+from service.webhooks.models import DisabledEndpoint
 
 
 class StockRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +58,8 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     """What holds admission below the set rate right now, in plain words (empty:
     nothing does)."""
     stock: list[StockRow]
+    webhooks_disabled: list[DisabledEndpoint] = msgspec.field(default_factory=list)
+    """Webhook endpoints that receive nothing until an operator enables them again, and why."""
 
 
 def held_back(snap: Snapshot | None, launch: Launch) -> list[str]:
@@ -154,4 +158,5 @@ async def dashboard(
         eta_last_seconds=last,
         held_back=held_back(snap, launch),
         stock=stock,
+        webhooks_disabled=await disabled_endpoints(deps, launch_id),
     )

@@ -68,6 +68,20 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     their country code; every number is kept in E.164 (`+4930…`)."""
     notify: bool = True
     """`FAIRDROP_NOTIFY`: send notification e-mail from this process's background loop."""
+    webhook_timeout_seconds: float = 5.0
+    """`FAIRDROP_WEBHOOK_TIMEOUT`: how long a webhook receiver has to answer."""
+    webhook_backoff_cap_seconds: float = 3600.0
+    """`FAIRDROP_WEBHOOK_BACKOFF_CAP`: the longest wait between two tries of a webhook
+    (the waits double from 1 s up to this)."""
+    webhook_max_attempts: int = 24
+    """`FAIRDROP_WEBHOOK_MAX_ATTEMPTS`: tries of one delivery before it is marked failed
+    (a failed delivery can be replayed)."""
+    webhook_disable_after: int = 20
+    """`FAIRDROP_WEBHOOK_DISABLE_AFTER`: an endpoint is disabled after this many rounds
+    in a row in which no delivery to it got through (about 9 hours at the defaults)."""
+    webhook_allow_private: bool = False
+    """`FAIRDROP_WEBHOOK_ALLOW_PRIVATE`: let webhooks go to loopback and private
+    addresses (tests, a receiver on the same network); off, such URLs are refused."""
 
     rate_limits: bool = True
     """`FAIRDROP_RATE_LIMITS`: per-address and per-ticket limits on sign-up, check-in and
@@ -106,6 +120,11 @@ _ENV = {
     "public_url": ("FAIRDROP_PUBLIC_URL", str),
     "phone_region": ("FAIRDROP_PHONE_REGION", str),
     "notify": ("FAIRDROP_NOTIFY", "bool"),
+    "webhook_timeout_seconds": ("FAIRDROP_WEBHOOK_TIMEOUT", float),
+    "webhook_backoff_cap_seconds": ("FAIRDROP_WEBHOOK_BACKOFF_CAP", float),
+    "webhook_max_attempts": ("FAIRDROP_WEBHOOK_MAX_ATTEMPTS", int),
+    "webhook_disable_after": ("FAIRDROP_WEBHOOK_DISABLE_AFTER", int),
+    "webhook_allow_private": ("FAIRDROP_WEBHOOK_ALLOW_PRIVATE", "bool"),
 }
 
 ENV_VARS: dict[str, str] = {field: var for field, (var, _) in _ENV.items()}

@@ -19,6 +19,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
+from service import events
 from service.deps import Deps
 from service.infra.db import Conn
 from service.notify.sender import TOPIC_PREFIX, enqueue_notification
@@ -162,6 +163,17 @@ async def notify_admitted(deps: Deps, launch_id: str, batch: int = ADMITTED_BATC
             launch_id,
             "your_turn",
             [(f"your_turn:{launch_id}:{r}", {"registration": r, **payload}) for r in regs],
+        )
+        # Admission lives in Redis; this walk is where it is noticed, so it is recorded here.
+        await events.record_many(
+            con,
+            launch_id=launch_id,
+            channel="system",
+            kind="queue.admitted",
+            rows=[
+                ("system", f"registration:{r}", {"until_ms": until_ms}, f"{launch_id}:admitted:{r}")
+                for r in regs
+            ],
         )
         await _advance(con, launch_id, "your_turn", ranks.stop, False)
     return len(regs)

@@ -3,11 +3,14 @@
 The drawn places are the draw's stored order; every place given later (a late
 arrival, every arrival of a fifo launch, one checked in while the draw ran) is a line
 the script appends to the launch's `placelog`, which the sweeper copies here about a
-second behind. `restore` writes them back before the queue reopens.
+second behind. `restore` writes them back before the queue reopens. Every first
+check-in, a pre-queue one too (rank -1: the draw places it), is a line there as well,
+and becomes a `queue.checked_in` event in the audit trail.
 """
 
 from __future__ import annotations
 
+from service import events
 from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.drain import drain_list
@@ -20,17 +23,24 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
     """Copy the launch's newly given places into `queue_places`."""
 
     async def store(con: Conn, lines: list[str]) -> None:
-        regs, ranks = [], []
+        regs, ranks, checked_in = [], [], []
         for line in lines:
             reg, rank = line.split("|")
-            regs.append(int(reg))
-            ranks.append(int(rank))
+            if int(rank) >= 0:
+                regs.append(int(reg))
+                ranks.append(int(rank))
+            who = f"registration:{reg}"
+            data = {"rank": int(rank) if int(rank) >= 0 else None}
+            checked_in.append((who, who, data, f"{launch_id}:checked_in:{reg}"))
         await con.execute(
             "INSERT INTO queue_places (launch_id, registration_id, rank)"
             " SELECT $1, * FROM unnest($2::bigint[], $3::int[]) ON CONFLICT DO NOTHING",
             launch_id,
             regs,
             ranks,
+        )
+        await events.record_many(
+            con, launch_id=launch_id, channel="system", kind="queue.checked_in", rows=checked_in
         )
 
     return await drain_list(deps, deps.keys(launch_id).placelog, store, batch=batch, most=most)

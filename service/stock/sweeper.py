@@ -4,8 +4,8 @@ Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
 idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
 apply failed, hold events to copy into the audit trail, queue places to keep,
-scheduled transitions, sold out as the stock says, and reservations whose pickup
-window ended uncollected (no-shows).
+scheduled transitions, sold out as the stock says, reservations whose pickup
+window ended uncollected (no-shows), and webhooks to deliver.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ from service.stock.confirm import reconcile
 from service.stock.hold_log import drain_events
 from service.stock.holds import expire
 from service.stock.outbox import apply_pending
+from service.webhooks.delivery import deliver_due
+from service.webhooks.fanout import fan_out
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ async def sweep_once(deps: Deps) -> None:
     await run_schedules(deps)
     if deps.settings.notify:
         await send_pending(deps)
+    await fan_out(deps)
+    await deliver_due(deps)
 
 
 async def run_forever(deps: Deps) -> None:

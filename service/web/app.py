@@ -11,7 +11,6 @@ from typing import Any
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
 from litestar.types import Message, Scope
 
 from service.clock import Clock, SystemClock
@@ -35,6 +34,8 @@ from service.web.registration import RegistrationController
 from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
+from service.web.webhooks import WebhookController
+from service.webhooks.openapi import WebhooksOpenAPIConfig
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         AgentController,
         SelfServiceController,
         DashboardController,
+        WebhookController,
         health.healthz,
         health.readyz,
         health.metrics,
@@ -106,7 +108,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
-        openapi_config=OpenAPIConfig(
+        openapi_config=WebhooksOpenAPIConfig(
             title="fairdrop",
             version="0.1.0",
             description="Runs the launch of a scarce product fairly and without falling over.",

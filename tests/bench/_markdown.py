@@ -45,6 +45,10 @@ FIGURES: dict[str, Callable[[Result], str]] = {
         f"{_n(r['instructions_per_request']['evalsha'])} a bare EVALSHA; "
         f"with Redis {r['ratio_with_redis']}"
     ),
+    "webhooks": lambda r: (
+        f"{_n(r['delivered_per_s'])} deliveries/s ({_n(r['end_to_end_per_s'])}/s with the"
+        f" fan-out) vs {_n(r['raw_posts_per_s'])} signed POSTs/s straight from httpx"
+    ),
     "rebuild": lambda r: (
         f"{_n(r['units'])} units: {r['rebuild_s']} s to rebuild vs {r['read_s']} s to read; "
         f"{_n(r['redis_stock_bytes'])} B of Redis"

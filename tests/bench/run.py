@@ -9,6 +9,7 @@
     python tests/bench/run.py join      # POST queue/checkin ÷ POST /_bench/evalsha
     python tests/bench/run.py reserve-ir  # reserve's ratio in CPU instructions (callgrind)
     python tests/bench/run.py rebuild   # rebuild 600k units ÷ their Postgres read; Redis bytes
+    python tests/bench/run.py webhooks  # webhook deliveries/s ÷ the same signed POSTs from httpx
     python tests/bench/run.py all --markdown  # every bench, then one Markdown table of them
     python tests/bench/run.py table FILE      # that table from saved result lines
 
@@ -60,6 +61,7 @@ from _seed import (
     write_pairs,
     write_tokens,
 )
+from _webhook_bench import bench_webhooks
 
 from service.deps import Deps
 from service.infra.settings import Settings
@@ -315,6 +317,7 @@ BENCHES = {
     "join": bench_join,
     "reserve-ir": bench_reserve_instructions,
     "rebuild": bench_rebuild,
+    "webhooks": bench_webhooks,
 }
 
 
@@ -366,7 +369,8 @@ def main() -> None:
         "--waiters",
         type=int,
         default=None,
-        help="poll: checked in (10,000); draw: drawn (1,000,000); join: registrations (200,000)",
+        help="poll: checked in (10,000); draw: drawn (1,000,000); join: registrations"
+        " (200,000); webhooks: events a round (5,000)",
     )
     parser.add_argument("--small", type=int, default=1_000, help="poll-scale: the small queue")
     parser.add_argument("--large", type=int, default=1_000_000, help="poll-scale: the large one")

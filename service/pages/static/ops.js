@@ -149,6 +149,20 @@
       return tr;
     });
     $("stock").replaceChildren(...rows);
+    webhooksDisabled(d.webhooks_disabled || []);
+  }
+
+  // A webhook endpoint that stopped receiving: which, why, and what waits for it.
+  function webhooksDisabled(list) {
+    const box = $("webhooks-disabled");
+    box.hidden = list.length === 0;
+    box.replaceChildren(...list.map((w) => {
+      const p = document.createElement("p");
+      const n = w.pending;
+      const waiting = n ? `${n.toLocaleString()} ${n === 1 ? "delivery waits" : "deliveries wait"} for it, sent in order once it is enabled again` : "Enable it again once the receiver works";
+      p.textContent = `Webhook ${w.url} is disabled: ${w.reason}. ${waiting} (${w.id}).`;
+      return p;
+    }));
   }
 
   async function patch(body, done) {
