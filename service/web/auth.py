@@ -12,6 +12,7 @@ from service.auth.signin import session_principal
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.errors import Unauthorized
+from service.pickup.windows import now_of
 from service.queue import tickets
 from service.queue.admission import shopper_claims
 from service.queue.tickets import TicketClaims
@@ -33,12 +34,15 @@ def bearer(request: AnyRequest) -> str | None:
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
-    presented = request.headers.get("x-api-key") or bearer(request)
-    session = None if presented else request.cookies.get(KEY_COOKIE)
-    if session:
+    """The caller's key: `X-API-Key`, else the bearer token, else the staff pages' session
+    cookie. A credential sent and wrong is refused; the next is never tried in its place."""
+    presented = request.headers.get("x-api-key")
+    if presented is None:
+        presented = bearer(request)
+    if presented is not None:
+        principal = await authenticate(deps.pool, presented, now_of(deps))
+    elif session := request.cookies.get(KEY_COOKIE):
         principal = await session_principal(deps, session)
-    elif presented:
-        principal = await authenticate(deps.pool, presented)
     else:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
     principal.require(*roles)
