@@ -29,7 +29,8 @@ an API key (`service.auth.signin`), good for the pages and the API they call."""
 NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
 
 def bearer(request: AnyRequest) -> str | None:
-    """The request's `Authorization: Bearer` token, if it sends one."""
+    """The request's `Authorization: Bearer` token ("" if the header names no token),
+    or None if it sends none."""
     return _credentials(request.scope, ())[0]
 
 
@@ -63,9 +64,10 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
     token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,), bearer_wins=True)
-    if not (token or cookie):
+    presented = token if token is not None else cookie
+    if presented is None:
         raise Unauthorized(NOT_SIGNED_IN)
-    return shopper_claims(deps, str(token or cookie), launch_id)
+    return shopper_claims(deps, presented, launch_id)
 
 
 def channel_of(request: AnyRequest, default: str = "web") -> str:
@@ -84,8 +86,9 @@ def _credentials(
     """The bearer token and the named cookies of a request, off its raw headers: what
     `bearer` and `request.cookies` give, without building the request's header and
     cookie maps (which cost a hold or a confirm more than checking its token).
+    A bearer header that names no token gives "" (sent, and wrong), not None.
     With `bearer_wins`, a bearer token ends the reading: the cookies are not looked at
-    (the caller would not use them), so they come back as None."""
+    (the caller must not use them), so they come back as None."""
     token: str | None = None
     authorized = False  # only the first Authorization header counts, as in headers.get
     found: dict[str, str] = {}
@@ -93,7 +96,7 @@ def _credentials(
         if name == b"authorization" and not authorized:
             authorized = True
             token = _bearer(value)
-            if token and bearer_wins:
+            if token is not None and bearer_wins:
                 return token, [None] * len(cookies)
         elif name == b"cookie":
             for part in value.decode("latin-1").split(";"):
@@ -104,10 +107,10 @@ def _credentials(
 
 
 def _bearer(authorization: bytes) -> str | None:
-    """The token of an `Authorization: Bearer …` header value, else None."""
+    """The token of an `Authorization: Bearer …` header value ("" if it names none);
+    None for another scheme."""
     scheme, _, given = authorization.decode("latin-1").partition(" ")
-    given = given.strip()
-    return given if given and scheme.lower() == "bearer" else None
+    return given.strip() if scheme.lower() == "bearer" else None
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
@@ -119,15 +122,19 @@ def scope_header(scope: Scope, name: bytes) -> str | None:
 
 
 def scope_token(scope: Scope, cookie: str) -> str:
-    """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
+    """The bearer token of a bare ASGI request (even an empty one: sent, and wrong), else
+    its `cookie`; `Unauthorized` if none."""
     for name, value in scope["headers"]:  # an app's hold or poll: the bearer, found at once
         if name == b"authorization":
-            if bearer_token := _bearer(value):
+            bearer_token = _bearer(value)
+            if bearer_token is not None:
                 return bearer_token
             break  # only the first Authorization header counts; the cookie, then
     token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
-    if token or found:
-        return token or str(found)
+    if token is not None:
+        return token
+    if found is not None:
+        return found
     raise Unauthorized(
         "You have no place in the queue yet: open the waiting room from the link we e-mailed you."
     )
@@ -156,13 +163,17 @@ CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
 
 
 def customer_tokens(request: AnyRequest) -> list[str]:
-    """The credentials a shopper's request carries: bearer, then shopper and ticket cookies."""
+    """The credentials a shopper's request carries: its bearer token alone if it sends
+    one (a wrong bearer is refused, never stood in for by a cookie), else its shopper
+    and ticket cookies."""
     return scope_customer_tokens(request.scope)
 
 
 def scope_customer_tokens(scope: Scope) -> list[str]:
-    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE))
-    return [t for t in (token, *cookies) if t]
+    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE), bearer_wins=True)
+    if token is not None:
+        return [token]
+    return [t for t in cookies if t]
 
 
 def registration_of(
