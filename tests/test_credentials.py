@@ -113,9 +113,12 @@ def test_spare_bits_are_a_second_spelling_and_refused() -> None:
         if len(t.split(".")[0]) % 4 == 2  # four spare bits in the last character
     )
     body, tag = token.split(".")
-    tweaked = body[:-1] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(body[-1]) + 1
-    ]
+    tweaked = (
+        body[:-1]
+        + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"[
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".index(body[-1]) + 1
+        ]
+    )
     assert _lenient(tweaked) == _lenient(body), "a lenient decoder reads both as one payload"
     with pytest.raises(Unauthorized, match="malformed"):
         signer.verify(f"{tweaked}.{tag}", launch_id="drop", now_ms=0)

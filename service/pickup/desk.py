@@ -12,6 +12,7 @@ import msgspec
 from asyncpg import Record
 
 from service import errors, events
+from service.admin.models import check_years
 from service.auth.apikeys import display_names
 from service.deps import Deps
 from service.pickup.windows import WINDOW_COLUMNS, WINDOW_END, describe, now_of
@@ -199,6 +200,8 @@ async def pickup_list(
     deps: Deps, launch_id: str, store_id: str, day: date | None = None
 ) -> PickupList:
     """The store's pickups with counts: expected = collected + outstanding + no-shows."""
+    if day is not None:
+        check_years(day, "day", source="query")
     if day is None:
         rows = await deps.pool.fetch(
             _CARD + " AND r.status IN ('confirmed', 'collected', 'no_show') ORDER BY r.id",

@@ -35,6 +35,7 @@ from service.web.registration import RegistrationController
 from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
+from service.web.storable import refuse_unstorable
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
+        before_request=refuse_unstorable,
         openapi_config=OpenAPIConfig(
             title="fairdrop",
             version="0.1.0",

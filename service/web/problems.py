@@ -51,7 +51,8 @@ def problem_parts(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": path,
+        # A path may hold what JSON cannot spell (a lone surrogate): shown as "?".
+        "instance": path if path.isascii() else path.encode("utf-8", "replace").decode(),
     }
     body |= {k: v for k, v in extra.items() if k not in body}
     retry = extra.get("retry_after", 1 if status == 503 else None)
