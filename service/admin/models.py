@@ -155,8 +155,12 @@ class Item(msgspec.Struct, kw_only=True):
     name: str
 
 
+MAX_ALLOCATED = 1_000_000
+"""The most units one store may have of one SKU (a CHECK in Postgres too)."""
+
+
 class AllocationSet(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    allocated: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+    allocated: Annotated[int, msgspec.Meta(ge=0, le=MAX_ALLOCATED)]
 
 
 class Transition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

@@ -58,12 +58,17 @@ async def refuse_unstorable(request: AnyRequest) -> None:
     query: bytes = scope["query_string"]
     if b"%" in query or b"\x00" in query:
         _check_pairs(parse_qsl(query.decode("latin-1"), keep_blank_values=True), "query")
-    if request.method not in _BODY_METHODS:
+    if scope["method"] not in _BODY_METHODS:
         return
     body = await request.body()
-    if request.content_type[0] == _FORM:
-        if b"%" in body or b"\x00" in body:
-            _check_pairs(parse_qsl(body.decode("latin-1"), keep_blank_values=True), "body")
+    if b"\\u" in body or b"\x00" in body or b"%" in body:
+        # Only now the content type: building the header map costs more than the rest.
+        _check_body(body, request.content_type[0])
+
+
+def _check_body(body: bytes, media_type: str) -> None:
+    if media_type == _FORM:
+        _check_pairs(parse_qsl(body.decode("latin-1"), keep_blank_values=True), "body")
         return
     if b"\\u" in body:  # JSON, whatever the content type says (a list import may omit it)
         parsed = _json(body)
