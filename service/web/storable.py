@@ -34,6 +34,7 @@ _DETAIL = "Text with a NUL character or a lone surrogate cannot be stored."
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM = "application/x-www-form-urlencoded"
 _NOT_JSON = object()
+_PATH_TYPES = (str, PurePath)
 
 
 def storable(text: str) -> bool:
@@ -52,9 +53,11 @@ def storable(text: str) -> bool:
 async def refuse_unstorable(request: AnyRequest) -> None:
     """`InvalidRequest` naming the first path, query or body field Postgres cannot store."""
     scope = request.scope
-    for name, value in scope["path_params"].items():
-        if isinstance(value, str | PurePath) and not storable(str(value)):
-            raise _refused(name, "path")
+    path: str = scope["path"]
+    if not path.isascii() or "\x00" in path:  # every path parameter is a part of the path
+        for name, value in scope["path_params"].items():
+            if isinstance(value, _PATH_TYPES) and not storable(str(value)):
+                raise _refused(name, "path")
     query: bytes = scope["query_string"]
     if b"%" in query or b"\x00" in query:
         _check_pairs(parse_qsl(query.decode("latin-1"), keep_blank_values=True), "query")
