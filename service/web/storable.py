@@ -35,6 +35,9 @@ _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _FORM = "application/x-www-form-urlencoded"
 _NOT_JSON = object()
 _PATH_TYPES = (str, PurePath)
+# Bytes looked for as ints: `b"%" in data` first tries the needle as an int and formats
+# the TypeError it gets (~0.7 us, ~2k instructions, each time).
+_PERCENT, _NUL, _BACKSLASH = ord("%"), 0, ord("\\")
 
 
 def storable(text: str) -> bool:
@@ -59,12 +62,12 @@ async def refuse_unstorable(request: AnyRequest) -> None:
             if isinstance(value, _PATH_TYPES) and not storable(str(value)):
                 raise _refused(name, "path")
     query: bytes = scope["query_string"]
-    if b"%" in query or b"\x00" in query:
+    if _PERCENT in query or _NUL in query:
         _check_pairs(parse_qsl(query.decode("latin-1"), keep_blank_values=True), "query")
     if scope["method"] not in _BODY_METHODS:
         return
     body = await request.body()
-    if b"\\u" in body or b"\x00" in body or b"%" in body:
+    if _BACKSLASH in body or _NUL in body or _PERCENT in body:
         # Only now the content type: building the header map costs more than the rest.
         _check_body(body, request.content_type[0])
 
