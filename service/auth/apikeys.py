@@ -192,11 +192,15 @@ def key_name(label: str, role: str, store: str | None) -> str:
     return _ROLE_WORDS.get(role, role)
 
 
-async def display_names(
-    con: Conn | Pool, actors: Iterable[str], launch_id: str | None = None
-) -> dict[str, str]:
-    """`key:<id>` actors among `actors` → the name people see (`key_name`), with a staff
-    key's store named as `launch_id` names it. Other actors are not in the result."""
+async def key_labels(con: Conn | Pool, actors: Iterable[str]) -> dict[str, str]:
+    """`key:<id>` actors among `actors` → their keys' labels (only keys that have one)."""
+    return {a: label for a, (label, _, _) in (await _keys_of(con, actors, None)).items() if label}
+
+
+async def _keys_of(
+    con: Conn | Pool, actors: Iterable[str], launch_id: str | None
+) -> dict[str, tuple[str, str, str | None]]:
+    """`key:<id>` → (label, role, store name) for the key actors among `actors`."""
     ids = sorted({a[4:] for a in actors if a and a.startswith("key:")})
     if not ids:
         return {}
@@ -206,4 +210,13 @@ async def display_names(
         ids,
         launch_id,
     )
-    return {f"key:{r['id']}": key_name(r["label"], r["role"], r["store"]) for r in rows}
+    return {f"key:{r['id']}": (r["label"].strip(), r["role"], r["store"]) for r in rows}
+
+
+async def display_names(
+    con: Conn | Pool, actors: Iterable[str], launch_id: str | None = None
+) -> dict[str, str]:
+    """`key:<id>` actors among `actors` → the name people see (`key_name`), with a staff
+    key's store named as `launch_id` names it. Other actors are not in the result."""
+    keys = await _keys_of(con, actors, launch_id)
+    return {actor: key_name(*key) for actor, key in keys.items()}

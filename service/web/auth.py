@@ -28,6 +28,7 @@ an API key (`service.auth.signin`), good for the pages and the API they call."""
 # Shoppers read these (apps are told how to send credentials in the API's docs).
 NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
 
+
 def bearer(request: AnyRequest) -> str | None:
     """The request's `Authorization: Bearer` token ("" if the header names no token),
     or None if it sends none."""
