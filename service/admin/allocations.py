@@ -29,8 +29,10 @@ from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
 
 
-def _pair_lock(launch_id: str, store_id: str, sku_id: str) -> int:
-    digest = hashlib.sha256(f"fairdrop-pair:{launch_id}:{store_id}:{sku_id}".encode()).digest()
+def _pair_lock(schema: str, launch_id: str, store_id: str, sku_id: str) -> int:
+    # Advisory locks are the database's, not a schema's: two schemas must not share one.
+    pair_name = f"fairdrop-pair:{schema}:{launch_id}:{store_id}:{sku_id}"
+    digest = hashlib.sha256(pair_name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
 
 
@@ -83,7 +85,7 @@ async def set_allocation(
         raise errors.InvalidField(
             f"An allocation is 0 to {MAX_ALLOCATED:,} units.", field="allocated"
         )
-    lock = _pair_lock(launch_id, store_id, sku_id)
+    lock = _pair_lock(deps.settings.db_schema, launch_id, store_id, sku_id)
     async with deps.pool.acquire() as con:
         await _check_item(con, launch_id, store_id, sku_id)
         if not await con.fetchval("SELECT pg_try_advisory_lock($1)", lock):
