@@ -7,7 +7,7 @@ change), with one `generate_series` insert or one ranged delete, an outbox row n
 the units as a run (which `lua/add_units.lua` adds in O(1)) and an event. Changes of
 one store and SKU take turns on the pair's lock, held for the whole change; a second
 one meanwhile is refused. Postgres keeps each allocation's size (`allocations`,
-migrations/0013) and bounds it to `MAX_ALLOCATED`.
+migrations/0014) and bounds it to `MAX_ALLOCATED`.
 """
 
 from __future__ import annotations

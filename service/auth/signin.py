@@ -68,7 +68,7 @@ async def session_principal(deps: Deps, token: str) -> Principal:
 
 async def create_link(deps: Deps, key: str, *, seconds: int = LINK_SECONDS) -> str:
     """A one-time sign-in token for API key `key` (checked first), valid for `seconds`."""
-    who = await authenticate(deps.pool, key)
+    who = await authenticate(deps.pool, key, now_of(deps))
     token = secrets.token_urlsafe(32)
     await deps.pool.execute(
         "INSERT INTO signin_links (token_hash, key_id, expires_at) VALUES ($1, $2, $3)",
