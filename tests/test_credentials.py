@@ -10,6 +10,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from service.auth import signin
+from service.auth.apikeys import authenticate
 from service.auth.tokens import ShopperClaims, TokenSigner
 from service.clock import FakeClock
 from service.deps import Deps
@@ -38,6 +40,7 @@ async def test_a_wrong_bearer_is_refused_even_beside_a_good_cookie(
     clock.advance(1)
     assert (await watch.refresh(L)).admitted == 1
     hold = await holds.reserve(deps, L, regs[0], "S1", "K1")
+    session = signin.session_token(deps, await authenticate(deps.pool, admin_key))
     base = f"/api/launches/{L}"
     routes = [  # (method, path, cookie, its value, body); the fast lane's two come first
         ("GET", f"{base}/queue/status", TICKET_COOKIE, ticket, None),
@@ -46,7 +49,7 @@ async def test_a_wrong_bearer_is_refused_even_beside_a_good_cookie(
         ("GET", f"{base}/me", SHOPPER_COOKIE, shopper, None),
         ("GET", f"{base}/manage", SHOPPER_COOKIE, shopper, None),
         ("POST", f"{base}/queue/checkin", SHOPPER_COOKIE, shopper, None),
-        ("GET", "/api/admin/keys", KEY_COOKIE, admin_key, None),
+        ("GET", "/api/admin/keys", KEY_COOKIE, session, None),
     ]
     app = FastLane(create_app(msgspec.structs.replace(settings, background=False), clock))
     async with AsyncTestClient(app) as client:  # type: ignore[arg-type]

@@ -107,8 +107,8 @@ async def create_key(
     return f"fd_{key_id}_{secret}"
 
 
-async def authenticate(pool: Pool, presented: str, now: datetime) -> Principal:
-    """The principal of a genuine, unrevoked key; notes its use (at most once a minute)."""
+async def authenticate(pool: Pool, presented: str, now: datetime | None = None) -> Principal:
+    """The principal of a genuine, unrevoked key; a request (`now` given) notes its use."""
     parts = presented.split("_", 2)
     if len(parts) != 3 or parts[0] != "fd":
         raise Unauthorized("The API key is malformed.")
@@ -118,7 +118,7 @@ async def authenticate(pool: Pool, presented: str, now: datetime) -> Principal:
     return await _noted(pool, row, now)
 
 
-async def principal_of(pool: Pool, key_id: str, now: datetime) -> Principal:
+async def principal_of(pool: Pool, key_id: str, now: datetime | None = None) -> Principal:
     """Who key `key_id` speaks for, while it is not revoked: for a signed session that
     names the key (the staff pages' cookie) rather than carrying its secret."""
     row = await pool.fetchrow(_ACTIVE_KEY, key_id)
@@ -127,10 +127,10 @@ async def principal_of(pool: Pool, key_id: str, now: datetime) -> Principal:
     return await _noted(pool, row, now)
 
 
-async def _noted(pool: Pool, row: Record, now: datetime) -> Principal:
-    """The key's principal, its use noted at most once a minute (`USED_EVERY`)."""
+async def _noted(pool: Pool, row: Record, now: datetime | None) -> Principal:
+    """The key's principal, its use at `now` noted at most once a minute (`USED_EVERY`)."""
     used: datetime | None = row["last_used_at"]
-    if used is None or now - used >= USED_EVERY:
+    if now is not None and (used is None or now - used >= USED_EVERY):
         # Workers racing here write once: the second finds the row fresh and skips it.
         await pool.execute(
             "UPDATE api_keys SET last_used_at = $2 WHERE id = $1"
