@@ -2,7 +2,8 @@
 -- so that Postgres can delete them. Never touches held or confirmed units.
 -- KEYS: meta free fresh holds expiry confirming cust held allocated evlog shopping
 -- ARGV: 1 now_ms, 2 "store:sku", 3 n
--- Returns {'ok', unit...} or {'short', free count} or {'not-loaded'}.
+-- Returns {'ok', first, end, unit...} (the run's top [first, end), then free-set units)
+-- or {'short', free count} or {'not-loaded'}.
 local now, pair, n = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3])
 
 if not is_loaded() then return {'not-loaded'} end
@@ -15,9 +16,8 @@ local free = fresh + redis.call('ZLEXCOUNT', K_FREE, lo, hi)
 if free < n then return {'short', free} end
 -- Highest unit numbers first, so allocations shrink from the top: the fresh run's end,
 -- then the free set (all of it below the run).
-local out = {'ok'}
 local from_run = math.min(n, fresh)
-for i = 1, from_run do out[#out + 1] = top - i end
+local out = {'ok', top - from_run, top}
 if from_run > 0 then
   redis.call('HSET', K_FRESH, pair .. ':t', string.format('%d', top - from_run))
   redis.call('HINCRBY', K_FRESH, '#', string.format('%d', -from_run))

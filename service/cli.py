@@ -12,17 +12,20 @@ import sys
 import urllib.error
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import NoReturn, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import msgspec
 
+from service.auth.apikeys import KeyInfo, create_key, list_keys, revoke_key
 from service.clock import SystemClock
 from service.deps import Deps
 from service.errors import FairdropError
 from service.infra import db
 from service.infra.redis import redis_for
 from service.infra.settings import Settings, from_env
+from service.pickup.windows import now_of
 
 T = TypeVar("T")
 
@@ -212,8 +215,6 @@ def cmd_rebuild(settings: Settings, args: argparse.Namespace) -> None:
 
 
 def cmd_create_key(settings: Settings, args: argparse.Namespace) -> None:
-    from service.auth.apikeys import create_key
-
     async def work(deps: Deps) -> None:
         key = await create_key(deps.pool, args.role, label=args.label, store_id=args.store)
         print(key)
@@ -239,6 +240,51 @@ def cmd_outbox(settings: Settings, args: argparse.Namespace) -> None:
         print(f"── #{mail.id} · {mail.kind} · {mail.launch_id} · {mail.note}")
         print(f"To:      {mail.to}\nSubject: {mail.subject}\n")
         print("".join(f"    {line}".rstrip() + "\n" for line in mail.text.rstrip().splitlines()))
+
+
+KEY_COLUMNS = ("id", "label", "role", "store", "created", "last used", "revoked")
+
+
+def key_rows(keys: list[KeyInfo]) -> list[tuple[str, ...]]:
+    """The keys as `list-keys` prints them: one row a key, times to the minute (UTC)."""
+
+    def at(when: datetime | None) -> str:
+        return when.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if when else "-"
+
+    return [
+        (
+            k.id,
+            k.label or "-",
+            k.role,
+            k.store_id or "-",
+            at(k.created_at),
+            at(k.last_used_at),
+            at(k.revoked_at),
+        )
+        for k in keys
+    ]
+
+
+def cmd_list_keys(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(deps: Deps) -> None:
+        rows = [KEY_COLUMNS, *key_rows(await list_keys(deps.pool))]
+        widths = [max(len(row[i]) for row in rows) for i in range(len(KEY_COLUMNS))]
+        for row in rows:
+            print("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+    with _resolved(settings) as s:
+        asyncio.run(_with_deps(s, work))
+
+
+def cmd_revoke_key(settings: Settings, args: argparse.Namespace) -> None:
+    async def work(deps: Deps) -> None:
+        key = await revoke_key(deps.pool, args.id, now=now_of(deps), actor="cli")
+        print(
+            f"revoked {key.id} ({key.label or key.role}) at {key.revoked_at:%Y-%m-%d %H:%M:%S %Z}"
+        )
+
+    with _resolved(settings) as s:
+        asyncio.run(_with_deps(s, work))
 
 
 def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
@@ -404,6 +450,12 @@ def build_parser() -> argparse.ArgumentParser:
     rehearsal = sub.add_parser("rehearse", help="run a whole launch with a simulated crowd")
     add_arguments(rehearsal)
     rehearsal.set_defaults(func=cmd_rehearse)
+    admin.add_parser(
+        "list-keys", help="list API keys: id, label, role, store, created, last used, revoked"
+    ).set_defaults(func=cmd_list_keys)
+    revoke = admin.add_parser("revoke-key", help="revoke an API key (refused from now on)")
+    revoke.add_argument("id", help="the key's id (the part after fd_, as list-keys shows it)")
+    revoke.set_defaults(func=cmd_revoke_key)
     for name in ("serve", "demo"):
         p = sub.choices[name]
         p.add_argument("--host")

@@ -155,7 +155,7 @@ async def seed(deps: Deps) -> DemoInfo:
     keys = []
     for role, store_id in KEYS:
         label = f"{KEY_LABEL}: {role}" + (f" {store_id}" if store_id else "")
-        key = await create_key(deps.pool, role, label=label, store_id=store_id)
+        key = await create_key(deps.pool, role, label=label, store_id=store_id, actor="demo")
         token = await signin.create_link(deps, key)
         keys.append(DemoKey(role, store_id, key, f"/staff/login?token={token}"))
     base = deps.settings.public_url.rstrip("/")

@@ -285,6 +285,9 @@ async def test_agent_routes_over_http_and_the_timeline(
     seen = {(e["kind"], e["actor"], e["channel"]) for e in story["timeline"]}
     key_actor = next(e["actor"] for e in story["timeline"] if e["kind"] == "reservation.moved")
     assert key_actor.startswith("key:")
+    moved = next(e for e in story["timeline"] if e["kind"] == "reservation.moved")
+    assert moved["by"] == "customer service (Sam)", "the key's label, never its id"
+    assert all("key:" not in e["by"] for e in story["timeline"])
     for kind in (
         "reservation.booked_by_agent",
         "reservation.moved",

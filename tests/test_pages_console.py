@@ -115,7 +115,7 @@ async def test_pickup_desk_collects_once(
             await other.get_by_role("button", name="Hand over and mark collected").click()
             note = other.locator("#result-note")
             await expect(note).to_contain_text("Already collected")
-            await expect(note).to_contain_text("key:")  # by whom
+            await expect(note).to_contain_text("by Desk 1")  # by whom: the key's label
             await expect(note).to_contain_text(re.compile(r"\d\d:\d\d"))  # when
             await expect(
                 other.get_by_role("button", name="Hand over and mark collected")

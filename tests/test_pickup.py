@@ -89,7 +89,8 @@ async def test_the_desk_over_http(deps: Deps, client: AsyncTestClient) -> None: 
     assert first.status_code == 200 and first.json()["status"] == "collected"
     second = await client.post(f"{base}/reservations/{mine}/collect", headers=staff_s1)
     assert second.status_code == 409 and second.json()["type"].endswith("/already-collected")
-    assert "by key:" in second.json()["detail"]
+    assert "by staff at S1." in second.json()["detail"], "a key without a label: its store"
+    assert second.json()["collected_by"] == "staff at S1"
     listing = (await client.get(f"{base}/pickups", headers=staff_s1)).json()
     assert (listing["expected"], listing["collected"], listing["outstanding"]) == (1, 1, 0)
     assert (await client.get(f"{base}/pickups", headers=agent)).status_code == 403

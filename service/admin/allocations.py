@@ -1,4 +1,14 @@
-"""Allocations: how many units of a SKU a store may sell. Every unit is a row."""
+"""Allocations: how many units of a SKU a store may sell. Every unit is a row.
+
+A change costs in proportion to its size and never holds a lock for long: it goes in
+steps of at most `STEP` units, each a short transaction of its own under the launch's
+shared lock (a rebuild, which takes it exclusively, waits one step, not the whole
+change), with one `generate_series` insert or one ranged delete, an outbox row naming
+the units as a run (which `lua/add_units.lua` adds in O(1)) and an event. Changes of
+one store and SKU take turns on the pair's lock, held for the whole change; a second
+one meanwhile is refused. Postgres keeps each allocation's size (`allocations`,
+migrations/0014) and bounds it to `MAX_ALLOCATED`.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +18,7 @@ import secrets
 import asyncpg
 
 from service import errors, events
+from service.admin.models import MAX_ALLOCATED
 from service.deps import Deps, launch_lock
 from service.infra.db import Conn
 from service.infra.keys import pair
@@ -18,9 +29,17 @@ from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
 
 
-def _pair_lock(launch_id: str, store_id: str, sku_id: str) -> int:
-    digest = hashlib.sha256(f"fairdrop-pair:{launch_id}:{store_id}:{sku_id}".encode()).digest()
+def _pair_lock(schema: str, launch_id: str, store_id: str, sku_id: str) -> int:
+    # Advisory locks are the database's, not a schema's: two schemas must not share one.
+    pair_name = f"fairdrop-pair:{schema}:{launch_id}:{store_id}:{sku_id}"
+    digest = hashlib.sha256(pair_name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+STEP = 20_000
+"""Units added or removed in one transaction, so that no lock is held for long: ~0.05 s
+to add them here, ~0.2 s to remove them (each removed unit's reservations' foreign key
+is checked; ~1 s with the machine loaded)."""
 
 
 async def _check_item(con: Conn, launch_id: str, store_id: str, sku_id: str) -> None:
@@ -58,46 +77,79 @@ async def set_allocation(
     actor: str,
     channel: str,
 ) -> StockCount:
-    """Raise (units join at once) or lower (refused below held + confirmed)."""
+    """Raise (units join at once) or lower (refused below held + confirmed), in steps.
+
+    A change that stops part-way (units held meanwhile, a lost connection) leaves the
+    allocation where its last step put it, each step an event; set it again to go on."""
+    if not 0 <= allocated <= MAX_ALLOCATED:
+        raise errors.InvalidField(
+            f"An allocation is 0 to {MAX_ALLOCATED:,} units.", field="allocated"
+        )
+    lock = _pair_lock(deps.settings.db_schema, launch_id, store_id, sku_id)
     async with deps.pool.acquire() as con:
         await _check_item(con, launch_id, store_id, sku_id)
-        current: int = await con.fetchval(
-            "SELECT count(*) FROM units WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3",
-            launch_id,
-            store_id,
-            sku_id,
-        )
-    if allocated > current:
-        await _raise(deps, launch_id, store_id, sku_id, allocated - current, actor, channel)
-    elif allocated < current:
-        await _lower(deps, launch_id, store_id, sku_id, current - allocated, actor, channel)
+        if not await con.fetchval("SELECT pg_try_advisory_lock($1)", lock):
+            raise errors.Conflict(
+                "Another change of this allocation is under way; try again when it is done."
+            )
+        try:
+            current: int = await con.fetchval(
+                "SELECT coalesce(max(allocated), 0) FROM allocations"
+                " WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3",
+                launch_id,
+                store_id,
+                sku_id,
+            )
+            item = (launch_id, store_id, sku_id)
+            while current < allocated:
+                step = min(STEP, allocated - current)
+                await _raise(deps, con, *item, step, actor, channel)
+                current += step
+            while current > allocated:
+                step = min(STEP, current - allocated)
+                await _lower(deps, con, *item, step, actor, channel, allocated_now=current)
+                current -= step
+        finally:
+            await con.execute("SELECT pg_advisory_unlock($1)", lock)
     return await _count(deps, launch_id, store_id, sku_id)
 
 
 async def _raise(
-    deps: Deps, launch_id: str, store_id: str, sku_id: str, n: int, actor: str, channel: str
+    deps: Deps,
+    con: Conn,
+    launch_id: str,
+    store_id: str,
+    sku_id: str,
+    n: int,
+    actor: str,
+    channel: str,
 ) -> None:
-    async with deps.pool.acquire() as con, con.transaction():
+    async with con.transaction():
         await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
-        await con.execute(
-            "SELECT pg_advisory_xact_lock($1)", _pair_lock(launch_id, store_id, sku_id)
+        # Not max(unit_no): without statistics (a fresh bulk load) the planner counts
+        # through every unit for it; the index read backwards stops at the first.
+        first: int = await con.fetchval(
+            "SELECT coalesce((SELECT unit_no + 1 FROM units"
+            " WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3"
+            " ORDER BY unit_no DESC LIMIT 1), 0)",
+            launch_id,
+            store_id,
+            sku_id,
         )
-        units: list[int] = [
-            r["unit_no"]
-            for r in await con.fetch(
-                "INSERT INTO units (launch_id, store_id, sku_id, unit_no)"
-                " SELECT $1, $2, $3, base + g FROM generate_series(1, $4) AS g,"
-                " (SELECT coalesce(max(unit_no), -1) AS base FROM units"
-                "  WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3) AS m"
-                " RETURNING unit_no",
-                launch_id,
-                store_id,
-                sku_id,
-                n,
-            )
-        ]
+        await con.execute(
+            "INSERT INTO units (launch_id, store_id, sku_id, unit_no)"
+            " SELECT $1, $2, $3, g FROM generate_series($4::integer, $5::integer) AS g",
+            launch_id,
+            store_id,
+            sku_id,
+            first,
+            first + n - 1,
+        )
         await enqueue(
-            con, launch_id, "add_units", {"store": store_id, "sku": sku_id, "units": units}
+            con,
+            launch_id,
+            "add_units",
+            {"store": store_id, "sku": sku_id, "first": first, "end": first + n},
         )
         await events.record(
             con,
@@ -112,7 +164,16 @@ async def _raise(
 
 
 async def _lower(
-    deps: Deps, launch_id: str, store_id: str, sku_id: str, n: int, actor: str, channel: str
+    deps: Deps,
+    con: Conn,
+    launch_id: str,
+    store_id: str,
+    sku_id: str,
+    n: int,
+    actor: str,
+    channel: str,
+    *,
+    allocated_now: int,
 ) -> None:
     # Redis knows which units are free (not held); take them out there first, all or none.
     reply = await run_loaded(
@@ -120,20 +181,36 @@ async def _lower(
     )
     if reply[0] == "short":
         raise errors.AllocationTooLow(
-            f"Only {reply[1]} units are free; the rest are held or confirmed.", free=int(reply[1])
+            f"Only {reply[1]} units are free; the rest are held or confirmed."
+            f" The allocation is {allocated_now:,} now.",
+            free=int(reply[1]),
+            allocated=allocated_now,
         )
-    units = [int(u) for u in reply[1:]]
+    first, end = int(reply[1]), int(reply[2])  # the units [first, end), off the run's top
+    singles = [int(u) for u in reply[3:]]
     try:
-        async with deps.pool.acquire() as con, con.transaction():
+        async with con.transaction():
             await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
-            await con.execute(
-                "DELETE FROM units WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3"
-                " AND unit_no = ANY($4)",
-                launch_id,
-                store_id,
-                sku_id,
-                units,
-            )
+            # Two statements: with an OR between them, the index would be read through
+            # every unit of the pair instead of only the ones going.
+            where = "DELETE FROM units WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3"
+            if first < end:
+                await con.execute(
+                    where + " AND unit_no >= $4 AND unit_no < $5",
+                    launch_id,
+                    store_id,
+                    sku_id,
+                    first,
+                    end,
+                )
+            if singles:
+                await con.execute(
+                    where + " AND unit_no = ANY($4::integer[])",
+                    launch_id,
+                    store_id,
+                    sku_id,
+                    singles,
+                )
             await events.record(
                 con,
                 launch_id=launch_id,
@@ -151,7 +228,9 @@ async def _lower(
             deps.keys(launch_id),
             f"undo:{secrets.token_hex(6)}",
             pair(store_id, sku_id),
-            *sorted(units),  # ascending, so the fresh run's end comes back as it was
+            first,
+            end,
+            *sorted(singles),
         )
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             raise errors.AllocationTooLow("Some of those units are reserved.") from exc

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
 import msgspec
+
+from service.errors import InvalidField
 
 LaunchId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
@@ -38,7 +40,30 @@ TIMINGS: dict[str, str] = {
 }
 
 
-class Timings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+YEARS = range(2000, 9999)
+"""The years a time given to fairdrop may fall in. At the ends Python and Postgres part:
+year 1 at +01:00 is year 0 in UTC, 9999-12-31 at -01:00 is year 10000."""
+
+
+def check_years(value: date, field: str, source: str = "body") -> None:
+    """`InvalidField` (422) naming `field` unless `value` falls in `YEARS`."""
+    if value.year not in YEARS:
+        raise InvalidField(
+            f"A time must fall in the years {YEARS[0]} to {YEARS[-1]}.", field=field, source=source
+        )
+
+
+class BoundedTimes(msgspec.Struct):
+    """A request struct whose every time falls in `YEARS` (checked as it is decoded)."""
+
+    def __post_init__(self) -> None:
+        for name in self.__struct_fields__:
+            value = getattr(self, name)
+            if isinstance(value, date):
+                check_years(value, name)
+
+
+class Timings(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
     registration_opens_at: datetime | None = None
     registration_closes_at: datetime | None = None
     checkin_opens_at: datetime | None = None
@@ -76,7 +101,7 @@ class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
 _MaybeTime = datetime | None | msgspec.UnsetType
 
 
-class LaunchUpdate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class LaunchUpdate(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
     """Only the fields given change; a timing given as null is cleared."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
@@ -114,6 +139,9 @@ class Launch(Timings, kw_only=True):
     created_at: datetime
     updated_at: datetime
 
+    def __post_init__(self) -> None:
+        """Read from Postgres, not a request: nothing to check."""
+
 
 class ItemCreate(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A store or a SKU."""
@@ -127,8 +155,12 @@ class Item(msgspec.Struct, kw_only=True):
     name: str
 
 
+MAX_ALLOCATED = 1_000_000
+"""The most units one store may have of one SKU (a CHECK in Postgres too)."""
+
+
 class AllocationSet(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    allocated: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)]
+    allocated: Annotated[int, msgspec.Meta(ge=0, le=MAX_ALLOCATED)]
 
 
 class Transition(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

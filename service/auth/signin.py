@@ -24,6 +24,7 @@ import msgspec
 from service.auth.apikeys import Principal, authenticate, principal_of
 from service.deps import Deps
 from service.errors import Unauthorized
+from service.pickup.windows import now_of
 
 SESSION_SECONDS = 12 * 3600  # one shift
 LINK_SECONDS = 3600
@@ -62,12 +63,12 @@ async def session_principal(deps: Deps, token: str) -> Principal:
         raise Unauthorized("This is not a sign-in session.")
     if claims.expires_ms <= deps.clock.now_ms():
         raise Unauthorized("The sign-in session has ended: sign in again.")
-    return await principal_of(deps.pool, claims.key_id)
+    return await principal_of(deps.pool, claims.key_id, now_of(deps))
 
 
 async def create_link(deps: Deps, key: str, *, seconds: int = LINK_SECONDS) -> str:
     """A one-time sign-in token for API key `key` (checked first), valid for `seconds`."""
-    who = await authenticate(deps.pool, key)
+    who = await authenticate(deps.pool, key, now_of(deps))
     token = secrets.token_urlsafe(32)
     await deps.pool.execute(
         "INSERT INTO signin_links (token_hash, key_id, expires_at) VALUES ($1, $2, $3)",

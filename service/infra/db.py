@@ -41,10 +41,27 @@ async def create_pool(settings: Settings, *, min_size: int = 2, max_size: int = 
         min_size=min_size,
         max_size=max_size,
         init=_init_connection,
-        server_settings={"search_path": settings.db_schema, "application_name": "fairdrop"},
+        server_settings={
+            "search_path": settings.db_schema,
+            "application_name": "fairdrop",
+            "statement_timeout": _ms(settings.statement_timeout_seconds),
+        },
     )
     assert pool is not None
     return pool
+
+
+def _ms(seconds: float) -> str:
+    return str(max(0, round(seconds * 1000)))
+
+
+async def allow_long(con: Conn, settings: Settings) -> None:
+    """Give the rest of `con`'s transaction the long statement timeout (a rebuild, a
+    draw, an import) instead of the one every request's statement has."""
+    await con.execute(
+        "SELECT set_config('statement_timeout', $1, true)",
+        _ms(settings.long_statement_timeout_seconds),
+    )
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`FAIRDROP_MAX_BODY`: largest request body accepted (bytes)."""
     background: bool = True
     """`FAIRDROP_BACKGROUND`: run the sweeper/outbox/reconciler loop in this process."""
+    statement_timeout_seconds: float = 5.0
+    """`FAIRDROP_STATEMENT_TIMEOUT`: Postgres cancels any statement of this process that
+    runs (or waits for a lock) longer, so that no request holds a lock or a connection
+    for long, even after its caller is gone (0: no limit)."""
+    long_statement_timeout_seconds: float = 600.0
+    """`FAIRDROP_LONG_STATEMENT_TIMEOUT`: the limit instead for work known to be long:
+    a rebuild, a draw, a registration import (0: no limit)."""
     smtp_host: str = "127.0.0.1"
     """`FAIRDROP_SMTP_HOST`: SMTP server that notifications are handed to."""
     smtp_port: int = 1025
@@ -110,6 +117,8 @@ _ENV = {
     "shopper_token_ttl_seconds": ("FAIRDROP_TOKEN_TTL", int),
     "max_body_bytes": ("FAIRDROP_MAX_BODY", int),
     "background": ("FAIRDROP_BACKGROUND", "bool"),
+    "statement_timeout_seconds": ("FAIRDROP_STATEMENT_TIMEOUT", float),
+    "long_statement_timeout_seconds": ("FAIRDROP_LONG_STATEMENT_TIMEOUT", float),
     "rate_limits": ("FAIRDROP_RATE_LIMITS", "bool"),
     "smtp_host": ("FAIRDROP_SMTP_HOST", str),
     "smtp_port": ("FAIRDROP_SMTP_PORT", int),

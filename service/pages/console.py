@@ -23,6 +23,7 @@ from service.auth.apikeys import Principal, Role, authenticate
 from service.notify import outbox
 from service.pages.render import EXCEPTION_HANDLERS, page, when
 from service.pages.shopper import STATE_LABELS, iso, script_json
+from service.pickup.windows import now_of
 from service.web.auth import KEY_COOKIE, require_key
 from service.web.params import AnyRequest, AppDeps
 
@@ -154,7 +155,7 @@ class ConsolePages(Controller):
         data: Annotated[SignIn, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
         try:
-            who = await authenticate(deps.pool, data.key.strip())
+            who = await authenticate(deps.pool, data.key.strip(), now_of(deps))
         except errors.Unauthorized as exc:
             return _sign_in_page(data.next, failure=exc.detail, status=401, bad_key=True)
         return _signed_in(deps, who, data.next)

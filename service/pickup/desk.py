@@ -9,8 +9,11 @@ from collections import Counter
 from datetime import UTC, date, datetime, time, timedelta
 
 import msgspec
+from asyncpg import Record
 
 from service import errors, events
+from service.admin.models import check_years
+from service.auth.apikeys import display_names
 from service.deps import Deps
 from service.pickup.windows import WINDOW_COLUMNS, WINDOW_END, describe, now_of
 from service.stock.codes import format_code, normalize_code
@@ -54,6 +57,7 @@ class PickupCard(msgspec.Struct, frozen=True, kw_only=True):
     created_at: datetime
     collected_at: datetime | None
     collected_by: str | None
+    """Who handed it over: their key's label, or "staff at <store>"."""
     cancelled_at: datetime | None
     released_at: datetime | None
     """Released as a no-show (its pickup window ended uncollected)."""
@@ -75,8 +79,13 @@ class PickupList(msgspec.Struct, frozen=True, kw_only=True):
     reservations: list[PickupCard]
 
 
-def _card(row: object) -> PickupCard:
-    r = dict(row)  # type: ignore[call-overload]
+async def _cards(deps: Deps, launch_id: str, rows: list[Record]) -> list[PickupCard]:
+    names = await display_names(deps.pool, [r["collected_by"] for r in rows], launch_id)
+    return [_card(r, names) for r in rows]
+
+
+def _card(row: Record, names: dict[str, str]) -> PickupCard:
+    r = dict(row)
     return PickupCard(
         reservation_id=r["id"],
         code=r["code"],
@@ -90,7 +99,7 @@ def _card(row: object) -> PickupCard:
         customer_public_id=r["public_id"],
         created_at=r["created_at"],
         collected_at=r["collected_at"],
-        collected_by=r["collected_by"],
+        collected_by=names.get(r["collected_by"], r["collected_by"]),
         cancelled_at=r["cancelled_at"],
         released_at=r["released_at"],
         pickup_starts_at=r["pickup_starts_at"],
@@ -105,7 +114,8 @@ async def lookup(deps: Deps, launch_id: str, store_id: str, typed: str) -> Picku
     row = await deps.pool.fetchrow(_CARD + " AND r.code = $3", launch_id, store_id, code)
     if row is None:
         raise errors.NotFound("No reservation with this code at this store.")
-    return _card(row)
+    (card,) = await _cards(deps, launch_id, [row])
+    return card
 
 
 async def collect(
@@ -190,6 +200,8 @@ async def pickup_list(
     deps: Deps, launch_id: str, store_id: str, day: date | None = None
 ) -> PickupList:
     """The store's pickups with counts: expected = collected + outstanding + no-shows."""
+    if day is not None:
+        check_years(day, "day", source="query")
     if day is None:
         rows = await deps.pool.fetch(
             _CARD + " AND r.status IN ('confirmed', 'collected', 'no_show') ORDER BY r.id",
@@ -201,7 +213,7 @@ async def pickup_list(
         rows = await deps.pool.fetch(
             _CARD + _ON_DAY + " ORDER BY r.id", launch_id, store_id, start, start + timedelta(1)
         )
-    cards = [_card(r) for r in rows]
+    cards = await _cards(deps, launch_id, rows)
     counts = Counter(c.status for c in cards)
     return PickupList(
         store_id=store_id,

@@ -24,7 +24,7 @@ import msgspec
 
 from service import errors, events
 from service.deps import Deps
-from service.infra.db import Conn
+from service.infra.db import Conn, allow_long
 from service.infra.keys import LaunchKeys
 
 _T = TypeVar("_T")
@@ -146,6 +146,7 @@ async def commit(deps: Deps, launch_id: str, *, actor: str = "system") -> Commit
     """Draw and store the seed, publish its hash; once per launch (later calls return it)."""
     seed = secrets.token_bytes(32)
     async with deps.pool.acquire() as con, con.transaction():
+        await allow_long(con, deps.settings)  # the roster: a million ids
         roster = sorted(
             r["public_id"]
             for r in await con.fetch(
@@ -297,6 +298,7 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
     drawset = cast("list[str]", await deps.redis.lrange(keys.drawset, 0, -1))
     members = list(map(int, drawset))
     async with deps.pool.acquire() as con, con.transaction():
+        await allow_long(con, deps.settings)  # a million entrants: seconds
         ranked, outside = await drawn_order(con, launch_id, seed, members)
         # Redis takes the ranks while Postgres takes the places; the reveal commits only
         # once Redis holds every rank (as when the two ran one after the other).

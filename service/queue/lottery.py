@@ -21,7 +21,7 @@ import msgspec
 
 from service import errors, events
 from service.deps import Deps
-from service.infra.db import Conn
+from service.infra.db import Conn, allow_long
 from service.notify.schedule import enqueue_moved_up
 from service.notify.sender import enqueue_notifications
 from service.queue import draw
@@ -65,6 +65,7 @@ async def draw_lottery(deps: Deps, launch_id: str, *, actor: str = "system") -> 
     if await deps.pool.fetchval("SELECT 1 FROM draws WHERE launch_id = $1", launch_id) is None:
         await draw.commit(deps, launch_id, actor=actor)  # registration never closed
     async with deps.pool.acquire() as con, con.transaction():
+        await allow_long(con, deps.settings)  # the whole roster, ordered
         row = await con.fetchrow(
             "SELECT seed, roster, revealed_at FROM draws WHERE launch_id = $1 FOR UPDATE",
             launch_id,

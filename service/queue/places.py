@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from service import events
 from service.deps import Deps
-from service.infra.db import Conn
+from service.infra.db import Conn, allow_long
 from service.infra.drain import drain_list
 from service.infra.keys import LaunchKeys
 
@@ -49,10 +49,12 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
 async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:
     """Write the kept places back to Redis (place and its holder both ways). Returns the
     queue length they imply (highest rank + 1, 0 if none)."""
-    rows = await deps.pool.fetch(
-        "SELECT registration_id, rank FROM queue_places WHERE launch_id = $1 ORDER BY rank",
-        launch_id,
-    )
+    async with deps.pool.acquire() as con, con.transaction():
+        await allow_long(con, deps.settings)  # a place a shopper: up to a million rows
+        rows = await con.fetch(
+            "SELECT registration_id, rank FROM queue_places WHERE launch_id = $1 ORDER BY rank",
+            launch_id,
+        )
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
         async with deps.redis.pipeline(transaction=False) as pipe:

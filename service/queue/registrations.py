@@ -18,6 +18,7 @@ from service.admin.models import (
 )
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
+from service.infra.db import allow_long
 from service.queue import emails, phones
 from service.stock.codes import ALPHABET
 
@@ -92,6 +93,7 @@ async def import_registrations(
             seen.add(phone_norm)
         good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm))
     async with deps.pool.acquire() as con, con.transaction():
+        await allow_long(con, deps.settings)  # up to 32 MiB of rows in one statement
         if not await con.fetchval(
             "SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id
         ):

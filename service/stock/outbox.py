@@ -31,8 +31,10 @@ async def enqueue(con: Conn, launch_id: str, topic: str, payload: dict[str, Any]
 async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict[str, Any]) -> str:
     keys = deps.keys(launch_id)
     if topic == "add_units":
+        # The units [first, end); rows enqueued before runs were sent list them one by one.
+        units = (p["first"], p["end"]) if "first" in p else (0, 0, *sorted(p["units"]))
         reply = await deps.scripts.run(
-            "add_units", keys, str(outbox_id), pair(p["store"], p["sku"]), *sorted(p["units"])
+            "add_units", keys, str(outbox_id), pair(p["store"], p["sku"]), *units
         )
     elif topic == "return_unit":
         reply = await deps.scripts.run(

@@ -16,6 +16,7 @@ import msgspec
 
 from service.deps import Deps, launch_lock
 from service.errors import NotFound
+from service.infra.db import allow_long
 from service.infra.keys import pair
 from service.stock.outbox import STOCK_TOPICS
 
@@ -59,6 +60,8 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
     keys = deps.keys(launch_id)
     async with deps.pool.acquire() as con, con.transaction():
         await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        # The lock is waited for as any request waits; reading every unit may take longer.
+        await allow_long(con, deps.settings)
         # Callers that found the launch missing all queue on the lock; only the first
         # loads it. Another load would wipe the holds taken since (they live in Redis only).
         if unless_loaded and await deps.redis.hget(keys.meta, "loaded") == "1":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import msgspec
-from litestar import Controller, get, patch, post, put
+from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
 from service.admin import allocations, launches
@@ -22,14 +22,15 @@ from service.admin.models import (
     ShopperToken,
     Transition,
 )
-from service.auth.apikeys import Role, create_key
+from service.auth.apikeys import KeyInfo, Role, create_key, list_keys, revoke_key
 from service.errors import BadRequest
+from service.pickup.windows import now_of
 from service.queue import registrations
 from service.stock import reservations
 from service.stock.counts import postgres_counts, redis_counts
 from service.stock.models import Reservation, StockCount
 from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
-from service.web.auth import require_key
+from service.web.auth import channel_of, require_key
 from service.web.params import AnyRequest, AppDeps
 
 _OPS: tuple[Role, ...] = ("operator",)
@@ -39,6 +40,9 @@ class StockView(msgspec.Struct):
     launch_id: FromPath[str]
     counts: list[StockCount]
     postgres: dict[str, tuple[int, int]]
+
+
+KeyId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{1,64}$")]
 
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -279,10 +283,37 @@ class AdminController(Controller):
     async def create_key(
         self, request: AnyRequest, deps: AppDeps, data: JSONBody[KeyCreate]
     ) -> KeyCreated:
-        await require_key(request, deps, "admin")
+        who = await require_key(request, deps, "admin")
         if (data.role == "staff") != (data.store_id is not None):
             raise BadRequest("A staff key needs a store_id; other roles take none.")
         key = await create_key(
-            deps.pool, data.role, label=data.label, store_id=data.store_id, launch_id=data.launch_id
+            deps.pool,
+            data.role,
+            label=data.label,
+            store_id=data.store_id,
+            launch_id=data.launch_id,
+            actor=who.actor,
+            channel=channel_of(request, "admin"),
         )
         return KeyCreated(key=key, role=data.role)
+
+    @get("/keys", operation_id="listKeys", summary="Every API key (never its secret)")
+    async def list_keys(self, request: AnyRequest, deps: AppDeps) -> list[KeyInfo]:
+        await require_key(request, deps, "admin")
+        return await list_keys(deps.pool)
+
+    @delete(
+        "/keys/{key_id:str}",
+        operation_id="revokeKey",
+        status_code=200,
+        summary="Revoke a key: refused by every worker from its next request",
+    )
+    async def revoke_key(self, request: AnyRequest, deps: AppDeps, key_id: KeyId) -> KeyInfo:
+        who = await require_key(request, deps, "admin")
+        return await revoke_key(
+            deps.pool,
+            key_id,
+            now=now_of(deps),
+            actor=who.actor,
+            channel=channel_of(request, "admin"),
+        )

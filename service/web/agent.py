@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, get, post
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
+from service.admin.models import BoundedTimes
 from service.customers import agent_actions, search
 from service.customers.story import TimelineEntry
 from service.pickup.windows import PickupWindow
@@ -37,7 +38,7 @@ class AgentMove(msgspec.Struct, forbid_unknown_fields=True):
     reason: Reason
 
 
-class AgentExtend(msgspec.Struct, forbid_unknown_fields=True):
+class AgentExtend(BoundedTimes, forbid_unknown_fields=True):
     ends_at: Annotated[datetime, msgspec.Meta(tz=True)]
     """The new end of this reservation's pickup window, later than the current one."""
     reason: Reason

@@ -34,6 +34,7 @@ from service.web.registration import RegistrationController
 from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
+from service.web.storable import refuse_unstorable
 from service.web.webhooks import WebhookController
 from service.webhooks.openapi import WebhooksOpenAPIConfig
 
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
+        before_request=refuse_unstorable,
         openapi_config=WebhooksOpenAPIConfig(
             title="fairdrop",
             version="0.1.0",

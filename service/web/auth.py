@@ -12,6 +12,7 @@ from service.auth.signin import session_principal
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.errors import Unauthorized
+from service.pickup.windows import now_of
 from service.queue import tickets
 from service.queue.admission import shopper_claims
 from service.queue.tickets import TicketClaims
@@ -27,18 +28,23 @@ an API key (`service.auth.signin`), good for the pages and the API they call."""
 # Shoppers read these (apps are told how to send credentials in the API's docs).
 NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
 
+
 def bearer(request: AnyRequest) -> str | None:
-    """The request's `Authorization: Bearer` token, if it sends one."""
+    """The request's `Authorization: Bearer` token ("" if the header names no token),
+    or None if it sends none."""
     return _credentials(request.scope, ())[0]
 
 
 async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
-    presented = request.headers.get("x-api-key") or bearer(request)
-    session = None if presented else request.cookies.get(KEY_COOKIE)
-    if session:
+    """The caller's key: `X-API-Key`, else the bearer token, else the staff pages' session
+    cookie. A credential sent and wrong is refused; the next is never tried in its place."""
+    presented = request.headers.get("x-api-key")
+    if presented is None:
+        presented = bearer(request)
+    if presented is not None:
+        principal = await authenticate(deps.pool, presented, now_of(deps))
+    elif session := request.cookies.get(KEY_COOKIE):
         principal = await session_principal(deps, session)
-    elif presented:
-        principal = await authenticate(deps.pool, presented)
     else:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
     principal.require(*roles)
@@ -59,9 +65,10 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
     token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,), bearer_wins=True)
-    if not (token or cookie):
+    presented = token if token is not None else cookie
+    if presented is None:
         raise Unauthorized(NOT_SIGNED_IN)
-    return shopper_claims(deps, str(token or cookie), launch_id)
+    return shopper_claims(deps, presented, launch_id)
 
 
 def channel_of(request: AnyRequest, default: str = "web") -> str:
@@ -80,8 +87,9 @@ def _credentials(
     """The bearer token and the named cookies of a request, off its raw headers: what
     `bearer` and `request.cookies` give, without building the request's header and
     cookie maps (which cost a hold or a confirm more than checking its token).
+    A bearer header that names no token gives "" (sent, and wrong), not None.
     With `bearer_wins`, a bearer token ends the reading: the cookies are not looked at
-    (the caller would not use them), so they come back as None."""
+    (the caller must not use them), so they come back as None."""
     token: str | None = None
     authorized = False  # only the first Authorization header counts, as in headers.get
     found: dict[str, str] = {}
@@ -89,7 +97,7 @@ def _credentials(
         if name == b"authorization" and not authorized:
             authorized = True
             token = _bearer(value)
-            if token and bearer_wins:
+            if token is not None and bearer_wins:
                 return token, [None] * len(cookies)
         elif name == b"cookie":
             for part in value.decode("latin-1").split(";"):
@@ -100,10 +108,10 @@ def _credentials(
 
 
 def _bearer(authorization: bytes) -> str | None:
-    """The token of an `Authorization: Bearer …` header value, else None."""
+    """The token of an `Authorization: Bearer …` header value ("" if it names none);
+    None for another scheme."""
     scheme, _, given = authorization.decode("latin-1").partition(" ")
-    given = given.strip()
-    return given if given and scheme.lower() == "bearer" else None
+    return given.strip() if scheme.lower() == "bearer" else None
 
 
 def scope_header(scope: Scope, name: bytes) -> str | None:
@@ -115,15 +123,19 @@ def scope_header(scope: Scope, name: bytes) -> str | None:
 
 
 def scope_token(scope: Scope, cookie: str) -> str:
-    """The bearer token of a bare ASGI request, else its `cookie`; `Unauthorized` if none."""
+    """The bearer token of a bare ASGI request (even an empty one: sent, and wrong), else
+    its `cookie`; `Unauthorized` if none."""
     for name, value in scope["headers"]:  # an app's hold or poll: the bearer, found at once
         if name == b"authorization":
-            if bearer_token := _bearer(value):
+            bearer_token = _bearer(value)
+            if bearer_token is not None:
                 return bearer_token
             break  # only the first Authorization header counts; the cookie, then
     token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
-    if token or found:
-        return token or str(found)
+    if token is not None:
+        return token
+    if found is not None:
+        return found
     raise Unauthorized(
         "You have no place in the queue yet: open the waiting room from the link we e-mailed you."
     )
@@ -152,13 +164,17 @@ CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
 
 
 def customer_tokens(request: AnyRequest) -> list[str]:
-    """The credentials a shopper's request carries: bearer, then shopper and ticket cookies."""
+    """The credentials a shopper's request carries: its bearer token alone if it sends
+    one (a wrong bearer is refused, never stood in for by a cookie), else its shopper
+    and ticket cookies."""
     return scope_customer_tokens(request.scope)
 
 
 def scope_customer_tokens(scope: Scope) -> list[str]:
-    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE))
-    return [t for t in (token, *cookies) if t]
+    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE), bearer_wins=True)
+    if token is not None:
+        return [token]
+    return [t for t in cookies if t]
 
 
 def registration_of(

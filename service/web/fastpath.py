@@ -9,6 +9,9 @@ signature model, a response object), as much again as the batched work.
 `FastLane` wraps the app. Each lane calls the same service functions as its routed
 handler and encodes the same response struct:
 
+Only a path in plain ASCII without NUL is taken here (`service.web.storable` refuses
+the rest in the routed app).
+
 - `GET /api/launches/{id}/queue/status` with a genuine ticket, within its rate limits;
   anything else (no ticket, a forged or expired one, a limit reached, a ticket to
   re-issue after the draw) goes on to the routed handler, which answers in full.
@@ -62,7 +65,8 @@ class FastLane:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == ScopeType.HTTP:
             path: str = scope["path"]
-            if path.startswith(_PREFIX):
+            # Not plain ASCII (a NUL, a lone surrogate, ...): the routed app refuses it.
+            if path.startswith(_PREFIX) and path.isascii() and "\x00" not in path:
                 answered = False
                 if scope["method"] == "GET" and path.endswith(_STATUS):
                     answered = await self._status(scope, send, path[len(_PREFIX) : -len(_STATUS)])

@@ -7,12 +7,19 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 
-from service.errors import PROBLEM_BASE, FairdropError, FieldError, InvalidRequest
+from service.errors import (
+    PROBLEM_BASE,
+    FairdropError,
+    FieldError,
+    InvalidRequest,
+    Unavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +58,8 @@ def problem_parts(
         "title": title,
         "status": status,
         "detail": detail,
-        "instance": path,
+        # A path may hold what JSON cannot spell (a lone surrogate): shown as "?".
+        "instance": path if path.isascii() else path.encode("utf-8", "replace").decode(),
     }
     body |= {k: v for k, v in extra.items() if k not in body}
     retry = extra.get("retry_after", 1 if status == 503 else None)
@@ -143,8 +151,17 @@ def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Respons
     return _response(unexpected_parts(request.url.path))
 
 
+def statement_timeout(
+    request: Request[Any, Any, Any], exc: asyncpg.QueryCanceledError
+) -> Response[dict[str, Any]]:
+    """A statement past `FAIRDROP_STATEMENT_TIMEOUT` (or waiting that long for a lock)."""
+    log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, exc)
+    return domain_error(request, Unavailable("Postgres did not answer in time; try again."))
+
+
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FairdropError: domain_error,
+    asyncpg.QueryCanceledError: statement_timeout,
     ValidationException: validation_error,
     HTTPException: http_error,
     Exception: unexpected_error,
