@@ -6,7 +6,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.customers import search
 from service.deps import Deps
-from service.queue import checkin, registrations
+from service.queue import checkin, places, registrations
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -36,3 +36,36 @@ async def test_the_drawn_place_is_on_the_timeline(deps: Deps) -> None:
         )
         places.add(drawn.data["place"])
     assert places == {1, 2, 3}
+
+
+async def test_recorded_check_ins_and_turns_are_said_once(deps: Deps) -> None:
+    """Check-ins and admissions are audit events; the story added its own entries for the
+    same facts beside them, so the agent read each twice."""
+    from service.notify.schedule import notify_admitted
+    from service.queue.status import QueueWatch
+
+    await launches.create_launch(
+        deps, LaunchCreate(id="s2", name="S", fairness_mode="fifo", admit_rate=1000.0), **A
+    )
+    await launches.add_item(deps, "s2", "stores", ItemCreate(id="S1", name="S"), **A)
+    await launches.add_item(deps, "s2", "skus", ItemCreate(id="K1", name="K"), **A)
+    await allocations.set_allocation(deps, "s2", "S1", "K1", 5, **A)
+    await registrations.import_registrations(deps, "s2", [(1, {"email": "p@example.com"})], **A)
+    [reg] = [r.id for r in await registrations.list_registrations(deps, "s2", limit=1)]
+    await launches.transition(deps, "s2", Transition(action="advance", to="selling"), **A)
+    await checkin.check_in(deps, "s2", reg)
+    await places.drain_places(deps, "s2")
+    watch = QueueWatch(deps)
+    await watch.refresh("s2")
+    deps.clock.advance(1.0)  # type: ignore[attr-defined]
+    assert (await watch.refresh("s2")).admitted == 1
+    assert await notify_admitted(deps, "s2") == 1
+
+    view = await search.view_of(deps, "s2", reg)
+
+    kinds = [e.kind for e in view.timeline if e.kind.startswith("queue.")]
+    assert kinds.count("queue.admitted") == 1, kinds
+    assert kinds.count("queue.checked_in") + kinds.count("queue.placed") == 1, kinds
+    [turn] = [e for e in view.timeline if e.kind == "queue.admitted"]
+    assert turn.what.startswith("Turn came: admitted from the queue, to place a hold until ")
+    assert "a later time" not in turn.what

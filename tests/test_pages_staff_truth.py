@@ -147,6 +147,12 @@ async def test_the_agents_timeline_tells_the_queue_story_in_plain_words(
         " to_jsonb((extract(epoch FROM created_at) * 1000)::bigint + 100)) WHERE dedupe_key = $1",
         f"your_turn:{L}:{regs[1]}",
     )
+    await deps.pool.execute(
+        "UPDATE events SET data = jsonb_set(data, '{until_ms}',"
+        " to_jsonb((extract(epoch FROM at) * 1000)::bigint + 100))"
+        " WHERE kind = 'queue.admitted' AND subject = $1",
+        f"registration:{regs[1]}",
+    )
     key = await create_key(deps.pool, "agent", label="Phone team")
     code = format_code(bought.code)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -95,7 +95,16 @@ def _at(iso: object) -> str:
 
 
 def _admitted(n: Names, d: Mapping[str, Any]) -> str:
-    return f"Turn came: admitted from the queue, to place a hold until {_at(d.get('until'))}"
+    until = d.get("until_ms")
+    at = when(datetime.fromtimestamp(until / 1000, tz=UTC)) if isinstance(until, int) else None
+    return f"Turn came: admitted from the queue, to place a hold until {at or 'a later time'}"
+
+
+def _checked_in(n: Names, d: Mapping[str, Any]) -> str:
+    rank = d.get("rank")
+    if isinstance(rank, int):
+        return f"Checked in at place {rank + 1:,} in the queue"
+    return "Checked in to the waiting room before the sale"
 
 
 _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
@@ -107,6 +116,7 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
         f" of {d.get('entrants', 0):,}"
     ),
     "queue.placed": lambda n, d: f"Checked in at place {d.get('place', 0):,} in the queue",
+    "queue.checked_in": _checked_in,
     "queue.admitted": _admitted,
     "queue.lapsed": lambda n, d: (
         "Turn lapsed: no hold was placed in time, so the place went to the next in line"

@@ -2,7 +2,8 @@
 beside its events: the place the draw gave it (`draws.drawn`), a place given after the
 draw or in order of arrival (`queue_places`), its turn (the "your turn" notification,
 queued as admission reached it, with the time it had to hold) and a turn that lapsed
-(that time passed with no hold placed, by the hold events)."""
+(that time passed with no hold placed, by the hold events). Check-ins and admissions
+are events of their own; what they record is not said twice."""
 
 from __future__ import annotations
 
@@ -54,15 +55,26 @@ async def queue_story(
                 entrants=drawn["entrants"],
             )
         )
-    placed = await deps.pool.fetchrow(_PLACED, launch_id, registration_id)
-    if placed is not None:
-        out.append(_entry(placed["placed_at"], "queue.placed", place=placed["rank"] + 1))
-    turn = await deps.pool.fetchrow(_TURN, f"your_turn:{launch_id}:{registration_id}")
-    if turn is not None:
-        until = datetime.fromtimestamp(turn["payload"]["until_ms"] / 1000, tz=UTC)
-        out.append(_entry(turn["created_at"], "queue.admitted", until=until.isoformat()))
-        held = any(e.kind == "hold.held" and turn["created_at"] <= e.at <= until for e in events)
-        now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
-        if not held and until <= now:
-            out.append(_entry(until, "queue.lapsed"))
+    recorded = {e.kind: e for e in events if e.kind.startswith("queue.")}
+    checked_in = recorded.get("queue.checked_in")
+    if checked_in is None or checked_in.data.get("rank") is None:
+        # A place given after the draw or in order of arrival; the check-in event, when
+        # recorded, names it already (a pre-queue check-in's place is the draw's).
+        placed = await deps.pool.fetchrow(_PLACED, launch_id, registration_id)
+        if placed is not None:
+            out.append(_entry(placed["placed_at"], "queue.placed", place=placed["rank"] + 1))
+    admitted = recorded.get("queue.admitted")
+    if admitted is not None:
+        turn_at, until_ms = admitted.at, int(admitted.data.get("until_ms", 0))
+    else:  # admitted before admissions were recorded: the "your turn" notification
+        turn = await deps.pool.fetchrow(_TURN, f"your_turn:{launch_id}:{registration_id}")
+        if turn is None:
+            return out
+        turn_at, until_ms = turn["created_at"], int(turn["payload"]["until_ms"])
+        out.append(_entry(turn_at, "queue.admitted", until_ms=until_ms))
+    until = datetime.fromtimestamp(until_ms / 1000, tz=UTC)
+    held = any(e.kind == "hold.held" and turn_at <= e.at <= until for e in events)
+    now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
+    if not held and until <= now:
+        out.append(_entry(until, "queue.lapsed"))
     return out
