@@ -109,12 +109,6 @@ class LaunchNotSelling(FairdropError):
     title = "The launch is not selling right now"
 
 
-class NotAllowed(FairdropError):
-    type = "not-allowed"
-    status = 403
-    title = "This shopper may not reserve now"
-
-
 class SoldOut(FairdropError):
     type = "sold-out"
     status = 409
@@ -193,12 +187,6 @@ class NotInvited(FairdropError):
     title = "This registration was not drawn in the lottery (yet)"
 
 
-class NotRegistered(FairdropError):
-    type = "not-registered"
-    status = 403
-    title = "Only verified registrations may do this"
-
-
 class AlreadyCollected(FairdropError):
     type = "already-collected"
     status = 409
@@ -244,7 +232,6 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     NotFound,
     Conflict,
     LaunchNotSelling,
-    NotAllowed,
     SoldOut,
     LimitReached,
     HoldExpired,
@@ -255,7 +242,6 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     InvalidCode,
     RegistrationClosed,
     RegistrationFull,
-    NotRegistered,
     CheckinClosed,
     NotAdmitted,
     NotInvited,

@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import random
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.admin import launches
 from service.admin.models import LaunchCreate
@@ -61,3 +65,13 @@ async def test_postgres_orders_the_draw_set_exactly_as_the_reference(
     expected = draw.order(seed, [p for p in arrived if p in on_roster])
     assert [by_id[i] for i in ranked] == expected, f"seed {SEED + seed_len}"
     assert outside == [m for m in members if by_id.get(m) not in on_roster]
+
+
+@given(
+    seed=st.binary(min_size=0, max_size=100),
+    ids=st.lists(st.text(max_size=30), max_size=20),
+)
+def test_draw_keys_are_hmac_sha256_of_each_id(seed: bytes, ids: list[str]) -> None:
+    """The pads hashed once give what the standard library's HMAC gives, any key length."""
+    expected = [hmac.new(seed, i.encode(), hashlib.sha256).digest() for i in ids]
+    assert draw.draw_keys(seed, ids) == expected

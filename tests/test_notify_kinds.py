@@ -21,12 +21,12 @@ from service.notify import send_pending
 from service.notify.schedule import (
     announce_checkin,
     enqueue_moved_up,
-    enqueue_not_drawn,
     notify_admitted,
     pickup_stage,
     run_schedules,
     warn_expiring_holds,
 )
+from service.notify.sender import enqueue_notification
 from service.queue.checkin import current_rank
 from service.queue.registrations import import_registrations, list_registrations
 from service.queue.status import QueueWatch
@@ -250,8 +250,18 @@ async def test_not_drawn_and_moved_up_render_and_are_delivered_once(
 ) -> None:
     ann, bob = await selling_launch(deps, L, units=1, registrations=2)
     async with deps.pool.acquire() as con:
-        assert await enqueue_not_drawn(con, L, ann) is not None
-        assert await enqueue_not_drawn(con, L, ann) is None, "de-duplicated"
+        assert (
+            await enqueue_notification(
+                con, L, "not_drawn", {"registration": ann}, f"not_drawn:{L}:{ann}"
+            )
+            is not None
+        )
+        assert (
+            await enqueue_notification(
+                con, L, "not_drawn", {"registration": ann}, f"not_drawn:{L}:{ann}"
+            )
+            is None
+        ), "de-duplicated"
         assert await enqueue_moved_up(con, L, bob) is not None
         assert await enqueue_moved_up(con, L, bob) is None
 
@@ -272,7 +282,9 @@ async def test_two_senders_at_once_and_a_dropped_connection_deliver_every_messag
     regs = await selling_launch(deps, L, units=12, registrations=12)
     async with deps.pool.acquire() as con:
         for reg in regs:
-            await enqueue_not_drawn(con, L, reg)
+            await enqueue_notification(
+                con, L, "not_drawn", {"registration": reg}, f"not_drawn:{L}:{reg}"
+            )
     inbox.drop_at = 5  # the server hangs up on the 5th message, whichever sender it is
 
     first = await asyncio.gather(send_pending(deps), send_pending(deps))

@@ -44,21 +44,17 @@ def test_the_tag_is_keyed_blake2b_of_the_payload_whatever_came_before(
 
 
 @given(st.text(min_size=1), st.integers(min_value=1, max_value=2**40))
-def test_tokens_signed_with_hmac_sha256_before_still_open(secret: str, reg: int) -> None:
-    # As they were signed before keyed BLAKE2b: links already e-mailed keep working.
+def test_a_token_tagged_with_hmac_sha256_is_not_genuine(secret: str, reg: int) -> None:
+    """Only keyed BLAKE2b tags open: another MAC under the same key is a forgery."""
     payload = msgspec.msgpack.encode(ShopperClaims("L1", reg, 2**40))
     key = hashlib.sha256(b"fairdrop-token:" + secret.encode()).digest()
 
     def b64(data: bytes) -> str:
         return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
-    legacy = f"{b64(payload)}.{b64(hmac.digest(key, payload, 'sha256'))}"
-    assert TokenSigner(secret).verify(legacy, launch_id="L1", now_ms=0).registration_id == reg
+    other = f"{b64(payload)}.{b64(hmac.digest(key, payload, 'sha256'))}"
     with pytest.raises(Unauthorized, match="not genuine"):
-        TokenSigner(secret + "x").verify(legacy, launch_id="L1", now_ms=0)
-    forged = f"{b64(payload)}.{b64(hmac.digest(key, payload + b'x', 'sha256'))}"
-    with pytest.raises(Unauthorized, match="not genuine"):
-        TokenSigner(secret).verify(forged, launch_id="L1", now_ms=0)
+        TokenSigner(secret).verify(other, launch_id="L1", now_ms=0)
 
 
 def test_expired_forged_and_malformed_tokens_are_refused() -> None:

@@ -37,9 +37,6 @@ C = TypeVar("C", bound=msgspec.Struct)
 
 
 TAG_BYTES = 16
-_LEGACY_TAG_CHARS = 43
-"""An HMAC-SHA256 tag in base64url, as tokens were signed before: links already e-mailed
-(a self-service link lives for weeks) still open. Nothing is signed that way any more."""
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _TO_URLSAFE = bytes.maketrans(b"+/", b"-_")
 
@@ -85,10 +82,7 @@ class TokenSigner:
         except (ValueError, TypeError) as exc:
             raise Unauthorized(f"This {what} is incomplete or damaged. {_AGAIN}") from exc
         # The expected tag is encoded and compared as text: one canonical spelling.
-        if len(given) == _LEGACY_TAG_CHARS:
-            expected = _b64(hmac.digest(self._key, payload, "sha256"))
-        else:
-            expected = _b64(self._mac(payload))
+        expected = _b64(self._mac(payload))
         if not hmac.compare_digest(expected, given):
             raise Unauthorized(f"This {what} is not genuine. {_AGAIN}")
         try:

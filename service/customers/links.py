@@ -1,7 +1,7 @@
 """The shopper's self-service link: signed, expiring, bound to (launch, registration).
 
-It is a shopper token of its own kind (`manage`): HMAC-SHA256 with the app secret over
-(launch, registration, expiry, kind), so it cannot be altered to name another
+It is a shopper token of its own kind (`manage`): MACed with keyed BLAKE2b under the app
+secret over (launch, registration, expiry, kind), so it cannot be altered to name another
 registration or launch, and it cannot be replayed as a check-in token. It is put in
 the e-mails that confirm a registration or a reservation.
 """

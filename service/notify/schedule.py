@@ -244,17 +244,6 @@ async def remind_pickups(deps: Deps, launch_id: str, stage: str) -> int:
     return int(result.split()[-1])
 
 
-async def enqueue_not_drawn(con: Conn, launch_id: str, registration_id: int) -> int | None:
-    """Lottery: tell a registration it was not drawn (it is on the waiting list)."""
-    return await enqueue_notification(
-        con,
-        launch_id,
-        "not_drawn",
-        {"registration": registration_id},
-        dedupe_key=f"not_drawn:{launch_id}:{registration_id}",
-    )
-
-
 async def enqueue_moved_up(con: Conn, launch_id: str, registration_id: int) -> int | None:
     """Lottery: tell a waiting-list registration that a place came free for it."""
     return await enqueue_notification(

@@ -1,8 +1,7 @@
-"""The admission seam: may this shopper reserve now?
+"""A shopper's link token: genuine, unexpired and for this launch.
 
-For now a genuine, unexpired shopper token for the launch admits its holder while
-the launch is selling (the reserve script checks "selling"). The waiting room will
-replace this function with "admitted by the queue", in this one place.
+It names the registration; whether its holder may hold a unit now is the queue's
+answer (an admitted queue ticket, checked by the reserve script), not this one's.
 """
 
 from __future__ import annotations

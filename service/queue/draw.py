@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -63,10 +62,6 @@ _IPAD = bytes(x ^ 0x36 for x in range(256))
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
-def draw_key(seed: bytes, public_id: str) -> bytes:
-    return hmac.new(seed, public_id.encode(), hashlib.sha256).digest()
-
-
 def _pads(seed: bytes) -> tuple[bytes, bytes]:
     """HMAC's inner and outer padded keys: HMAC-SHA256(seed, m) is
     `sha256(outer ‖ sha256(inner ‖ m))`."""
@@ -75,7 +70,7 @@ def _pads(seed: bytes) -> tuple[bytes, bytes]:
 
 
 def draw_keys(seed: bytes, public_ids: Sequence[str]) -> list[bytes]:
-    """`draw_key` of each id: the same HMAC-SHA256, with the key's inner and outer pads
+    """HMAC-SHA256(seed, public id) of each id, with the key's inner and outer pads
     hashed once instead of once per id (a third of the time for a million ids)."""
     inner, outer = (hashlib.sha256(pad) for pad in _pads(seed))
     keys = []

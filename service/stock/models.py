@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
 
 import msgspec
-
-Channel = Literal["web", "app", "store", "phone", "admin", "system"]
-CHANNELS: tuple[str, ...] = ("web", "app", "store", "phone", "admin", "system")
 
 
 class Hold(msgspec.Struct, frozen=True, kw_only=True):
