@@ -6,7 +6,7 @@ collect) never changes another cell's object. The object is put in its state thr
 the service functions the app itself uses; the action goes through the real app over
 HTTP (the fast lane in front, as `fairdrop serve` runs it), on the test's fake clock.
 
-`EXPECTED` is the table the README's API overview describes: one row per action, one
+`EXPECTED` is the table docs/api.md describes: one row per action, one
 column per state, each cell the status and problem type the action answers.
 """
 
@@ -382,7 +382,7 @@ async def test_every_reservation_action_in_every_reservation_state(world: World)
 
 
 def test_the_table_uses_documented_problem_types_only() -> None:
-    """Every refusal in the table is a type the errors module defines (and the README lists)."""
+    """Every refusal in the table is a type the errors module defines (and docs/api.md lists)."""
     known = {e.type for e in ALL_ERRORS}
     cells = {c for row in (*HOLD_EXPECTED.values(), *RESERVATION_EXPECTED.values()) for c in row}
     assert {c.split(" ")[1] for c in cells if " " in c} <= known
