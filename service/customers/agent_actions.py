@@ -15,6 +15,7 @@ from service import errors, events
 from service.customers.story import TimelineEntry
 from service.deps import Deps, launch_lock
 from service.infra.db import Conn
+from service.infra.keys import LaunchKeys
 from service.notify.sender import enqueue_notification
 from service.pickup.windows import PickupWindow, describe, now_of
 from service.stock import confirm, holds
@@ -103,33 +104,14 @@ async def move(
             _must_be_confirmed(old, "moved")
             if old["store_id"] == to_store:
                 raise errors.Conflict(f"The reservation is at {to_store} already.")
-            reply = await deps.scripts.run(
-                "move_begin",
-                keys,
-                deps.clock.now_ms(),
-                new_hold,
-                old["registration_id"],
-                to_store,
-                old["sku_id"],
-                confirm.deadline_ms(deps),
-            )
-            if reply[0] == "not-loaded":
-                raise errors.Unavailable("The launch's stock is being rebuilt; try again.")
-            if reply[0] == "unknown-item":
-                raise errors.NotFound(f"This launch has no store {to_store!r}.")
-            if reply[0] == "sold-out":
-                raise errors.SoldOut(
-                    f"{to_store} has no {old['sku_id']} free; the reservation stays at"
-                    f" {old['store_id']}."
-                )
-            holds.raise_for(reply)
+            unit_no = await _take_unit(deps, keys, old, to_store, new_hold)
             taken = True
             row = await con.fetchrow(
                 "UPDATE reservations SET store_id = $2, unit_no = $3, hold_id = $4 WHERE id = $1"
                 f" RETURNING {RESERVATION_COLUMNS}",
                 reservation_id,
                 to_store,
-                int(reply[1]),
+                unit_no,
                 new_hold,
             )
             await _record(
@@ -167,6 +149,33 @@ async def move(
         await tx.commit()
     await apply_now(deps, launch_id)
     return reservation_from_row(row)
+
+
+async def _take_unit(
+    deps: Deps, keys: LaunchKeys, old: asyncpg.Record, to_store: str, new_hold: str
+) -> int:
+    """Take a free unit of the reservation's SKU at `to_store` in Redis (`move_begin`:
+    *confirming* under `new_hold`, so no shopper can hold it); its unit number."""
+    reply = await deps.scripts.run(
+        "move_begin",
+        keys,
+        deps.clock.now_ms(),
+        new_hold,
+        old["registration_id"],
+        to_store,
+        old["sku_id"],
+        confirm.deadline_ms(deps),
+    )
+    if reply[0] == "not-loaded":
+        raise errors.Unavailable("The launch's stock is being rebuilt; try again.")
+    if reply[0] == "unknown-item":
+        raise errors.NotFound(f"This launch has no store {to_store!r}.")
+    if reply[0] == "sold-out":
+        raise errors.SoldOut(
+            f"{to_store} has no {old['sku_id']} free; the reservation stays at {old['store_id']}."
+        )
+    holds.raise_for(reply)
+    return int(reply[1])
 
 
 async def extend_pickup(
