@@ -191,26 +191,7 @@ async def _lower(
     try:
         async with con.transaction():
             await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
-            # Two statements: with an OR between them, the index would be read through
-            # every unit of the pair instead of only the ones going.
-            where = "DELETE FROM units WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3"
-            if first < end:
-                await con.execute(
-                    where + " AND unit_no >= $4 AND unit_no < $5",
-                    launch_id,
-                    store_id,
-                    sku_id,
-                    first,
-                    end,
-                )
-            if singles:
-                await con.execute(
-                    where + " AND unit_no = ANY($4::integer[])",
-                    launch_id,
-                    store_id,
-                    sku_id,
-                    singles,
-                )
+            await _delete_units(con, launch_id, store_id, sku_id, first, end, singles)
             await events.record(
                 con,
                 launch_id=launch_id,
@@ -235,3 +216,26 @@ async def _lower(
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             raise errors.AllocationTooLow("Some of those units are reserved.") from exc
         raise
+
+
+async def _delete_units(
+    con: Conn,
+    launch_id: str,
+    store_id: str,
+    sku_id: str,
+    first: int,
+    end: int,
+    singles: list[int],
+) -> None:
+    """Delete the unit rows [first, end) and `singles` of one store and SKU."""
+    # Two statements: with an OR between them, the index would be read through every
+    # unit of the pair instead of only the ones going.
+    where = "DELETE FROM units WHERE launch_id = $1 AND store_id = $2 AND sku_id = $3"
+    if first < end:
+        await con.execute(
+            where + " AND unit_no >= $4 AND unit_no < $5", launch_id, store_id, sku_id, first, end
+        )
+    if singles:
+        await con.execute(
+            where + " AND unit_no = ANY($4::integer[])", launch_id, store_id, sku_id, singles
+        )
