@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+from typing import NamedTuple
 
 import msgspec
 
@@ -66,32 +67,7 @@ async def import_registrations(
     """Validate, normalise and insert; invalid rows are reported by line, never dropped silently."""
     if len(rows) > MAX_IMPORT_ROWS:
         raise errors.PayloadTooLarge(f"At most {MAX_IMPORT_ROWS} registrations per import.")
-    invalid: list[ImportProblem] = []
-    seen: set[str] = set()
-    duplicates = 0
-    good: list[tuple[str, str, str, str | None, str | None, str | None]] = []
-    for line, raw in rows:
-        try:
-            item = msgspec.convert(raw, RegistrationIn)
-        except msgspec.ValidationError as exc:
-            invalid.append(ImportProblem(line, str(exc)))
-            continue
-        if not emails.is_valid(item.email):
-            invalid.append(ImportProblem(line, f"{item.email!r} is not an e-mail address"))
-            continue
-        norm = emails.normalize(item.email)
-        region = deps.settings.phone_region
-        phone_norm = phones.normalize(item.phone, region) if item.phone else None
-        if item.phone and phone_norm is None:
-            invalid.append(ImportProblem(line, f"{item.phone!r} is not a phone number"))
-            continue
-        if norm in seen or (phone_norm is not None and phone_norm in seen):
-            duplicates += 1
-            continue
-        seen.add(norm)
-        if phone_norm is not None:
-            seen.add(phone_norm)
-        good.append((new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm))
+    good, invalid, duplicates = _read_rows(rows, deps.settings.phone_region)
     async with deps.pool.acquire() as con, con.transaction():
         await allow_long(con, deps.settings)  # up to 32 MiB of rows in one statement
         if not await con.fetchval(
@@ -110,17 +86,61 @@ async def import_registrations(
             "  SELECT $1, $8, $3, 'registration.imported', 'registration:' || id FROM new)"
             " SELECT count(*) FROM new",
             launch_id,
-            [g[0] for g in good],
+            [g.public_id for g in good],
             channel,
-            [g[1] for g in good],
-            [g[2] for g in good],
-            [g[3] for g in good],
-            [g[4] for g in good],
+            [g.email for g in good],
+            [g.email_norm for g in good],
+            [g.name for g in good],
+            [g.phone for g in good],
             actor,
-            [g[5] for g in good],
+            [g.phone_norm for g in good],
         )
     duplicates += len(good) - created
     return ImportReport(created=created, duplicates=duplicates, invalid=invalid)
+
+
+class _Imported(NamedTuple):
+    public_id: str
+    email: str
+    email_norm: str
+    name: str | None
+    phone: str | None
+    phone_norm: str | None
+
+
+def _read_rows(
+    rows: list[tuple[int, dict[str, object]]], region: str
+) -> tuple[list[_Imported], list[ImportProblem], int]:
+    """The rows to insert, the invalid ones by line, and how many repeat an earlier row's
+    e-mail or phone."""
+    invalid: list[ImportProblem] = []
+    seen: set[str] = set()
+    duplicates = 0
+    good: list[_Imported] = []
+    for line, raw in rows:
+        try:
+            item = msgspec.convert(raw, RegistrationIn)
+        except msgspec.ValidationError as exc:
+            invalid.append(ImportProblem(line, str(exc)))
+            continue
+        if not emails.is_valid(item.email):
+            invalid.append(ImportProblem(line, f"{item.email!r} is not an e-mail address"))
+            continue
+        norm = emails.normalize(item.email)
+        phone_norm = phones.normalize(item.phone, region) if item.phone else None
+        if item.phone and phone_norm is None:
+            invalid.append(ImportProblem(line, f"{item.phone!r} is not a phone number"))
+            continue
+        if norm in seen or (phone_norm is not None and phone_norm in seen):
+            duplicates += 1
+            continue
+        seen.add(norm)
+        if phone_norm is not None:
+            seen.add(phone_norm)
+        good.append(
+            _Imported(new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm)
+        )
+    return good, invalid, duplicates
 
 
 async def get_registration(deps: Deps, launch_id: str, registration_id: int) -> Registration:
