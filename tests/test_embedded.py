@@ -9,9 +9,9 @@ import asyncpg
 import psutil
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.retry import Retry
 
 from service.infra.embedded import services
 from service.infra.settings import Settings
