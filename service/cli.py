@@ -75,7 +75,7 @@ def _export(settings: Settings) -> None:
     os.environ["DATABASE_URL"] = settings.database_url
     os.environ["REDIS_URL"] = settings.redis_url
     os.environ["FAIRDROP_SECRET"] = settings.secret
-    os.environ["FAIRDROP_PUBLIC_URL"] = settings.public_url
+    os.environ["FAIRDROP_PUBLIC_URL"] = settings.base_url
 
 
 def _serve(settings: Settings) -> None:
@@ -137,8 +137,6 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
             "fairdrop: e-mails stay in the outbox (set FAIRDROP_SMTP_HOST to send them)",
             file=sys.stderr,
         )
-    if "FAIRDROP_PUBLIC_URL" not in os.environ:
-        settings = msgspec.structs.replace(settings, public_url=_bound_url(settings))
 
     async def work(deps: Deps) -> demo.DemoInfo:
         if args.reset:
@@ -149,7 +147,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
     with _resolved(settings) as s:
         s = _demo_pins(s, write=True)
         info = asyncio.run(_with_deps(s, work))
-        print(demo.describe(info, s.public_url, _command()), flush=True)
+        print(demo.describe(info, s.base_url, _command()), flush=True)
         _serve(s)
 
 
@@ -159,12 +157,6 @@ def _command() -> str:
     if data_dir := os.environ.get("FAIRDROP_DATA_DIR"):
         command = f"FAIRDROP_DATA_DIR={shlex.quote(data_dir)} {command}"
     return command
-
-
-def _bound_url(settings: Settings) -> str:
-    """The address `serve` binds, as a browser on this machine reaches it."""
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host  # noqa: S104
-    return f"http://{host}:{settings.port}"
 
 
 def _demo_pins(settings: Settings, *, write: bool) -> Settings:
@@ -185,7 +177,7 @@ def _demo_pins(settings: Settings, *, write: bool) -> Settings:
             with open(secret_file, "w") as f:
                 f.write(secrets.token_urlsafe(32))
         with open(url_file, "w") as f:
-            f.write(settings.public_url)
+            f.write(settings.base_url)
     pins: dict[str, str] = {}
     if settings.secret_is_random and os.path.exists(secret_file):
         with open(secret_file) as f:
@@ -291,7 +283,7 @@ def cmd_verify_draw(settings: Settings, args: argparse.Namespace) -> None:
     """Recompute a published draw from its seed and ids; check the commitment."""
     from service.queue.draw import PublishedDraw, check
 
-    raw = _read_draw(args.source, settings.public_url)
+    raw = _read_draw(args.source, settings.base_url)
     try:
         published = msgspec.json.decode(raw, type=PublishedDraw)
     except msgspec.DecodeError as exc:

@@ -158,11 +158,10 @@ async def seed(deps: Deps) -> DemoInfo:
         key = await create_key(deps.pool, role, label=label, store_id=store_id, actor="demo")
         token = await signin.create_link(deps, key)
         keys.append(DemoKey(role, store_id, key, f"/staff/login?token={token}"))
-    base = deps.settings.public_url.rstrip("/")
     shoppers = []
     for reg in await registrations.list_registrations(deps, DEMO_ID, limit=len(SHOPPERS)):
         token = (await registrations.issue_token(deps, DEMO_ID, reg.id)).token
-        link = signup.verification_link(deps, DEMO_ID, reg.id, base)
+        link = signup.verification_link(deps, DEMO_ID, reg.id)
         shoppers.append(DemoShopper(reg.email, reg.name or "", token, link))
     states = [
         (x.id, x.name, x.state) for x in await launches.list_launches(deps) if x.id in LAUNCHES

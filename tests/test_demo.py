@@ -39,7 +39,7 @@ async def test_seed_gives_every_role_a_way_in(deps: Deps) -> None:
     assert [s.email for s in info.shoppers] == [f"shopper{i}@example.com" for i in range(1, 9)]
     for shopper in info.shoppers:
         token = shopper.link.split("token=")[1]
-        assert shopper.link.startswith(f"{deps.settings.public_url}/api/launches/demo/verify?")
+        assert shopper.link.startswith(f"{deps.settings.base_url}/api/launches/demo/verify?")
         assert (await signup.verify(deps, "demo", token, channel="web")).status == "verified"
 
     printed = demo.describe(info, "http://127.0.0.1:8123")
@@ -79,9 +79,7 @@ async def test_reset_drops_the_demos_data_and_nothing_else(deps: Deps) -> None:
     await check_in(deps, "demo", reg)
     hold = await holds.reserve(deps, "demo", reg, "LDN", "PHONE-128")
     await confirm.confirm(deps, "demo", reg, hold.hold_id)
-    await signup.sign_up(
-        deps, "demo-next", signup.SignUp(email="me@example.com"), channel="web", base_url=""
-    )
+    await signup.sign_up(deps, "demo-next", signup.SignUp(email="me@example.com"), channel="web")
 
     await demo.reset(deps)
     assert await deps.pool.fetchval("SELECT count(*) FROM launches WHERE id LIKE 'demo%'") == 0

@@ -49,13 +49,7 @@ async def test_launch_day(deps: Deps, clock: FakeClock) -> None:
 
     with smtp_server(deps) as inbox:
         for i in range(10):
-            await signup.sign_up(
-                deps,
-                "day",
-                SignUp(email=f"fan{i}@example.com"),
-                channel="web",
-                base_url="https://shop.example",
-            )
+            await signup.sign_up(deps, "day", SignUp(email=f"fan{i}@example.com"), channel="web")
         assert await send_pending(deps) == 10
         links = {
             str(m["To"]): re.search(

@@ -26,7 +26,9 @@ L = "drop"
 async def _mails(deps: Deps) -> list[int]:
     """Three mails for launch `L`: Ada's verification (waiting), Ada's reservation (sent),
     one for a registration that is gone (dropped); and one of another launch."""
-    deps.settings = msgspec.structs.replace(deps.settings, smtp_port=free_port())  # nobody there
+    deps.settings = msgspec.structs.replace(
+        deps.settings, smtp_port=free_port(), public_url="http://shop.test"  # no SMTP there
+    )
     regs = await stocked_launch(deps, L, units=2, registrations=1)
     (theirs,) = await stocked_launch(deps, "other", units=1, registrations=1)
     await advance(deps, L, "registration_open")
@@ -35,7 +37,6 @@ async def _mails(deps: Deps) -> list[int]:
         L,
         signup.SignUp(email="Ada+drop@Example.com", name="Ada <b>Lovelace</b>"),
         channel="web",
-        base_url="http://shop.test",
     )
     async with deps.pool.acquire() as con:
         await enqueue_notification(con, L, "registration_confirmed", {"registration": 999})

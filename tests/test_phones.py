@@ -42,7 +42,7 @@ async def _open(deps: Deps) -> None:
 
 async def _sign_up(deps: Deps, email: str, phone: str) -> None:
     body = SignUp(email=email, phone=phone)
-    await signup.sign_up(deps, "l1", body, channel="web", base_url="http://shop.example")
+    await signup.sign_up(deps, "l1", body, channel="web")
 
 
 async def test_a_number_in_another_form_is_the_same_registration(deps: Deps) -> None:

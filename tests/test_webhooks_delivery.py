@@ -93,13 +93,11 @@ async def test_every_event_type_arrives_signed_and_verifiable(deps: Deps, clock:
         await launches.transition(
             deps, L, Transition(action="advance", to="registration_open"), **ACTOR
         )
-        await signup.sign_up(
-            deps, L, signup.SignUp(email="late@example.com"), channel="web", base_url="http://x"
-        )
+        await signup.sign_up(deps, L, signup.SignUp(email="late@example.com"), channel="web")
         newcomer = await deps.pool.fetchval(
             "SELECT id FROM registrations WHERE email_norm LIKE 'late%'"
         )
-        link = signup.verification_link(deps, L, newcomer, "http://x")
+        link = signup.verification_link(deps, L, newcomer)
         await signup.verify(deps, L, parse_qs(urlparse(link).query)["token"][0], channel="web")
         await launches.transition(deps, L, Transition(action="advance", to="selling"), **ACTOR)
         for reg in (r1, r2, r3):  # the waiting room: checked in, then admitted

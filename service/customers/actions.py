@@ -160,7 +160,7 @@ async def calendar_file(
     stores, skus = await names_of(deps, launch_id)
     store, sku = stores.get(r.store_id, r.store_id), skus.get(r.sku_id, r.sku_id)
     token = links.manage_token(deps, launch_id, registration_id)
-    host = urlsplit(deps.settings.public_url).hostname or "fairdrop"
+    host = urlsplit(deps.settings.base_url).hostname or "fairdrop"
     return calendar.pickup_event(
         uid=f"reservation-{r.id}-{launch_id}@{host}",
         stamp=datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC),

@@ -22,8 +22,7 @@ def manage_token(deps: Deps, launch_id: str, registration_id: int) -> str:
 
 
 def manage_url(deps: Deps, launch_id: str, token: str) -> str:
-    base = deps.settings.public_url.rstrip("/")
-    return f"{base}/api/launches/{launch_id}/manage?token={token}"
+    return deps.settings.link(f"/api/launches/{launch_id}/manage?token={token}")
 
 
 def read(deps: Deps, token: str, launch_id: str) -> int:

@@ -6,6 +6,7 @@ import functools
 import os
 import secrets
 from collections.abc import Mapping
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -73,8 +74,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
         default="fairdrop <no-reply@fairdrop.invalid>", name="FAIRDROP_MAIL_FROM"
     )
     """`FAIRDROP_MAIL_FROM`: the From of every notification (also the envelope sender)."""
-    public_url: str = msgspec.field(default="http://127.0.0.1:8000", name="FAIRDROP_PUBLIC_URL")
-    """`FAIRDROP_PUBLIC_URL`: where shoppers reach this service; links in e-mails start here."""
+    public_url: str | None = msgspec.field(default=None, name="FAIRDROP_PUBLIC_URL")
+    """`FAIRDROP_PUBLIC_URL`: where shoppers reach this service (`https://shop.example`).
+    Every link fairdrop sends or prints starts here (`link`), never with a request's
+    `Host` header, which its sender chooses. Unset → the address `serve` binds."""
     phone_region: str = msgspec.field(default="DE", name="FAIRDROP_PHONE_REGION")
     """`FAIRDROP_PHONE_REGION`: the country (ISO 3166 code) of phone numbers given without
     their country code; every number is kept in E.164 (`+4930…`)."""
@@ -109,6 +112,36 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def embedded(self) -> bool:
         return self.database_url is None or self.redis_url is None
 
+    @property
+    def base_url(self) -> str:
+        """`FAIRDROP_PUBLIC_URL` without a trailing slash, else the bound address."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return bound_url(self.host, self.port)
+
+    def link(self, path: str) -> str:
+        """The absolute link to `path` (starting with `/`): the one way links are made."""
+        return self.base_url + path
+
+
+def bound_url(host: str, port: int) -> str:
+    """Where a browser on this machine reaches a server bound to `host`:`port` (a
+    wildcard address is reached on loopback)."""
+    if host in ("", "0.0.0.0", "::"):  # noqa: S104 - naming the wildcard, not binding it
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+def _public_url_refusal(raw: str | None) -> str | None:
+    if raw is None:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"{raw!r} is not an http(s) URL with a host"
+    if parts.query or parts.fragment:
+        return f"{raw!r} has a query or fragment; links are built on it"
+    return None
+
 
 ENV_VARS: dict[str, str] = {
     f.name: f.encode_name for f in msgspec.structs.fields(Settings) if f.encode_name.isupper()
@@ -126,6 +159,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         settings = msgspec.convert(given, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise SystemExit(f"fairdrop: bad value in the environment: {exc}") from exc
+    if refusal := _public_url_refusal(settings.public_url):
+        raise SystemExit(f"fairdrop: bad value for FAIRDROP_PUBLIC_URL: {refusal}")
     if settings.secret:
         return settings
     return msgspec.structs.replace(

@@ -35,7 +35,7 @@ def mail_domain(settings: Settings) -> str:
     Distinct deployments (staging, production) must not share Message-IDs, or a mail
     client that de-duplicates by Message-ID would hide one of two different messages.
     """
-    return urlsplit(settings.public_url).hostname or "fairdrop"
+    return urlsplit(settings.base_url).hostname or "fairdrop"
 
 
 def message_id(settings: Settings, outbox_id: int) -> str:

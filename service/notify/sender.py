@@ -239,7 +239,7 @@ async def prepare(
     if stale_after_ms is not None and now.timestamp() * 1000 >= stale_after_ms:
         raise Undeliverable("too late to be of use")  # e.g. a hold that has expired
     letter = await loader(con, row["launch_id"], row["payload"])
-    public_url = deps.settings.public_url.rstrip("/")
+    public_url = deps.settings.base_url
     domain = mail_domain(deps.settings)
     cids = {name: f"{name}.{row['id']}@{domain}" for name in letter.images}
     context = {

@@ -45,15 +45,13 @@ class Verified(msgspec.Struct):
     """The shopper's own signed link to this registration: check-in, status, cancel."""
 
 
-def verification_link(deps: Deps, launch_id: str, registration_id: int, base_url: str) -> str:
+def verification_link(deps: Deps, launch_id: str, registration_id: int) -> str:
     expires = deps.clock.now_ms() + VERIFY_TTL_MS
     token = deps.signer.sign(ShopperClaims(launch_id, registration_id, expires, VERIFY_KIND))
-    return f"{base_url}/api/launches/{launch_id}/verify?token={token}"
+    return deps.settings.link(f"/api/launches/{launch_id}/verify?token={token}")
 
 
-async def sign_up(
-    deps: Deps, launch_id: str, body: SignUp, *, channel: str, base_url: str
-) -> SignUpAccepted:
+async def sign_up(deps: Deps, launch_id: str, body: SignUp, *, channel: str) -> SignUpAccepted:
     if not emails.is_valid(body.email):
         raise errors.InvalidField("This is not an e-mail address.", field="email")
     region = deps.settings.phone_region
@@ -89,7 +87,7 @@ async def sign_up(
         )
         if existing is not None:
             if existing["verified_at"] is None:
-                await _send_link(deps, con, launch_id, existing["id"], base_url)
+                await _send_link(deps, con, launch_id, existing["id"])
             return SignUpAccepted()
         cap = launch["registration_cap"]
         if cap is not None:
@@ -125,14 +123,12 @@ async def sign_up(
             kind="registration.created",
             subject=f"registration:{registration_id}",
         )
-        await _send_link(deps, con, launch_id, registration_id, base_url)
+        await _send_link(deps, con, launch_id, registration_id)
     return SignUpAccepted()
 
 
-async def _send_link(
-    deps: Deps, con: Conn, launch_id: str, registration_id: int, base_url: str
-) -> None:
-    link = verification_link(deps, launch_id, registration_id, base_url)
+async def _send_link(deps: Deps, con: Conn, launch_id: str, registration_id: int) -> None:
+    link = verification_link(deps, launch_id, registration_id)
     # One link per registration per ten minutes, however often the form is sent.
     window = deps.clock.now_ms() // RESEND_MS
     await enqueue_notification(

@@ -35,7 +35,6 @@ class RegistrationController(Controller):
             launch_id,
             data,
             channel=channel_of(request),
-            base_url=str(request.base_url).rstrip("/"),
         )
 
     @get("/verify", operation_id="verifyEmail", summary="Follow the e-mailed verification link")
