@@ -22,7 +22,7 @@ from service.notify.sender import send_pending
 from service.web.app import create_app
 from tests.mail import Inbox
 from tests.serve import free_port, server_env
-from tests.test_selfservice import link, shop, unfold, unescape
+from tests.test_selfservice import link, shop, unescape, unfold
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -52,7 +52,7 @@ async def test_a_hostile_host_header_does_not_reach_the_emailed_link(
 def test_unset_the_public_url_is_the_bound_address() -> None:
     assert from_env({}).link("/x") == "http://127.0.0.1:8000/x"
     assert from_env({"FAIRDROP_PORT": "8101"}).link("/x") == "http://127.0.0.1:8101/x"
-    for wildcard in ("0.0.0.0", "::"):  # noqa: S104
+    for wildcard in ("0.0.0.0", "::"):
         env = {"FAIRDROP_HOST": wildcard, "FAIRDROP_PORT": "9000"}
         assert from_env(env).base_url == "http://127.0.0.1:9000"
     assert from_env({"FAIRDROP_HOST": "::1"}).base_url == "http://[::1]:8000"
@@ -60,7 +60,9 @@ def test_unset_the_public_url_is_the_bound_address() -> None:
     assert given.link("/x") == "https://shop.example/drops/x"
 
 
-@pytest.mark.parametrize("bad", ["shop.example", "ftp://shop.example", "https://", "https://a/?q=1"])
+@pytest.mark.parametrize(
+    "bad", ["shop.example", "ftp://shop.example", "https://", "https://a/?q=1"]
+)
 def test_a_public_url_links_cannot_be_built_on_is_refused(bad: str) -> None:
     with pytest.raises(SystemExit, match="FAIRDROP_PUBLIC_URL"):
         from_env({"FAIRDROP_PUBLIC_URL": bad})
