@@ -7,6 +7,7 @@ files from drifting away from the code.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.infra.settings import ENV_VARS
+from service.infra.settings import ENV_VARS, from_env
 from service.web.app import create_app
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"
@@ -113,3 +114,17 @@ def test_the_proxies_stream_the_apps_event_route() -> None:
     (path,) = ingress["spec"]["rules"][0]["http"]["paths"]
     assert re.fullmatch(path["path"], example), (path["path"], example)
     assert ingress["metadata"]["annotations"]["nginx.ingress.kubernetes.io/proxy-buffering"] == "off"
+
+
+def test_the_apps_believe_the_shipped_proxy_and_it_says_whom_it_forwards_for() -> None:
+    (compose,) = _documents(DEPLOY / "compose.yaml")
+    proxies = compose["x-app"]["environment"]["FAIRDROP_TRUSTED_PROXIES"]
+    trusted = from_env({"FAIRDROP_TRUSTED_PROXIES": proxies}).trusted_networks
+    nginx = compose["services"]["nginx"]["networks"]["default"]["ipv4_address"]
+    (subnet,) = compose["networks"]["default"]["ipam"]["config"]
+    assert ipaddress.ip_address(nginx) in ipaddress.ip_network(subnet["subnet"])
+    assert any(ipaddress.ip_address(nginx) in n for n in trusted)
+    (config,) = [d for d in _manifests() if d["kind"] == "ConfigMap"]
+    assert from_env(config["data"]).trusted_networks, "the ingress controller's pods"
+    shipped = (DEPLOY / "nginx.conf").read_text()
+    assert re.search(r"proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;", shipped)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
@@ -102,6 +103,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     """`FAIRDROP_WEBHOOK_ALLOW_PRIVATE`: let webhooks go to loopback and private
     addresses (tests, a receiver on the same network); off, such URLs are refused."""
 
+    trusted_proxies: str = msgspec.field(default="", name="FAIRDROP_TRUSTED_PROXIES")
+    """`FAIRDROP_TRUSTED_PROXIES`: the proxies in front (comma-separated addresses or
+    CIDRs) whose `X-Forwarded-For` / `Forwarded` is believed for the client's address,
+    which rate limits go by (`service/web/forwarded.py`). Empty: trust nobody, and take
+    the TCP peer's address."""
     rate_limits: bool = msgspec.field(default=True, name="FAIRDROP_RATE_LIMITS")
     """`FAIRDROP_RATE_LIMITS`: per-address and per-ticket limits on sign-up, check-in and
     status (off for load tests)."""
@@ -122,6 +128,27 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     def link(self, path: str) -> str:
         """The absolute link to `path` (starting with `/`): the one way links are made."""
         return self.base_url + path
+
+    @property
+    def trusted_networks(self) -> tuple[Network, ...]:
+        """`FAIRDROP_TRUSTED_PROXIES` as networks (an address is a network of one)."""
+        return networks(self.trusted_proxies)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16)
+def networks(raw: str) -> tuple[Network, ...]:
+    """A comma-separated list of addresses or CIDRs; `ValueError` names a bad one."""
+    out = []
+    for part in raw.split(","):
+        if part := part.strip():
+            try:
+                out.append(ipaddress.ip_network(part, strict=False))
+            except ValueError as exc:
+                raise ValueError(f"{part!r} is not an address or CIDR") from exc
+    return tuple(out)
 
 
 def bound_url(host: str, port: int) -> str:
@@ -161,6 +188,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         raise SystemExit(f"fairdrop: bad value in the environment: {exc}") from exc
     if refusal := _public_url_refusal(settings.public_url):
         raise SystemExit(f"fairdrop: bad value for FAIRDROP_PUBLIC_URL: {refusal}")
+    try:
+        networks(settings.trusted_proxies)
+    except ValueError as exc:
+        raise SystemExit(f"fairdrop: bad value for FAIRDROP_TRUSTED_PROXIES: {exc}") from exc
     if settings.secret:
         return settings
     return msgspec.structs.replace(

@@ -45,6 +45,7 @@ from service.web.auth import (
     scope_customer_tokens,
     scope_token,
 )
+from service.web.forwarded import scope_address
 from service.web.queue import answer_status
 from service.web.ratelimit import STATUS_PER_ADDRESS, STATUS_PER_TICKET
 from service.web.shopper import reservation_out
@@ -83,8 +84,8 @@ class FastLane:
             return False  # not this route, or not started yet
         try:
             claims = tickets.read(watch.deps, scope_token(scope, TICKET_COOKIE), launch_id)
-            client = scope.get("client")
-            limiter.check(STATUS_PER_ADDRESS, client[0] if client else "unknown")
+            address = scope_address(scope, watch.deps.settings.trusted_networks)
+            limiter.check(STATUS_PER_ADDRESS, address)
             limiter.check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
             out = await answer_status(watch.deps, watch, claims)
         except FairdropError:

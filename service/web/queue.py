@@ -17,13 +17,13 @@ from service.queue import checkin, draw, lottery, tickets
 from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
 from service.web.auth import TICKET_COOKIE, require_shopper, require_ticket
+from service.web.forwarded import client_address
 from service.web.params import AnyRequest, AppDeps
 from service.web.ratelimit import (
     CHECKIN_PER_ADDRESS,
     CHECKIN_PER_REGISTRATION,
     STATUS_PER_ADDRESS,
     STATUS_PER_TICKET,
-    client_address,
     limiter_of,
 )
 

@@ -57,10 +57,6 @@ STATUS_PER_TICKET = Limit("status", rate=2.0, burst=6)
 STATUS_PER_ADDRESS = Limit("status (per address)", rate=200.0, burst=400)
 
 
-def client_address(request: AnyRequest) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 def limiter_of(request: AnyRequest) -> Limiter:
     """The app's limiter (one per worker process)."""
     limiter: Limiter = request.app.state.limiter

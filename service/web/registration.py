@@ -8,8 +8,9 @@ from litestar.response import Redirect
 
 from service.queue import signup
 from service.web.auth import channel_of, shopper_cookie
+from service.web.forwarded import client_address
 from service.web.params import AnyRequest, AppDeps
-from service.web.ratelimit import SIGNUP_PER_ADDRESS, client_address, limiter_of
+from service.web.ratelimit import SIGNUP_PER_ADDRESS, limiter_of
 
 
 class RegistrationController(Controller):
