@@ -79,8 +79,9 @@ def test_cookies_split_over_several_headers_are_all_read() -> None:
 
 @pytest.mark.parametrize(
     ("sent", "channel"),
-    [(None, "web"), (b"app", "app"), (b"PHONE", "phone"), (b"fax", "web")],
+    [(None, "web"), (b"app", "app"), (b"APP", "app"), (b"fax", "web")]
+    + [(staff, "web") for staff in (b"admin", b"store", b"phone", b"Admin")],
 )
-def test_channel_header(sent: bytes | None, channel: str) -> None:
+def test_a_shopper_names_only_a_shopper_channel(sent: bytes | None, channel: str) -> None:
     headers = [(b"x-fairdrop-channel", sent)] if sent is not None else []
     assert channel_of(request(headers)) == channel

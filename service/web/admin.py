@@ -30,7 +30,7 @@ from service.stock import reservations
 from service.stock.counts import postgres_counts, redis_counts
 from service.stock.models import Reservation, StockCount
 from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
-from service.web.auth import channel_of, require_key
+from service.web.auth import key_channel, require_key
 from service.web.params import AnyRequest, AppDeps
 
 _OPS: tuple[Role, ...] = ("operator",)
@@ -293,7 +293,7 @@ class AdminController(Controller):
             store_id=data.store_id,
             launch_id=data.launch_id,
             actor=who.actor,
-            channel=channel_of(request, "admin"),
+            channel=key_channel(who),
         )
         return KeyCreated(key=key, role=data.role)
 
@@ -315,5 +315,5 @@ class AdminController(Controller):
             key_id,
             now=now_of(deps),
             actor=who.actor,
-            channel=channel_of(request, "admin"),
+            channel=key_channel(who),
         )

@@ -71,14 +71,31 @@ def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperC
     return shopper_claims(deps, presented, launch_id)
 
 
-def channel_of(request: AnyRequest, default: str = "web") -> str:
-    return scope_channel(request.scope, default)
+SHOPPER_CHANNELS = ("web", "app")
+"""What a shopper's request may say it comes through (`X-Fairdrop-Channel`)."""
+ROLE_CHANNELS: dict[Role, str] = {
+    "admin": "admin",
+    "operator": "admin",
+    "staff": "store",
+    "agent": "phone",
+}
 
 
-def scope_channel(scope: Scope, default: str = "web") -> str:
-    """The channel a request says it comes through (`X-Fairdrop-Channel`), else `default`."""
-    channel = (scope_header(scope, b"x-fairdrop-channel") or default).lower()
-    return channel if channel in ("web", "app", "store", "phone", "admin") else default
+def channel_of(request: AnyRequest) -> str:
+    return scope_channel(request.scope)
+
+
+def scope_channel(scope: Scope) -> str:
+    """The channel a shopper's request comes through: `X-Fairdrop-Channel: app` from the
+    app, else `web`. A shopper cannot name a staff channel: the audit trail would say
+    the store or an operator did what the shopper did."""
+    channel = (scope_header(scope, b"x-fairdrop-channel") or "web").lower()
+    return channel if channel in SHOPPER_CHANNELS else "web"
+
+
+def key_channel(who: Principal) -> str:
+    """The channel of a key's requests, by its role (whatever a header says)."""
+    return ROLE_CHANNELS[who.role]
 
 
 def _credentials(
