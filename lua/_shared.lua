@@ -34,6 +34,7 @@
 --                    or every rank of a fifo launch); the drawn ones are in Postgres
 --   placelog   list  "reg|rank" for each rank given here, drained into Postgres
 --                    (queue_places), so a lost Redis gives those places back too
+--   limits     zset  "<limit>|<subject>" by the time its rate-limit bucket is full again
 -- Invariant per store:sku: ZLEXCOUNT(free) + (t - n) + held + confirmed == allocated.
 --
 -- On the hot path (reserve and what it calls) text becomes a number by `x + 0`, one

@@ -67,7 +67,7 @@ async def _pages(deps: Deps, app: Client, reg: int) -> dict[str, str]:
     """Every shopper page of the launch as it is now, signed in as `reg`."""
     token = (await issue_token(deps, L, reg)).token
     signed_in = {"cookie": f"{SHOPPER_COOKIE}={token}"}
-    link = verification_link(deps, L, reg, "").split("token=")[1]
+    link = verification_link(deps, L, reg).split("token=")[1]
     paths = {
         "landing": (f"/launches/{L}", {}),
         "verified": (f"/launches/{L}/verify?token={link}", {}),

@@ -29,6 +29,7 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "shopping",
     "qrank",
     "placelog",
+    "limits",
 )
 
 

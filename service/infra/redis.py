@@ -47,6 +47,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "invite",
     "holds_of",
     "turn",
+    "rate_limit",
 )
 
 

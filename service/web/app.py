@@ -54,7 +54,7 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         deps = Deps(settings=settings, pool=pool, redis=redis, clock=clock)
         app.state.deps = deps
         app.state.watch = watch = QueueWatch(deps)
-        app.state.limiter = Limiter(enabled=settings.rate_limits)
+        app.state.limiter = Limiter(enabled=settings.rate_limits, workers=settings.workers)
         app.state.confirmer = confirmer = ConfirmBatcher(deps)
         try:
             async with contextlib.AsyncExitStack() as stack:

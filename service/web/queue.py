@@ -25,6 +25,7 @@ from service.web.ratelimit import (
     STATUS_PER_ADDRESS,
     STATUS_PER_TICKET,
     limiter_of,
+    take,
 )
 
 
@@ -100,10 +101,13 @@ class QueueController(Controller):
     async def check_in(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> Response[checkin.CheckedIn]:
-        address = client_address(request)
-        limiter_of(request).check(CHECKIN_PER_ADDRESS, address)
         claims = require_shopper(request, deps, launch_id)
-        limiter_of(request).check(CHECKIN_PER_REGISTRATION, f"{launch_id}:{claims.registration_id}")
+        await take(
+            deps,
+            launch_id,
+            (CHECKIN_PER_ADDRESS, client_address(request)),
+            (CHECKIN_PER_REGISTRATION, str(claims.registration_id)),
+        )
         done = await checkin.check_in(deps, launch_id, claims.registration_id)
         return Response(done, cookies=[_ticket_cookie(launch_id, done.ticket)])
 

@@ -10,7 +10,7 @@ from service.queue import signup
 from service.web.auth import channel_of, shopper_cookie
 from service.web.forwarded import client_address
 from service.web.params import AnyRequest, AppDeps
-from service.web.ratelimit import SIGNUP_PER_ADDRESS, limiter_of
+from service.web.ratelimit import SIGNUP_PER_ADDRESS, take
 
 
 class RegistrationController(Controller):
@@ -30,7 +30,7 @@ class RegistrationController(Controller):
         launch_id: FromPath[str],
         data: JSONBody[signup.SignUp],
     ) -> signup.SignUpAccepted:
-        limiter_of(request).check(SIGNUP_PER_ADDRESS, client_address(request))
+        await take(deps, launch_id, (SIGNUP_PER_ADDRESS, client_address(request)))
         return await signup.sign_up(
             deps,
             launch_id,

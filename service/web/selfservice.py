@@ -18,7 +18,7 @@ from service.queue.status import QueueWatch
 from service.stock.models import Reservation
 from service.web.auth import CUSTOMER_READERS, channel_of, customer_tokens, registration_of
 from service.web.params import AnyRequest, AppDeps
-from service.web.ratelimit import Limit, limiter_of
+from service.web.ratelimit import RESEND_PER_REGISTRATION, take
 
 TokenQuery = Annotated[str | None, QueryParameter(max_length=2000)]
 ReservationId = Annotated[int, PathParameter(ge=1, le=2**62)]
@@ -26,7 +26,6 @@ HoldId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{1,64}$")]
 IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", max_length=100, required=False)
 ]
-RESEND_PER_REGISTRATION = Limit("resend", rate=1 / 600, burst=5)
 
 
 def self_registration(request: AnyRequest, deps: Deps, launch_id: str, token: str | None) -> int:
@@ -111,7 +110,7 @@ class SelfServiceController(Controller):
         idempotency_key: IdempotencyKey = None,
     ) -> actions.Resent:
         registration = self_registration(request, deps, launch_id, token)
-        limiter_of(request).check(RESEND_PER_REGISTRATION, f"{launch_id}:{registration}")
+        await take(deps, launch_id, (RESEND_PER_REGISTRATION, str(registration)))
         return await actions.resend_code(
             deps,
             launch_id,

@@ -13,6 +13,7 @@ from service.errors import BadRequest, NotFound
 from service.pickup import desk
 from service.web.auth import require_key
 from service.web.params import AnyRequest, AppDeps
+from service.web.ratelimit import LOOKUPS_PER_KEY, take
 
 StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 DayQuery = Annotated[date | None, QueryParameter(description="one day (UTC), YYYY-MM-DD")]
@@ -54,7 +55,8 @@ class StaffController(Controller):
         code: FromPath[str],
         store: StoreQuery = None,
     ) -> desk.PickupCard:
-        store_id, _ = await _store(request, deps, store, launch_id)
+        store_id, actor = await _store(request, deps, store, launch_id)
+        await take(deps, launch_id, (LOOKUPS_PER_KEY, actor))
         return await desk.lookup(deps, launch_id, store_id, code)
 
     @post(
@@ -72,6 +74,7 @@ class StaffController(Controller):
         store: StoreQuery = None,
     ) -> desk.PickupCard:
         store_id, actor = await _store(request, deps, store, launch_id)
+        await take(deps, launch_id, (LOOKUPS_PER_KEY, actor))
         return await desk.collect(deps, launch_id, store_id, code, actor=actor)
 
     @get(
