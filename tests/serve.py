@@ -61,10 +61,14 @@ def server_env(settings: Settings) -> dict[str, str]:
 
 @contextlib.contextmanager
 def serving(
-    settings: Settings, *, startup_timeout: float = 30.0, env: dict[str, str] | None = None
+    settings: Settings,
+    *,
+    startup_timeout: float = 30.0,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> Iterator[str]:
-    """Run the real app (granian, one worker); yields its base URL, stops it on exit.
-    `env` adds to (or overrides) the variables `server_env` gives it."""
+    """Run the real app (granian, `workers` processes); yields its base URL, stops it on
+    exit. `env` adds to (or overrides) the variables `server_env` gives it."""
     port = free_port()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
@@ -79,11 +83,11 @@ def serving(
                 "--port",
                 str(port),
                 "--workers",
-                "1",
+                str(workers),
                 "--no-ws",
                 "service.web.asgi:app",
             ],
-            env=server_env(settings) | (env or {}),
+            env=server_env(settings) | {"FAIRDROP_WORKERS": str(workers)} | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )

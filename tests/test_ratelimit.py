@@ -3,6 +3,10 @@ ones are counted in Redis (`take`), the status poll's in each worker (`Limiter`)
 
 from __future__ import annotations
 
+import asyncio
+import time
+
+import httpx
 import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
@@ -13,8 +17,15 @@ from service.deps import Deps
 from service.errors import TooManyRequests
 from service.stock.codes import format_code, new_code
 from service.web.app import create_app
-from service.web.ratelimit import LOOKUPS_PER_KEY, STATUS_PER_TICKET, Limit, Limiter, take
-from tests.serve import stocked_launch
+from service.web.ratelimit import (
+    LOOKUPS_PER_KEY,
+    SIGNUP_PER_ADDRESS,
+    STATUS_PER_TICKET,
+    Limit,
+    Limiter,
+    take,
+)
+from tests.serve import advance, serving, stocked_launch
 
 LIMIT = Limit("status", rate=2.0, burst=3)
 
@@ -147,3 +158,26 @@ async def test_guessing_codes_at_the_desk_is_limited_per_key(
         clock.advance(1 / LOOKUPS_PER_KEY.rate)
         r = await http.get(f"{base}/{format_code(new_code())}", headers=staff)
         assert r.status_code == 404
+
+
+async def test_a_shared_limit_holds_across_two_real_workers(deps: Deps) -> None:
+    """Sign-ups from one address, each on a connection of its own, spread over two
+    workers: the address gets its burst once, not once per worker."""
+    await stocked_launch(deps, "l1", registrations=0)
+    await advance(deps, "l1", "registration_open")
+    with serving(deps.settings, workers=2, env={"FAIRDROP_RATE_LIMITS": "1"}) as base:
+        started = time.monotonic()
+
+        async def sign_up(i: int) -> int:
+            async with httpx.AsyncClient(base_url=base, timeout=30) as http:  # its own connection
+                r = await http.post(
+                    "/api/launches/l1/registrations", json={"email": f"fan{i}@example.com"}
+                )
+                return r.status_code
+
+        answers = await asyncio.gather(*(sign_up(i) for i in range(40)))
+        elapsed = time.monotonic() - started
+    accepted = answers.count(202)
+    assert answers.count(429) == 40 - accepted, answers
+    burst, rate = SIGNUP_PER_ADDRESS.burst, SIGNUP_PER_ADDRESS.rate
+    assert burst <= accepted <= burst + elapsed * rate, (accepted, elapsed)
