@@ -87,7 +87,11 @@ def serving(
                 "--no-ws",
                 "service.web.asgi:app",
             ],
-            env=server_env(settings) | {"FAIRDROP_WORKERS": str(workers)} | (env or {}),
+            # Where it listens, as `fairdrop serve` tells its workers: links start there.
+            env=server_env(settings)
+            | {"FAIRDROP_HOST": "127.0.0.1", "FAIRDROP_PORT": str(port)}
+            | {"FAIRDROP_WORKERS": str(workers)}
+            | (env or {}),
             stdout=log,
             stderr=subprocess.STDOUT,
         )
