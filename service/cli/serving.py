@@ -24,13 +24,14 @@ def _export(settings: Settings) -> None:
     os.environ["FAIRDROP_PUBLIC_URL"] = settings.base_url
 
 
-def _serve(settings: Settings) -> None:
+def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
+    """Serve the ASGI app `target` names with granian, as `settings` say."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
     _export(settings)
     Granian(
-        target="service.web.asgi:app",
+        target=target,
         address=settings.host,
         port=settings.port,
         interface=Interfaces.ASGI,
@@ -57,6 +58,11 @@ def _check_port(settings: Settings) -> None:
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
+    serve(settings)
+
+
+def serve(settings: Settings, target: str = "service.web.asgi:app") -> None:
+    """Apply pending migrations, then serve `target` (the app) until stopped."""
     _check_port(settings)
     with resolved(settings) as s:
         asyncio.run(with_deps(s, _noop))
@@ -64,7 +70,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> None:
             f"fairdrop: serving on http://{s.host}:{s.port} ({s.workers} worker(s))",
             file=sys.stderr,
         )
-        _serve(s)
+        serve_app(s, target)
 
 
 async def _noop(deps: Deps) -> None:
@@ -94,7 +100,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> None:
         s = demo_pins(s, write=True)
         info = asyncio.run(with_deps(s, work))
         print(demo.describe(info, s.base_url, _command()), flush=True)
-        _serve(s)
+        serve_app(s)
 
 
 def _command() -> str:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from litestar import Litestar
@@ -77,8 +76,16 @@ async def _count_responses(message: Message, scope: Scope) -> None:
         health.count_response(str(route), int(message["status"]))
 
 
-def create_app(settings: Settings | None = None, clock: Clock | None = None) -> Litestar:
-    """Build the app. Its lifespan opens the Postgres pool and the Redis client."""
+def create_app(
+    settings: Settings | None = None,
+    clock: Clock | None = None,
+    *,
+    extra_handlers: Sequence[Any] = (),
+) -> Litestar:
+    """Build the app. Its lifespan opens the Postgres pool and the Redis client.
+
+    `extra_handlers` are mounted beside fairdrop's own (the benchmarks' baselines).
+    """
     settings = settings or get_settings()
     handlers: list[Any] = [
         AdminController,
@@ -95,10 +102,7 @@ def create_app(settings: Settings | None = None, clock: Clock | None = None) -> 
         health.metrics,
         *page_routes(),
     ]
-    if os.environ.get("FAIRDROP_BENCH_ENDPOINTS") == "1":
-        from service.web import bench  # baselines for tests/bench/run.py only
-
-        handlers += bench.HANDLERS
+    handlers += extra_handlers
     return Litestar(
         route_handlers=handlers,
         dependencies={

@@ -33,6 +33,9 @@ from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings, from_env
 
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout: benchmark servers run from it, so their workers import `tests.bench`."""
+
 HOST = "127.0.0.1"
 T = TypeVar("T")
 
@@ -193,13 +196,13 @@ def serving(settings: Settings, *, timeout: float = 30.0) -> Iterator[Server]:
         "FAIRDROP_REDIS_PREFIX": settings.redis_prefix,
         "FAIRDROP_BACKGROUND": "0",
         "FAIRDROP_WORKERS": os.environ.get("BENCH_WORKERS", "1"),
-        "FAIRDROP_BENCH_ENDPOINTS": "1",
         # Per-address limits would turn one load generator's flood into 429s.
         "FAIRDROP_RATE_LIMITS": "1" if settings.rate_limits else "0",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "service", "serve", "--host", HOST, "--port", str(port)],
-        env=env,
+        [sys.executable, "-m", "tests.bench._serve"],
+        env={**env, "FAIRDROP_HOST": HOST, "FAIRDROP_PORT": str(port)},
+        cwd=ROOT,  # the workers import tests.bench._asgi
         stdout=sys.stderr,
         start_new_session=True,  # its own process group: granian's worker goes with it
     )

@@ -25,7 +25,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import re
 import shutil
@@ -94,12 +93,12 @@ async def _request(app: Any, path: str, token: str, statuses: dict[int, int]) ->
 async def _child(config: dict[str, Any]) -> None:
     """Runs under callgrind: serve the app in-process and send the measured requests
     when the parent says so (files in `config["dir"]`)."""
-    os.environ["FAIRDROP_BENCH_ENDPOINTS"] = "1"
     from service.web.app import create_app
     from service.web.fastpath import FastLane
+    from tests.bench._endpoints import HANDLERS
 
     settings = msgspec.convert(config["settings"], Settings)
-    app = FastLane(create_app(settings))
+    app = FastLane(create_app(settings, extra_handlers=HANDLERS))
     to_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     from_app: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
     await to_app.put({"type": "lifespan.startup"})

@@ -98,9 +98,18 @@ def main() -> None:
             for interval in (float(x) for x in args.intervals.split(",")):
                 print(f"[crowd] {args.users} users every {interval:g} s…", file=sys.stderr)
                 done = subprocess.run(
-                    [sys.executable, "-c", _PROBE, str(args.users), str(interval),
-                     str(args.seconds), f"http://127.0.0.1:{port}"],
-                    capture_output=True, text=True, check=False,
+                    [
+                        sys.executable,
+                        "-c",
+                        _PROBE,
+                        str(args.users),
+                        str(interval),
+                        str(args.seconds),
+                        f"http://127.0.0.1:{port}",
+                    ],
+                    capture_output=True,
+                    text=True,
+                    check=False,
                 )
                 if done.returncode != 0:
                     raise SystemExit(f"the probe failed:\n{done.stderr[-3000:]}")

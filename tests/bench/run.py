@@ -15,9 +15,9 @@
 
 Uses DATABASE_URL / REDIS_URL when set, else the embedded servers. Each run makes its
 own schema and key prefix and drops them at the end; it serves the app with
-`fairdrop serve` (1 worker, FAIRDROP_BACKGROUND=0, FAIRDROP_BENCH_ENDPOINTS=1) and
-loads it with wrk from another process. Progress goes to stderr; the last stdout line
-is a JSON object with the ratio and the raw figures. Not collected by pytest.
+`fairdrop serve` with the baseline routes (`tests/bench/_serve.py`; 1 worker,
+FAIRDROP_BACKGROUND=0) and loads it with wrk from another process. Progress goes to
+stderr; the last stdout line is a JSON object with the ratio and the raw figures. Not collected by pytest.
 """
 
 from __future__ import annotations

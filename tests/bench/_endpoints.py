@@ -1,4 +1,5 @@
-"""Baseline endpoints for `tests/bench/run.py`; mounted only when FAIRDROP_BENCH_ENDPOINTS=1.
+"""Baseline endpoints for `tests/bench/run.py`, mounted beside the app's own by
+`tests/bench/_asgi.py` (never by the product).
 
 `/_bench/hello` is the framework's ceiling; `/_bench/evalsha` does one bare EVALSHA
 through the same client and dependencies as the shopper routes, sent as `Scripts.run`
