@@ -26,6 +26,7 @@ from service.admin.launches import add_item, create_launch, transition
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
+from service.infra import processes
 from service.infra.redis import create_redis
 from service.infra.settings import Settings
 from service.queue.checkin import check_in
@@ -100,12 +101,7 @@ def serving(
             _wait_healthy(proc, base, startup_timeout, log)
             yield base
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            processes.stop(proc)
 
 
 def _wait_healthy(proc: subprocess.Popen[bytes], base: str, timeout: float, log: IO[str]) -> None:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from service.infra import processes
+
 
 class ClusterUnavailable(RuntimeError):
     """redis-server or redis-cli is not installed."""
@@ -100,7 +102,4 @@ def local_cluster(nodes: int = 3) -> Iterator[list[int]]:
                 _until(f"node {port} sees the cluster ok", ok)
             yield ports
         finally:
-            for proc in procs:
-                proc.terminate()
-            for proc in procs:
-                proc.wait(timeout=10)
+            processes.stop(procs)
