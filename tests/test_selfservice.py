@@ -19,7 +19,7 @@ from litestar.testing import AsyncTestClient
 from service import errors
 from service.auth.tokens import ShopperClaims
 from service.clock import FakeClock
-from service.customers import actions, links
+from service.customers import actions, agent_actions, links
 from service.deps import Deps
 from service.infra.settings import Settings
 from service.notify import send_pending
@@ -352,6 +352,41 @@ async def test_the_pickup_window_as_a_calendar_event(
     await deps.pool.execute("UPDATE launches SET pickup_starts_at = NULL WHERE id = $1", L)
     unset = await app.get(path, params=link(deps, s.regs[0]))
     assert unset.status_code == 409 and unset.headers["content-type"] == PROBLEM
+
+
+async def test_a_changed_or_cancelled_pickup_updates_the_same_calendar_event(
+    deps: Deps, clock: FakeClock, app: Client
+) -> None:
+    """A calendar replaces an event it holds when the file says the same UID with a
+    higher SEQUENCE: a move, a later end and a cancel each raise it, and a cancelled
+    one says STATUS:CANCELLED, so the calendar drops the pickup."""
+    s = await shop(deps, clock)
+    path = f"/api/launches/{L}/manage/reservations/{s.reservation.id}/calendar.ics"
+
+    async def event() -> dict[str, str]:
+        r = await app.get(path, params=link(deps, s.regs[0]))
+        assert r.status_code == 200, r.text
+        lines = unfold(r.content.decode())
+        return dict(line.split(":", 1) for line in lines if not line.startswith(("BEGIN", "END")))
+
+    booked = await event()
+    staff = {"actor": "agent", "channel": "phone", "reason": "asked"}
+    await agent_actions.move(deps, L, s.reservation.id, "S2", **staff)
+    moved = await event()
+    later = PICKUP + timedelta(days=2)
+    await agent_actions.extend_pickup(deps, L, s.reservation.id, later, **staff)
+    extended = await event()
+    await actions.cancel_reservation(deps, L, s.regs[0], s.reservation.id, channel="web")
+    cancelled = await event()
+
+    assert booked["UID"] == moved["UID"] == extended["UID"] == cancelled["UID"]
+    sequences = [int(e["SEQUENCE"]) for e in (booked, moved, extended, cancelled)]
+    assert sequences == sorted(set(sequences)), f"each change raises SEQUENCE: {sequences}"
+    assert moved["LOCATION"] == "S2" and extended["DTEND"] == "20270203T090000Z"
+    assert [e["STATUS"] for e in (booked, moved, extended)] == ["CONFIRMED"] * 3
+    assert cancelled["STATUS"] == "CANCELLED"
+    assert cancelled["SUMMARY"].startswith("Cancelled: ")
+    assert "no longer collects" in unescape(cancelled["DESCRIPTION"])
 
 
 async def test_the_code_as_qr_png_and_svg(deps: Deps, clock: FakeClock, app: Client) -> None:

@@ -147,34 +147,60 @@ async def resend_code(
     return Resent(status="queued", retry_after_seconds=retry)
 
 
+# What changes a reservation's calendar event after it was booked: each raises SEQUENCE.
+_EVENT_CHANGES = [
+    "reservation.moved",
+    "reservation.pickup_extended",
+    "reservation.cancelled",
+    "reservation.no_show",
+]
+
+_GONE = {"cancelled": "cancelled", "no_show": "released: it was not collected in time"}
+"""Statuses whose event is off the calendar, in the shopper's words."""
+
+
 async def calendar_file(
     deps: Deps, launch_id: str, registration_id: int, reservation_id: int
 ) -> str:
-    """The reservation's pickup window as an iCalendar event (cancelled ones say so)."""
+    """The reservation's pickup window as an iCalendar event: the same event (UID) as
+    it changes, and a cancelled one says so, so calendars drop it."""
     r = await own_reservation(deps, launch_id, registration_id, reservation_id)
     launch = await launches.get_launch(deps, launch_id)
     if launch.pickup_starts_at is None:
         raise errors.Conflict("The pickup window is not set yet; try again later.")
+    own_end, changes = await deps.pool.fetchrow(
+        "SELECT (SELECT pickup_ends_at FROM reservations WHERE id = $3),"
+        " (SELECT count(*) FROM events WHERE subject = $1 AND kind = ANY($2)"
+        "  AND data->>'reservation' = $3::bigint::text)",
+        f"registration:{registration_id}",
+        _EVENT_CHANGES,
+        reservation_id,
+    )
     starts = launch.pickup_starts_at
-    ends = launch.pickup_ends_at or starts + DEFAULT_PICKUP
+    ends = max(filter(None, [launch.pickup_ends_at, own_end]), default=starts + DEFAULT_PICKUP)
     stores, skus = await names_of(deps, launch_id)
     store, sku = stores.get(r.store_id, r.store_id), skus.get(r.sku_id, r.sku_id)
     token = links.manage_token(deps, launch_id, registration_id)
     host = urlsplit(deps.settings.base_url).hostname or "fairdrop"
+    code, url = format_code(r.code), links.manage_url(deps, launch_id, token)
+    gone = r.status in _GONE
     return calendar.pickup_event(
         uid=f"reservation-{r.id}-{launch_id}@{host}",
         stamp=datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC),
         starts=starts,
         ends=ends,
-        summary=f"Pick up {sku} ({launch.name})",
+        summary=f"{'Cancelled: ' if gone else ''}Pick up {sku} ({launch.name})",
         location=store,
         description=(
-            f"Reservation code: {format_code(r.code)}\n"
-            f"Show this code or its QR code at {store}.\n"
-            f"See or cancel: {links.manage_url(deps, launch_id, token)}"
+            f"Reservation {code} is {_GONE[r.status]}: its code no longer collects and"
+            f" there is nothing to pick up.\nSee it: {url}"
+            if gone
+            else f"Reservation code: {code}\nShow this code or its QR code at {store}.\n"
+            f"See or cancel: {url}"
         ),
-        url=links.manage_url(deps, launch_id, token),
-        cancelled=r.status == "cancelled",
+        url=url,
+        sequence=changes,
+        cancelled=gone,
     )
 
 

@@ -47,9 +47,13 @@ def pickup_event(
     location: str,
     description: str,
     url: str | None = None,
+    sequence: int = 0,
     cancelled: bool = False,
 ) -> str:
-    """The calendar text, CRLF line ends, every line folded."""
+    """The calendar text, CRLF line ends, every line folded.
+
+    One reservation is always the same `uid`; `sequence` counts its changes, so a
+    calendar holding an older copy replaces it (a cancelled one drops it, §3.8.1.11)."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -59,6 +63,7 @@ def pickup_event(
         "BEGIN:VEVENT",
         f"UID:{escape(uid)}",
         f"DTSTAMP:{utc(stamp)}",
+        f"SEQUENCE:{sequence}",
         f"DTSTART:{utc(starts)}",
         f"DTEND:{utc(ends)}",
         f"SUMMARY:{escape(summary)}",
