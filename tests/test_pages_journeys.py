@@ -138,6 +138,10 @@ async def test_shopper_from_the_front_page_to_a_cancelled_reservation(
         await page.get_by_role("button", name="Cancel this reservation…").click()
         await page.get_by_role("button", name="Yes, cancel it").click()
         await expect(page.locator(".badge")).to_have_text("cancelled")
+        await expect(page.get_by_text("This reservation is cancelled")).to_be_visible()
+        await expect(page.locator(".qr")).to_have_count(0)
+        await expect(page.get_by_text("Show this code")).to_have_count(0)
+        await expect(page.get_by_role("link", name="This file takes it off")).to_be_visible()
         await shoot(page, "56-reservation-cancelled")
 
     await browser.run(hold_confirm_cancel())

@@ -4,7 +4,7 @@ the reservation code, and how to check the draw."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
@@ -17,7 +17,7 @@ from service.admin import launches
 from service.admin.models import Item
 from service.customers import selfservice
 from service.pages.render import EXCEPTION_HANDLERS, page, when
-from service.queue import draw, signup
+from service.queue import checkin, draw, signup, turns
 from service.stock import reservations
 from service.stock.codes import QR_BORDER, format_code, qr_symbol
 from service.web.auth import (
@@ -73,6 +73,9 @@ FAIRNESS: dict[str, dict[str, str | None]] = {
     },
 }
 
+# A reservation's status on its badge, in the shopper's words.
+STATUS_WORDS = {"no_show": "not collected"}
+
 # The channel a timeline entry came through, in the shopper's words.
 CHANNEL_WORDS = {
     "web": "online",
@@ -127,6 +130,16 @@ async def _launch_context(deps: AppDeps, launch_id: str) -> dict[str, Any]:
         "when": when,
         "iso": iso,
     }
+
+
+async def _turn_ends(deps: AppDeps, launch_id: str, registration_id: int) -> datetime | None:
+    """While the shopper may still hold another unit (a confirmation leaves the turn
+    open while the limit allows), when that time ends; None once the turn is over."""
+    rank = await checkin.current_rank(deps, launch_id, registration_id)
+    if rank is None or rank < 0:
+        return None
+    found = await turns.turn(deps, launch_id, rank, registration_id)
+    return None if found.until_ms is None else datetime.fromtimestamp(found.until_ms / 1000, UTC)
 
 
 class ShopperPages(Controller):
@@ -212,15 +225,14 @@ class ShopperPages(Controller):
             for r in found
         ]
         history = await selfservice.history(deps, launch_id, registration_id, (stores, skus))
-        launch = context["launch"]
-        live = sum(1 for r in found if r.status in ("confirmed", "collected"))
         return page(
             "reservation.html",
             signed_in=True,
             items=items,
-            more_allowed=launch.per_customer_limit - live if launch.state == "selling" else 0,
+            turn_ends=await _turn_ends(deps, launch_id, registration_id),
             history=history,
             channels=CHANNEL_WORDS,
+            status_words=STATUS_WORDS,
             **context,
         )
 
