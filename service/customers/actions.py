@@ -168,7 +168,7 @@ async def calendar_file(
     launch = await launches.get_launch(deps, launch_id)
     if launch.pickup_starts_at is None:
         raise errors.Conflict("The pickup window is not set yet; try again later.")
-    own_end, changes = await deps.pool.fetchrow(
+    found = await deps.pool.fetchrow(
         "SELECT (SELECT pickup_ends_at FROM reservations WHERE id = $3),"
         " (SELECT count(*) FROM events WHERE subject = $1 AND kind = ANY($2)"
         "  AND data->>'reservation' = $3::bigint::text)",
@@ -176,6 +176,8 @@ async def calendar_file(
         _EVENT_CHANGES,
         reservation_id,
     )
+    assert found is not None  # one row of two scalar subqueries
+    own_end, changes = found
     starts = launch.pickup_starts_at
     ends = max(filter(None, [launch.pickup_ends_at, own_end]), default=starts + DEFAULT_PICKUP)
     stores, skus = await names_of(deps, launch_id)
