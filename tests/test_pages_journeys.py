@@ -119,6 +119,10 @@ async def test_shopper_from_the_front_page_to_a_cancelled_reservation(
     async def check_in_early() -> None:
         await page.reload()
         await expect(page.locator("#view-prequeue")).to_be_visible()
+        # The sale is eight days away: counted in days, and said when, with its zone.
+        countdown = page.locator("#pre-countdown")
+        await expect(countdown).to_have_text(re.compile(r"^[78] days \d{1,2}:\d\d:\d\d$"))
+        await expect(page.locator("#pre-sale-at")).to_contain_text(re.compile(r"\d\d:\d\d GMT"))
         await shoot(page, "53-prequeue")
 
     await browser.run(check_in_early())

@@ -36,6 +36,7 @@
     const t = (body && body.type) || "";
     return t.slice(t.lastIndexOf("/") + 1);
   }
+  const days = (n) => `${n} ${n === 1 ? "day" : "days"}`;
   function duration(seconds) {
     if (seconds === null || seconds === undefined) return "unknown";
     const s = Math.max(0, Math.round(seconds));
@@ -43,13 +44,17 @@
     const m = Math.round(s / 60);
     if (m < 60) return `about ${m} min`;
     const h = Math.floor(m / 60);
-    return `about ${h} h ${m % 60} min`;
+    if (h < 24) return `about ${h} h ${m % 60} min`;
+    const hours = Math.round(m / 60);
+    return hours % 24 ? `about ${days(Math.floor(hours / 24))} ${hours % 24} h` : `about ${days(hours / 24)}`;
   }
+  // A countdown: "4:05", "3:04:05", and a day or more away "2 days 3:04:05".
   function clock(ms) {
     const s = Math.max(0, Math.ceil(ms / 1000));
     const m = Math.floor(s / 60);
     const h = Math.floor(m / 60);
     const pad = (n) => String(n).padStart(2, "0");
+    if (h >= 24) return `${days(Math.floor(h / 24))} ${h % 24}:${pad(m % 60)}:${pad(s % 60)}`;
     return h > 0 ? `${h}:${pad(m % 60)}:${pad(s % 60)}` : `${m}:${pad(s % 60)}`;
   }
   function when(iso) {
