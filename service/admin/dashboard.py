@@ -66,14 +66,24 @@ def held_back(snap: Snapshot | None, launch: Launch) -> list[str]:
     """What keeps admission below the operator's rate, read off the admission snapshot."""
     if snap is None or snap.phase != "drawn":
         return []
+    # The state and the pause are Postgres's; the snapshot may be a refresh behind them.
     if launch.paused:
         return ["The sale is paused: nobody new is admitted until it resumes."]
+    if launch.state == "sold_out":
+        return [
+            "Sold out: nothing is free or held, so nobody is admitted. Units that come back"
+            " (a cancel, a hold that runs out) re-open admission."
+        ]
+    if launch.state != "selling":
+        return ["The sale is closed, so nobody is admitted."]
     if not snap.admitting:
-        return ["The sale is not selling now, so nobody is admitted."]
+        return []  # resumed or re-opened a moment ago: the next refresh sees it
+    if snap.qlen == 0:
+        return ["Nobody is in the queue yet: admission waits for people to check in."]
     if snap.admitted >= snap.qlen:
         return [
-            "The queue is empty: everyone in it has been admitted, so admission waits"
-            " for people to check in."
+            f"The queue is empty: all {snap.qlen:,} in it have been admitted, so admission"
+            " waits for people to check in."
         ]
     out = []
     if snap.active >= snap.cap:

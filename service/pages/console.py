@@ -205,8 +205,12 @@ class ConsolePages(Controller):
         )
 
     @get("/ops", operation_id="pageOpsLaunches")
-    async def ops_index(self, request: AnyRequest, deps: AppDeps) -> Template:
+    async def ops_index(
+        self, request: AnyRequest, deps: AppDeps, launch: LaunchQuery = None
+    ) -> Template | Redirect:
         who = await _who(request, deps, "operator")
+        if launch:  # the dashboard's launch picker, without script
+            return Redirect(f"/ops/{launch}", status_code=303)
         return await _pick_launch(deps, who, "ops", "Operations")
 
     @get("/ops/{launch_id:str}", operation_id="pageOps")
@@ -219,6 +223,8 @@ class ConsolePages(Controller):
             launch=launch,
             state_label=STATE_LABELS.get(launch.state, launch.state),
             states=" ".join(STATES),
+            launches=await _visible_launches(deps, who),
+            labels=STATE_LABELS,
             **_nav(who, "/ops"),
         )
 

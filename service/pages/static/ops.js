@@ -29,7 +29,8 @@
 
   function draw(id, values, cls) {
     const svg = $(id);
-    const max = Math.max(1, ...values);
+    const peak = Math.max(...values);
+    const max = Math.max(1, peak); // the scale: a flat 0 line sits at the bottom
     const n = values.length;
     const points = values.map((v, i) => `${n === 1 ? 300 : (i / (n - 1)) * 300},${76 - (v / max) * 70}`).join(" ");
     svg.innerHTML = "";
@@ -48,7 +49,7 @@
       svg.appendChild(tick);
     }
     svg.appendChild(line);
-    $(id.replace("chart-", "max-")).textContent = `now ${values[n - 1].toLocaleString()}, peak ${max.toLocaleString()}`;
+    $(id.replace("chart-", "max-")).textContent = `now ${values[n - 1].toLocaleString()}, peak ${peak.toLocaleString()}`;
     const at = (i) => clockFmt.format(new Date(times[i]));
     const labels = n === 1 ? [at(0)] : [at(0), at(Math.floor((n - 1) / 2)), at(n - 1)];
     $(id.replace("chart-", "axis-")).replaceChildren(...labels.map((text) => {
@@ -117,6 +118,7 @@
     if (times.length > MAX) times.shift();
     state = d.launch.state;
     $("state").textContent = (labels[state] || state) + (d.launch.paused ? " · paused" : "");
+    saleControls(d.launch);
     $("rate-set").textContent = d.admit_rate.toLocaleString();
     $("rate-measured").textContent = rate(d.measured_rate);
     $("eta-last").textContent = d.waiting === 0 ? "nobody waiting" : fd.duration(d.eta_last_seconds);
@@ -150,6 +152,20 @@
     });
     $("stock").replaceChildren(...rows);
     webhooksDisabled(d.webhooks_disabled || []);
+  }
+
+  // Only the controls that can act now: pause while running, resume while paused,
+  // nothing once the sale is over.
+  function saleControls(l) {
+    const over = states.indexOf(l.state) >= states.indexOf("closed");
+    document.querySelector('[data-action="pause"]').disabled = l.paused || over;
+    document.querySelector('[data-action="resume"]').disabled = !l.paused || over;
+    document.querySelector('[data-action="close"]').disabled = over;
+    $("pause-note").textContent = over
+      ? "The sale is over: there is nothing to admit."
+      : l.paused
+        ? "Paused: nobody new is admitted and no new holds can be placed; holds already placed can still be confirmed."
+        : "Running: shoppers are admitted at the set rate.";
   }
 
   // A webhook endpoint that stopped receiving: which, why, and what waits for it.
@@ -205,6 +221,9 @@
     const to = $("advance-to").value;
     if (to) transition({ action: "advance", to }, `Moved to ${labels[to] || to}.`);
   });
+  // The launch picker shows the chosen launch at once (the form works without script).
+  const pick = $("launch-select");
+  if (pick) pick.addEventListener("change", () => window.location.assign(`/ops/${encodeURIComponent(pick.value)}`));
   refresh();
   setInterval(refresh, 1000);
 })();
