@@ -249,7 +249,6 @@ class ConsolePages(Controller):
             **_nav(who, "/agent"),
         )
 
-
     @get("/outbox", operation_id="pageOutbox")
     async def outbox_page(
         self, request: AnyRequest, deps: AppDeps, launch: LaunchQuery = None, to: ToQuery = None
