@@ -8,6 +8,8 @@
   const $ = (id) => document.getElementById(id);
   const launchNames = JSON.parse($("launch-names").textContent);
   let lastQuery = "";
+  // The channel a registration came through, in words.
+  const CHANNEL_WORDS = { web: "online", app: "in the app", phone: "by phone", store: "in store", admin: "by the organiser", system: "by fairdrop" };
 
   function fill(node, field, text) {
     const el = node.querySelector(`[data-f="${field}"]`);
@@ -151,7 +153,7 @@
     fill(node, "public", g.public_id);
     fill(node, "email", g.email);
     fill(node, "phone", g.phone || "–");
-    fill(node, "registered", `${fd.when(g.created_at)} (${g.channel})`);
+    fill(node, "registered", `${fd.when(g.created_at)} ${CHANNEL_WORDS[g.channel] || `(${g.channel})`}`);
     fill(node, "verified", g.verified_at ? fd.when(g.verified_at) : "not yet");
     const box = node.querySelector('[data-f="reservations"]');
     if (c.reservations.length === 0) {
