@@ -91,6 +91,13 @@ class Forbidden(FairdropError):
     title = "This key may not do that"
 
 
+class CrossOrigin(Forbidden):
+    """An unsafe request a page on another site made the browser send (CSRF)."""
+
+    type = "cross-origin-request"
+    title = "A page on another site cannot do this"
+
+
 class NotFound(FairdropError):
     type = "not-found"
     status = 404
@@ -229,6 +236,7 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     InvalidField,
     Unauthorized,
     Forbidden,
+    CrossOrigin,
     NotFound,
     Conflict,
     LaunchNotSelling,

@@ -33,6 +33,8 @@ from service.web.registration import RegistrationController
 from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
+from service.web.origin import refuse_cross_origin
+from service.web.params import AnyRequest
 from service.web.storable import refuse_unstorable
 from service.web.webhooks import WebhookController
 from service.webhooks.openapi import WebhooksOpenAPIConfig
@@ -67,6 +69,15 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
             await pool.close()
 
     return lifespan
+
+
+async def _guard(request: AnyRequest) -> None:
+    """Before every routed handler: another site's page cannot make a browser act
+    (`service.web.origin`), and text Postgres cannot store is refused
+    (`service.web.storable`)."""
+    deps: Deps = request.app.state.deps
+    refuse_cross_origin(request.scope, deps.settings.public_url)
+    await refuse_unstorable(request)
 
 
 async def _count_responses(message: Message, scope: Scope) -> None:
@@ -113,7 +124,7 @@ def create_app(
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
-        before_request=refuse_unstorable,
+        before_request=_guard,
         openapi_config=WebhooksOpenAPIConfig(
             title="fairdrop",
             version="0.1.0",

@@ -16,7 +16,8 @@ the rest in the routed app).
   anything else (no ticket, a forged or expired one, a limit reached, a ticket to
   re-issue after the draw) goes on to the routed handler, which answers in full.
 - `POST /api/launches/{id}/holds/{hold}/confirm` with a genuine shopper token or ticket;
-  a request without one goes on to the routed handler. Once the confirm has run, its
+  a request without one, or one another site's page sent (`service.web.origin`), goes
+  on to the routed handler. Once the confirm has run, its
   answer is given here, a refusal as the same problem details the routed app gives
   (`problems.domain_parts`), since running it again would not say the same thing (an
   expired hold is gone the second time).
@@ -38,6 +39,7 @@ from service.errors import FairdropError
 from service.queue import tickets
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health, problems
+from service.web.origin import from_elsewhere
 from service.web.auth import (
     TICKET_COOKIE,
     registration_of,
@@ -101,6 +103,8 @@ class FastLane:
         if len(parts) != 3 or parts[1] != "holds" or not all(parts) or confirmer is None:
             return False
         launch_id, _, hold_id = parts
+        if from_elsewhere(scope, confirmer.deps.settings.public_url):
+            return False  # another site's page sent it: the routed app refuses it
         try:
             registration_id = registration_of(
                 confirmer.deps, launch_id, scope_customer_tokens(scope)

@@ -2,7 +2,7 @@
 
 Postgres's text holds neither NUL nor a lone surrogate (UTF-8 cannot spell one): sent
 to it, either fails the statement (`CharacterNotInRepertoireError`, a 500). So every
-string a request carries is checked here, once, as the app's `before_request` hook:
+string a request carries is checked here, once, from the app's `before_request` hook:
 its path parameters, its query parameters, and its body — JSON (every key and string,
 at any depth), a form, or any other text such as a CSV (by line and column). A string
 that fails is a 400 `invalid-request` naming the field and where it came from.
