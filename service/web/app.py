@@ -26,6 +26,8 @@ from service.web import health
 from service.web.admin import AdminController
 from service.web.agent import AgentController
 from service.web.dashboard import DashboardController
+from service.web.origin import refuse_cross_origin
+from service.web.params import AnyRequest
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
@@ -33,8 +35,6 @@ from service.web.registration import RegistrationController
 from service.web.selfservice import SelfServiceController
 from service.web.shopper import ShopperController
 from service.web.staff import StaffController
-from service.web.origin import refuse_cross_origin
-from service.web.params import AnyRequest
 from service.web.storable import refuse_unstorable
 from service.web.webhooks import WebhookController
 from service.webhooks.openapi import WebhooksOpenAPIConfig

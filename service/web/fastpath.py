@@ -28,18 +28,17 @@ the rest in the routed app).
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import msgspec
 from litestar import Litestar
 from litestar.enums import ScopeType
-from litestar.types import Receive, Scope, Send
+from litestar.types import HTTPScope, Receive, Scope, Send
 
 from service.errors import FairdropError
 from service.queue import tickets
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health, problems
-from service.web.origin import from_elsewhere
 from service.web.auth import (
     TICKET_COOKIE,
     registration_of,
@@ -48,6 +47,7 @@ from service.web.auth import (
     scope_token,
 )
 from service.web.forwarded import scope_address
+from service.web.origin import from_elsewhere
 from service.web.queue import answer_status
 from service.web.ratelimit import STATUS_PER_ADDRESS, STATUS_PER_TICKET
 from service.web.shopper import reservation_out
@@ -103,7 +103,7 @@ class FastLane:
         if len(parts) != 3 or parts[1] != "holds" or not all(parts) or confirmer is None:
             return False
         launch_id, _, hold_id = parts
-        if from_elsewhere(scope, confirmer.deps.settings.public_url):
+        if from_elsewhere(cast(HTTPScope, scope), confirmer.deps.settings.public_url):
             return False  # another site's page sent it: the routed app refuses it
         try:
             registration_id = registration_of(

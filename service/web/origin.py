@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from litestar.types import Scope
+from litestar.types import HTTPScope
 
 from service.errors import CrossOrigin
 
@@ -38,7 +38,7 @@ def _host_matches(origin: str, host: str) -> bool:
     return ":" not in host.rsplit("]", 1)[-1] and parts.hostname == host.lower()
 
 
-def from_elsewhere(scope: Scope, public_url: str) -> bool:
+def from_elsewhere(scope: HTTPScope, public_url: str) -> bool:
     """Whether an unsafe request is one another site's page made the browser send."""
     if scope["method"] in SAFE_METHODS:
         return False
@@ -61,7 +61,7 @@ def from_elsewhere(scope: Scope, public_url: str) -> bool:
     return not any(h and _host_matches(origin, h) for h in hosts)
 
 
-def refuse_cross_origin(scope: Scope, public_url: str) -> None:
+def refuse_cross_origin(scope: HTTPScope, public_url: str) -> None:
     """`CrossOrigin` (403) for a request another site's page made the browser send."""
     if from_elsewhere(scope, public_url):
         raise CrossOrigin(
