@@ -26,6 +26,7 @@ from service.web import health
 from service.web.admin import AdminController
 from service.web.agent import AgentController
 from service.web.dashboard import DashboardController
+from service.web.openapi import FairdropOpenAPIConfig
 from service.web.origin import refuse_cross_origin
 from service.web.params import AnyRequest
 from service.web.problems import EXCEPTION_HANDLERS
@@ -37,7 +38,6 @@ from service.web.shopper import ShopperController
 from service.web.staff import StaffController
 from service.web.storable import refuse_unstorable
 from service.web.webhooks import WebhookController
-from service.webhooks.openapi import WebhooksOpenAPIConfig
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def create_app(
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
         before_request=_guard,
-        openapi_config=WebhooksOpenAPIConfig(
+        openapi_config=FairdropOpenAPIConfig(
             title="fairdrop",
             version="0.1.0",
             description="Runs the launch of a scarce product fairly and without falling over.",

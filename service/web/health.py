@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Response, get
 
 from service.web.params import AnyRequest, AppDeps
-from service.web.problems import MEDIA_TYPE
+from service.web.problems import MEDIA_TYPE, problem_parts
 
 # Responses by (route, status); problems by type. Per process, as Prometheus expects.
 RESPONSES: Counter[tuple[str, int]] = Counter()
@@ -40,17 +40,10 @@ async def readyz(deps: AppDeps) -> Response[dict[str, Any]]:
     ready = all(v == "ok" for v in checks.values())
     if ready:
         return Response({"status": "ready", "checks": checks})
-    return Response(
-        {
-            "type": "https://fairdrop.dev/problems/unavailable",
-            "title": "Not ready",
-            "status": 503,
-            "detail": "A backing service is down.",
-            "checks": checks,
-        },
-        status_code=503,
-        media_type=MEDIA_TYPE,
+    body, headers = problem_parts(
+        "/readyz", 503, "unavailable", "Not ready", "A backing service is down.", {"checks": checks}
     )
+    return Response(body, status_code=503, media_type=MEDIA_TYPE, headers=headers)
 
 
 @get("/metrics", operation_id="metrics", tags=["ops"], media_type="text/plain; version=0.0.4")

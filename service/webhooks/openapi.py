@@ -2,20 +2,17 @@
 registered endpoint, one entry per event type, its body the type's msgspec struct.
 
 Litestar builds the document's component schemas from the routes only, so the payload
-schemas are added to the generated document here, in the one place it is turned into
-JSON (`WebhooksOpenAPIConfig`, given to the app instead of a plain `OpenAPIConfig`).
+schemas are added to the generated document (`add_webhooks`, called where the document
+is turned into JSON: `service.web.openapi`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 from typing import Any
 
 import msgspec
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import OpenAPI
 
 from service.webhooks.payloads import PAYLOADS
 
@@ -63,23 +60,12 @@ def webhooks_section() -> tuple[dict[str, Any], dict[str, Any]]:
     return hooks, components
 
 
-class _WithWebhooks(OpenAPI):
-    def to_schema(self) -> dict[str, Any]:
-        schema = super().to_schema()
-        hooks, components = webhooks_section()
-        schemas = schema.setdefault("components", {}).setdefault("schemas", {})
-        clash = {n for n in components if n in schemas and schemas[n] != components[n]}
-        if clash:
-            raise RuntimeError(f"webhook payload schemas clash with the API's: {sorted(clash)}")
-        schemas.update(components)
-        schema["webhooks"] = hooks
-        return schema
-
-
-@dataclasses.dataclass
-class WebhooksOpenAPIConfig(OpenAPIConfig):
-    """An `OpenAPIConfig` whose document carries the webhooks section."""
-
-    def to_openapi_schema(self) -> OpenAPI:
-        base = super().to_openapi_schema()
-        return _WithWebhooks(**{f.name: getattr(base, f.name) for f in dataclasses.fields(base)})
+def add_webhooks(schema: dict[str, Any]) -> None:
+    """Put the `webhooks` section and its payload schemas into a generated document."""
+    hooks, components = webhooks_section()
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    clash = {n for n in components if n in schemas and schemas[n] != components[n]}
+    if clash:
+        raise RuntimeError(f"webhook payload schemas clash with the API's: {sorted(clash)}")
+    schemas.update(components)
+    schema["webhooks"] = hooks
