@@ -101,6 +101,7 @@ def _plans(now_ms: int) -> dict[str, tuple[LaunchCreate, LaunchState, int]]:
             LaunchCreate(
                 id=DEMO_ID,
                 name="Phone 17 launch (demo)",
+                time_zone="Europe/London",
                 hold_seconds=120,
                 per_customer_limit=2,
                 registration_opens_at=_hour(now_ms, -72),
@@ -115,6 +116,7 @@ def _plans(now_ms: int) -> dict[str, tuple[LaunchCreate, LaunchState, int]]:
             LaunchCreate(
                 id=NEXT_ID,
                 name="Console 5 launch (demo)",
+                time_zone="Europe/London",
                 registration_opens_at=_hour(now_ms, 0),
                 registration_closes_at=_hour(now_ms, 24 * 7),
                 checkin_opens_at=_hour(now_ms, 24 * 8),

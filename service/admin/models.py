@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from datetime import date, datetime
 from typing import Annotated, Literal, get_args
 
@@ -53,14 +55,34 @@ def check_years(value: date, field: str, source: str = "body") -> None:
         )
 
 
+TimeZone = Annotated[str, msgspec.Meta(min_length=1, max_length=64, examples=["Europe/London"])]
+
+
+@functools.cache
+def _zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
+
+
+def check_zone(value: object, field: str = "time_zone") -> None:
+    """`InvalidField` (422) unless `value` names an IANA time zone."""
+    if isinstance(value, str) and value not in _zones() and value != "UTC":
+        raise InvalidField(
+            f"{value!r} is not a time zone: give its IANA name, such as Europe/London or"
+            " America/New_York.",
+            field=field,
+        )
+
+
 class BoundedTimes(msgspec.Struct):
-    """A request struct whose every time falls in `YEARS` (checked as it is decoded)."""
+    """A request struct whose every time falls in `YEARS` and whose `time_zone`, if it
+    has one, is a real one (checked as it is decoded)."""
 
     def __post_init__(self) -> None:
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, date):
                 check_years(value, name)
+        check_zone(getattr(self, "time_zone", None))
 
 
 class Timings(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
@@ -96,6 +118,8 @@ class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
     """At most this many admitted shoppers at once."""
     admission_window_seconds: WindowSeconds = 120
     """An admitted shopper's time to place a hold before the place lapses."""
+    time_zone: TimeZone = "UTC"
+    """Where the launch happens (an IANA name): pages and e-mails give its times there."""
 
 
 _MaybeTime = datetime | None | msgspec.UnsetType
@@ -113,6 +137,7 @@ class LaunchUpdate(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
     admit_rate: AdmitRate | msgspec.UnsetType = msgspec.UNSET
     active_cap: ActiveCap | msgspec.UnsetType = msgspec.UNSET
     admission_window_seconds: WindowSeconds | msgspec.UnsetType = msgspec.UNSET
+    time_zone: TimeZone | msgspec.UnsetType = msgspec.UNSET
     registration_opens_at: _MaybeTime = msgspec.UNSET
     registration_closes_at: _MaybeTime = msgspec.UNSET
     checkin_opens_at: _MaybeTime = msgspec.UNSET
@@ -136,6 +161,8 @@ class Launch(Timings, kw_only=True):
     admit_rate: float
     active_cap: int
     admission_window_seconds: int
+    time_zone: str
+    """Where the launch happens (an IANA name): pages and e-mails give its times there."""
     created_at: datetime
     updated_at: datetime
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from service.infra.db import Conn
 from service.notify.sender import (
@@ -21,7 +22,7 @@ from service.notify.sender import (
 )
 
 _LAUNCH = """
-SELECT fairness_mode, sale_starts_at, pickup_starts_at, pickup_ends_at
+SELECT fairness_mode, sale_starts_at, pickup_starts_at, pickup_ends_at, time_zone
 FROM launches WHERE id = $1
 """
 
@@ -31,26 +32,33 @@ SELECT (SELECT name FROM stores WHERE launch_id = $1 AND id = $2) AS store,
 """
 
 
-def when(at: datetime | None) -> str:
-    """A time as people read it in an e-mail: `Fri 15 Jan 2027, 08:00 UTC`."""
+def when(at: datetime | None, zone: str = "UTC") -> str:
+    """A time as people read it in an e-mail, in the launch's zone: `Fri 15 Jan 2027,
+    08:00 GMT`."""
     if at is None:
         return "to be announced"
-    return at.astimezone(UTC).strftime("%a %-d %b %Y, %H:%M UTC")
+    return at.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %Y, %H:%M %Z")
 
 
-def when_ms(ms: int | float) -> str:
-    return when(datetime.fromtimestamp(ms / 1000, tz=UTC))
+def when_ms(ms: int | float, zone: str = "UTC") -> str:
+    return when(datetime.fromtimestamp(ms / 1000, tz=UTC), zone)
+
+
+def _zone(letter: Letter) -> str:
+    zone: str = letter.context["launch"].get("time_zone", "UTC")
+    return zone
 
 
 async def _with_launch(con: Conn, launch_id: str, letter: Letter) -> Letter:
     row = await con.fetchrow(_LAUNCH, launch_id)
     if row is None:
         raise Undeliverable("the launch is gone")
+    zone = row["time_zone"]
     letter.context["launch"] |= {
         "mode": row["fairness_mode"],
-        "sale_starts": when(row["sale_starts_at"]) if row["sale_starts_at"] else None,
-        "pickup_starts": when(row["pickup_starts_at"]),
-        "pickup_ends": when(row["pickup_ends_at"]),
+        "sale_starts": when(row["sale_starts_at"], zone) if row["sale_starts_at"] else None,
+        "pickup_starts": when(row["pickup_starts_at"], zone),
+        "pickup_ends": when(row["pickup_ends_at"], zone),
     }
     return letter
 
@@ -61,7 +69,7 @@ async def load_checkin_open(con: Conn, launch_id: str, p: dict[str, Any]) -> Let
 
 async def load_your_turn(con: Conn, launch_id: str, p: dict[str, Any]) -> Letter:
     letter = await load_registration(con, launch_id, p)
-    letter.context["until"] = when_ms(p["until_ms"])
+    letter.context["until"] = when_ms(p["until_ms"], _zone(letter))
     return letter
 
 
@@ -73,7 +81,7 @@ async def _hold(con: Conn, launch_id: str, p: dict[str, Any]) -> Letter:
         "id": p["hold"],
         "store": row["store"] or p["store"],
         "sku": row["sku"] or p["sku"],
-        "expires": when_ms(p["expires_ms"]) if "expires_ms" in p else None,
+        "expires": when_ms(p["expires_ms"], _zone(letter)) if "expires_ms" in p else None,
     }
     return letter
 

@@ -59,7 +59,7 @@ class Letter:
 Loader = Callable[[Conn, str, dict[str, Any]], Awaitable[Letter]]
 
 _REGISTRATION = """
-SELECT r.email, r.name, l.id AS launch_id, l.name AS launch_name
+SELECT r.email, r.name, l.id AS launch_id, l.name AS launch_name, l.time_zone
 FROM registrations r JOIN launches l ON l.id = r.launch_id
 WHERE r.launch_id = $1 AND r.id = $2
 """
@@ -85,7 +85,11 @@ async def load_registration(con: Conn, launch_id: str, p: dict[str, Any]) -> Let
     context = {
         "greeting_name": name or to.addr_spec,
         "email": to.addr_spec,
-        "launch": {"id": row["launch_id"], "name": row["launch_name"]},
+        "launch": {
+            "id": row["launch_id"],
+            "name": row["launch_name"],
+            "time_zone": row["time_zone"],
+        },
     }
     return Letter(to=to, context=context)
 

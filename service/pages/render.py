@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -44,12 +45,13 @@ def page(
     )
 
 
-def when(value: datetime | None) -> str:
-    """A moment as people read it, in UTC (the page's script shows local time)."""
+def when(value: datetime | None, zone: str = "UTC") -> str:
+    """A moment as people read it, with its zone: in `zone` (a launch's), else UTC. The
+    page's script writes it again (in the same zone, adding the reader's own time when
+    theirs differs), so this is what a page without script shows."""
     if value is None:
         return "to be announced"
-    at = value.astimezone(UTC)
-    return at.strftime("%a %-d %b %Y, %H:%M UTC")
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %Y, %H:%M %Z")
 
 
 def _error_page(status: int, title: str, detail: str) -> Template:

@@ -4,6 +4,7 @@ the reservation code, and how to check the draw."""
 
 from __future__ import annotations
 
+import functools
 from datetime import UTC, datetime
 from typing import Any
 
@@ -127,7 +128,10 @@ async def _launch_context(deps: AppDeps, launch_id: str) -> dict[str, Any]:
         "fair": FAIRNESS[launch.fairness_mode],
         "title": launch.name,
         "hold_for": _duration(launch.hold_seconds),
-        "when": when,
+        "choose_for": _duration(launch.admission_window_seconds),
+        # Times in the launch's zone; the pages' script adds the reader's own if it differs.
+        "zone": launch.time_zone,
+        "when": functools.partial(when, zone=launch.time_zone),
         "iso": iso,
     }
 

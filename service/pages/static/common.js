@@ -1,16 +1,40 @@
 // Shared by every page: local times, and one way to call the JSON API.
 "use strict";
 (function () {
-  // Local time, always with its zone ("Tue 3 Dec, 18:00 CET"): a shopper in another
-  // zone than the store, or staff reading a screenshot, can tell which 18:00 is meant.
-  const fmt = new Intl.DateTimeFormat(undefined, {
+  // A time always with its zone ("Tue 3 Dec, 18:00 CET"), so nobody wonders which 18:00
+  // is meant. On a launch's pages, in the launch's zone (`data-zone`, where the store's
+  // clock is), with the reader's own time beside it when theirs differs; elsewhere the
+  // reader's own.
+  const opts = {
     weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit",
     timeZoneName: "short",
-  });
+  };
+  const fmt = new Intl.DateTimeFormat(undefined, opts);
+  const zoned = {};
+  function inZone(zone) {
+    try {
+      return zoned[zone] || (zoned[zone] = new Intl.DateTimeFormat(undefined, { ...opts, timeZone: zone }));
+    } catch (e) { return fmt; } // a zone this browser does not know: the reader's own
+  }
+  function zoneText(at, zone) {
+    const there = inZone(zone).formatToParts(at);
+    const here = fmt.formatToParts(at);
+    const clock = (parts) => parts.filter((p) => p.type !== "timeZoneName").map((p) => p.value).join("");
+    const text = there.map((p) => p.value).join("");
+    if (clock(there) === clock(here)) return text;
+    const sameDay = ["weekday", "day", "month"].every((t) =>
+      (there.find((p) => p.type === t) || {}).value === (here.find((p) => p.type === t) || {}).value);
+    const mine = sameDay
+      ? new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", timeZoneName: "short" }).format(at)
+      : fmt.format(at);
+    return `${text} (${mine} your time)`;
+  }
   function localize(root) {
     for (const el of (root || document).querySelectorAll("time[data-local]")) {
       const at = Date.parse(el.getAttribute("datetime") || "");
-      if (!Number.isNaN(at)) el.textContent = fmt.format(new Date(at));
+      if (Number.isNaN(at)) continue;
+      const zone = el.closest("[data-zone]");
+      el.textContent = zone ? zoneText(new Date(at), zone.dataset.zone) : fmt.format(new Date(at));
     }
   }
   // Calls the JSON API with the page's cookies. Resolves to {ok, status, body};
