@@ -110,6 +110,8 @@ async def test_a_launch_time_zone_is_a_real_one(deps: Deps, app: Client, admin_k
     )
     assert patched.status_code == 422 and patched.json()["fields"] == ["time_zone"]
     assert (await launches.get_launch(deps, "tz")).time_zone == "Asia/Tokyo"
+    public = (await app.get("/api/launches/tz")).json()  # what an app shows times in
+    assert public["time_zone"] == "Asia/Tokyo" and "sale_starts_at" in public
 
 
 @pytest.fixture

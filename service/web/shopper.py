@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 import msgspec
@@ -37,13 +38,22 @@ class Availability(msgspec.Struct):
     available: int
 
 
-class PublicLaunch(msgspec.Struct):
+class PublicLaunch(msgspec.Struct, kw_only=True):
     id: str
     name: str
     state: str
     paused: bool
     hold_seconds: int
     per_customer_limit: int
+    fairness_mode: str
+    """How the queue is ordered: `prequeue-shuffle`, `lottery` or `fifo`."""
+    time_zone: str
+    """Where the launch happens (IANA): show its times there."""
+    registration_closes_at: datetime | None
+    checkin_opens_at: datetime | None
+    sale_starts_at: datetime | None
+    pickup_starts_at: datetime | None
+    pickup_ends_at: datetime | None
     stores: list[dict[str, str]]
     skus: list[dict[str, str]]
     availability: list[Availability]
@@ -76,6 +86,13 @@ class ShopperController(Controller):
             paused=launch.paused,
             hold_seconds=launch.hold_seconds,
             per_customer_limit=launch.per_customer_limit,
+            fairness_mode=launch.fairness_mode,
+            time_zone=launch.time_zone,
+            registration_closes_at=launch.registration_closes_at,
+            checkin_opens_at=launch.checkin_opens_at,
+            sale_starts_at=launch.sale_starts_at,
+            pickup_starts_at=launch.pickup_starts_at,
+            pickup_ends_at=launch.pickup_ends_at,
             stores=[{"id": s.id, "name": s.name} for s in stores],
             skus=[{"id": s.id, "name": s.name} for s in skus],
             availability=[Availability(c.store_id, c.sku_id, c.available) for c in counts],
