@@ -87,6 +87,12 @@ MESSAGES: dict[str, str] = {
     " (expired holds, cancellations) are offered in queue order.",
     "closed": "The sale is closed.",
 }
+STILL = (
+    "Nobody is being let in right now: the sale has not started, or it is paused. When it"
+    " runs, people are let in in the order of the queue; you keep your place, so keep this"
+    " page open."
+)
+"""A place in a queue that admission does not move (not selling, or paused)."""
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
@@ -162,7 +168,8 @@ def compute(
     if snap.sold_out:
         return status("sold_out", ahead=ahead, poll=10.0)
     eta = eta_seconds(pace, rank, now_ms)
-    return status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
+    waiting = status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
+    return waiting if snap.admitting else msgspec.structs.replace(waiting, message=STILL)
 
 
 class QueueWatch:
