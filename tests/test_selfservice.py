@@ -112,6 +112,7 @@ async def test_one_view_of_everything_about_a_registration(
     assert res["store"] == STORE and res["sku"] == "Phone 17" and res["status"] == "confirmed"
     assert res["pickup"]["starts_at"].startswith("2027-02-01T09:00:00")
     assert res["cancellable"] is True
+    assert set(res["links"]) == {"calendar", "qr_png", "qr_svg", "cancel", "resend"}
     history = [(h["what"], h["by"], h["channel"]) for h in view["history"]]
     assert ("Registered by the organiser", "the organiser", "admin") in history
     assert (
@@ -128,6 +129,15 @@ async def test_one_view_of_everything_about_a_registration(
     )
     assert by_ticket.status_code == 200
     assert by_ticket.json()["registration"] == view["registration"]
+
+    # Cancelled: only what still works is linked (the calendar file, which drops it).
+    await actions.cancel_reservation(deps, L, s.regs[0], s.reservation.id, channel="web")
+    after = await app.get(f"/api/launches/{L}/manage", params=link(deps, s.regs[0]))
+    [gone] = after.json()["reservations"]
+    assert gone["status"] == "cancelled" and gone["cancellable"] is False
+    assert set(gone["links"]) == {"calendar"}
+    for name, path in gone["links"].items():
+        assert (await app.get(path, params=link(deps, s.regs[0]))).status_code == 200, name
 
 
 def _forge(token: str, registration: int) -> str:

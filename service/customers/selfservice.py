@@ -81,7 +81,9 @@ class ReservationView(msgspec.Struct, frozen=True, kw_only=True):
     cancelled_at: datetime | None
     cancellable: bool
     links: dict[str, str]
-    """calendar (.ics), qr_png, qr_svg, cancel, resend: paths taking the same credential."""
+    """What can be done with it now, as paths taking the same credential: `calendar`
+    (.ics, once the pickup window is set), and while it is confirmed `qr_png`,
+    `qr_svg`, `cancel`, `resend`."""
 
 
 class SelfView(msgspec.Struct, frozen=True, kw_only=True):
@@ -154,6 +156,19 @@ async def live_holds(
     ]
 
 
+def _links(base: str, status: str, pickup_set: bool) -> dict[str, str]:
+    """What can be done with a reservation now: a live one's code (QR), cancel and
+    re-send; the calendar file once the pickup window is set (a cancelled one's
+    takes the event off the calendar)."""
+    out = {"calendar": f"{base}/calendar.ics"} if pickup_set else {}
+    if status == "confirmed":
+        out |= {k: f"{base}/{path}" for k, path in _LIVE_LINKS.items()}
+    return out
+
+
+_LIVE_LINKS = {"qr_png": "qr.png", "qr_svg": "qr.svg", "cancel": "cancel", "resend": "resend"}
+
+
 def _reservation(
     r: Reservation, launch: Launch, stores: dict[str, str], skus: dict[str, str]
 ) -> ReservationView:
@@ -172,13 +187,7 @@ def _reservation(
         collected_at=r.collected_at,
         cancelled_at=r.cancelled_at,
         cancellable=r.status == "confirmed",
-        links={
-            "calendar": f"{base}/calendar.ics",
-            "qr_png": f"{base}/qr.png",
-            "qr_svg": f"{base}/qr.svg",
-            "cancel": f"{base}/cancel",
-            "resend": f"{base}/resend",
-        },
+        links=_links(base, r.status, launch.pickup_starts_at is not None),
     )
 
 

@@ -42,8 +42,8 @@ def _open(until_ms: int, used: int, limit: int) -> str:
         return "It is your turn: choose a store and hold your unit before your time runs out."
     more = limit - used
     return (
-        f"It is still your turn: you have reserved {used} of the {limit} one customer may"
-        f" take, so you may hold {more} more before your time runs out."
+        f"It is still your turn: you have reserved {used} of the {limit} a customer may"
+        f" have, so you may hold {more} more before your time runs out."
     )
 
 
