@@ -45,7 +45,11 @@ async def test_recorded_check_ins_and_turns_are_said_once(deps: Deps) -> None:
     from service.queue.status import QueueWatch
 
     await launches.create_launch(
-        deps, LaunchCreate(id="s2", name="S", fairness_mode="fifo", admit_rate=1000.0), **A
+        deps,
+        LaunchCreate(
+            id="s2", name="S", fairness_mode="fifo", admit_rate=1000.0, time_zone="Asia/Tokyo"
+        ),
+        **A,
     )
     await launches.add_item(deps, "s2", "stores", ItemCreate(id="S1", name="S"), **A)
     await launches.add_item(deps, "s2", "skus", ItemCreate(id="K1", name="K"), **A)
@@ -69,3 +73,4 @@ async def test_recorded_check_ins_and_turns_are_said_once(deps: Deps) -> None:
     [turn] = [e for e in view.timeline if e.kind == "queue.admitted"]
     assert turn.what.startswith("Turn came: admitted from the queue, to place a hold until ")
     assert "a later time" not in turn.what
+    assert turn.what.endswith(" JST"), "in the launch's time zone"

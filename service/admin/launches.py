@@ -42,6 +42,12 @@ async def get_launch(deps: Deps, launch_id: str) -> Launch:
     return _launch(row)
 
 
+async def launch_zone(deps: Deps, launch_id: str) -> str:
+    """The launch's time zone (UTC for a launch that is gone)."""
+    zone = await deps.pool.fetchval("SELECT time_zone FROM launches WHERE id = $1", launch_id)
+    return str(zone or "UTC")
+
+
 async def list_launches(deps: Deps) -> list[Launch]:
     rows = await deps.pool.fetch(f"SELECT {_LAUNCH_COLUMNS} FROM launches ORDER BY created_at")
     return [_launch(r) for r in rows]

@@ -33,6 +33,8 @@ class Names(msgspec.Struct, frozen=True, kw_only=True):
     """The customer, as the reader calls them ("you" on their own page)."""
     labels: dict[str, str] = msgspec.field(default_factory=dict)
     """`key:<id>` → the key's label: staff are named by it, never by the key's id."""
+    zone: str = "UTC"
+    """The launch's time zone: times named in an entry are given there."""
 
 
 # Notification topics in the words of the e-mail's reader.
@@ -89,14 +91,18 @@ def _mail(n: Names, d: Mapping[str, Any]) -> str:
     return f"E-mailed {n.you} " + _MAILS.get(kind, "a message")
 
 
-def _at(iso: object) -> str:
-    """An ISO time from an event's data as people read it, with its zone."""
-    return when(datetime.fromisoformat(iso)) if isinstance(iso, str) else "a later time"
+def _at(n: Names, iso: object) -> str:
+    """An ISO time from an event's data as people read it, in the launch's zone."""
+    return when(datetime.fromisoformat(iso), n.zone) if isinstance(iso, str) else "a later time"
 
 
 def _admitted(n: Names, d: Mapping[str, Any]) -> str:
     until = d.get("until_ms")
-    at = when(datetime.fromtimestamp(until / 1000, tz=UTC)) if isinstance(until, int) else None
+    at = (
+        when(datetime.fromtimestamp(until / 1000, tz=UTC), n.zone)
+        if isinstance(until, int)
+        else None
+    )
     return f"Turn came: admitted from the queue, to place a hold until {at or 'a later time'}"
 
 
@@ -147,7 +153,7 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
         f" to {_store(n, d.get('to_store'))}{_reason(d)}"
     ),
     "reservation.pickup_extended": lambda n, d: (
-        f"Pickup of {_code(n, d)} extended until {_at(d.get('ends_at'))}{_reason(d)}"
+        f"Pickup of {_code(n, d)} extended until {_at(n, d.get('ends_at'))}{_reason(d)}"
     ),
     "reservation.booked_by_agent": lambda n, d: (
         f"Customer service booked reservation {_code(n, d)} for {n.you}{_reason(d)}"

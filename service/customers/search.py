@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from service import errors
+from service.admin.launches import launch_zone
 from service.admin.models import Registration
 from service.auth.apikeys import key_labels
 from service.customers import history
@@ -111,6 +112,7 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
         skus=await _names(deps, reg.launch_id, "skus"),
         codes={r.id: format_code(r.code) for r in reservations},
         you="the customer",
+        zone=await launch_zone(deps, reg.launch_id),
     )
     labels = await key_labels(deps.pool, {e.actor for e in timeline})
     return CustomerView(

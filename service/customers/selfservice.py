@@ -10,6 +10,7 @@ from datetime import datetime
 import msgspec
 
 from service.admin import launches
+from service.admin.launches import launch_zone
 from service.admin.models import Launch
 from service.auth.apikeys import key_labels
 from service.customers import search
@@ -253,6 +254,7 @@ async def _history(
         skus=skus,
         codes={r.id: format_code(r.code) for r in customer.reservations},
         labels=await key_labels(deps.pool, {e.actor for e in customer.timeline}),
+        zone=await launch_zone(deps, customer.registration.launch_id),
     )
     return [
         describe(e, names, registration_id)

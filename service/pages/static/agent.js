@@ -22,12 +22,16 @@
     el.textContent = text;
     el.hidden = !text;
   }
-  // The server words each entry (what, and by whom); a time it names ("until … UTC")
-  // is shown here in the agent's own time zone.
+  // The server words each entry (what, and by whom), naming times in the launch's zone
+  // ("until Mon 7 Dec 2026, 15:27 GMT"); here the agent's own is given too.
   function describe(e) {
     const d = e.data || {};
-    const until = d.ends_at || d.until;
-    return until ? e.what.replace(/until .+? UTC/, `until ${fd.when(until)}`) : e.what;
+    const until = d.ends_at || d.until || (d.until_ms && new Date(d.until_ms).toISOString());
+    const named = /until \w{3} \d{1,2} \w{3} \d{4}, \d\d:\d\d \S+/;
+    if (!until) return e.what;
+    const mine = fd.when(until);
+    const same = (m) => m.endsWith(mine.slice(mine.lastIndexOf(",") + 2));
+    return e.what.replace(named, (m) => (same(m) ? m : `${m} (${mine} your time)`));
   }
   // A problem+json's words: the detail, and which field when the API names one.
   function problemText(body, fallback) {
