@@ -74,3 +74,23 @@ async def test_recorded_check_ins_and_turns_are_said_once(deps: Deps) -> None:
     assert turn.what.startswith("Turn came: admitted from the queue, to place a hold until ")
     assert "a later time" not in turn.what
     assert turn.what.endswith(" JST"), "in the launch's time zone"
+
+
+async def test_a_confirmation_is_said_once_and_by_whom(deps: Deps) -> None:
+    """The hold log's `confirmed` line and the reservation's own event are one fact;
+    on the shopper's page, their own steps are theirs, not "fairdrop"'s."""
+    from service.customers import selfservice
+    from service.stock import confirm, holds
+    from service.stock.hold_log import drain_events
+    from tests.serve import selling_launch
+
+    [reg] = await selling_launch(deps, "s3", registrations=1)
+    hold = await holds.reserve(deps, "s3", reg, "S1", "K1")
+    done = await confirm.confirm(deps, "s3", reg, hold.hold_id)
+    await drain_events(deps, "s3")
+
+    view = await search.view_of(deps, "s3", reg)
+    said = [e.what for e in view.timeline if done.code[:5] in e.what]
+    assert len(said) == 1 and said[0].startswith("Reservation "), said
+    [held] = [h for h in await selfservice.history(deps, "s3", reg) if h.kind == "hold.held"]
+    assert held.by == "you"

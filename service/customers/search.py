@@ -105,6 +105,8 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
             subjects,
         )
     ]
+    # A hold that became a reservation: the reservation's own event says so, with who.
+    events = [e for e in events if not (e.kind == "hold.confirmed" and "reservation" in e.data)]
     story = await queue_story(deps, reg.launch_id, reg.id, events)
     timeline = sorted(events + story, key=lambda e: e.at)  # stable: events keep their order
     names = history.Names(
