@@ -296,3 +296,29 @@ async def test_two_senders_at_once_and_a_dropped_connection_deliver_every_messag
     assert sum(first) + rest == 12
     assert len(inbox.ids()) == 12 and set(inbox.ids().values()) == {1}
     assert await deps.pool.fetchval("SELECT count(*) FROM deliveries") == 12
+
+
+async def test_the_confirmation_says_when_to_pick_up_in_the_launch_zone(
+    deps: Deps, inbox: Inbox
+) -> None:
+    """With the pickup window set: its times in the launch's zone and a calendar link;
+    without: that it is to be announced, and no calendar link that would be refused."""
+    regs = await selling_launch(deps, L, units=2, registrations=2, time_zone="Europe/Berlin")
+    hold = await reserve(deps, L, regs[0], "S1", "K1")
+    await confirm(deps, L, regs[0], hold.hold_id)
+    await send_pending(deps)
+    [unset] = inbox.messages
+    assert "to be announced" in text_of(unset) and "calendar.ics" not in text_of(unset)
+    assert "calendar.ics" not in html_of(unset)
+
+    starts = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
+    window = LaunchUpdate(pickup_starts_at=starts, pickup_ends_at=starts + timedelta(hours=8))
+    await launches.update_launch(deps, L, window, **ACTOR)
+    hold = await reserve(deps, L, regs[1], "S1", "K1")
+    await confirm(deps, L, regs[1], hold.hold_id)
+    inbox.messages.clear()
+    await send_pending(deps)
+    [mail] = inbox.messages
+    text = text_of(mail)
+    assert "from Mon 1 Feb 2027, 10:00 CET until Mon 1 Feb 2027, 18:00 CET" in text, text
+    assert "/calendar.ics?token=" in text and "calendar.ics" in html_of(mail)

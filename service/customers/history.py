@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 
 from service.customers.story import TimelineEntry
-from service.notify.letters import when
+from service.moments import when
 from service.stock.codes import format_code
 
 

@@ -7,11 +7,10 @@ Each loader gathers, at send time, what its template pair in `templates/` shows;
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from service.infra.db import Conn
+from service.moments import when, when_ms
 from service.notify.sender import (
     Letter,
     Loader,
@@ -30,18 +29,6 @@ _ITEMS = """
 SELECT (SELECT name FROM stores WHERE launch_id = $1 AND id = $2) AS store,
        (SELECT name FROM skus WHERE launch_id = $1 AND id = $3) AS sku
 """
-
-
-def when(at: datetime | None, zone: str = "UTC") -> str:
-    """A time as people read it in an e-mail, in the launch's zone: `Fri 15 Jan 2027,
-    08:00 GMT`."""
-    if at is None:
-        return "to be announced"
-    return at.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %Y, %H:%M %Z")
-
-
-def when_ms(ms: int | float, zone: str = "UTC") -> str:
-    return when(datetime.fromtimestamp(ms / 1000, tz=UTC), zone)
 
 
 def _zone(letter: Letter) -> str:

@@ -30,6 +30,7 @@ import asyncpg
 from service.customers import links
 from service.deps import Deps
 from service.infra.db import Conn
+from service.moments import when
 from service.notify.mailer import CONNECTION_ERRORS, Mailer, compose, mail_domain
 from service.notify.templates import qr_png, render
 from service.stock.codes import format_code
@@ -65,8 +66,10 @@ WHERE r.launch_id = $1 AND r.id = $2
 """
 
 _RESERVATION = """
-SELECT v.id, v.code, v.status, s.name AS store, k.name AS sku
+SELECT v.id, v.code, v.status, s.name AS store, k.name AS sku,
+       l.pickup_starts_at, GREATEST(l.pickup_ends_at, v.pickup_ends_at) AS pickup_ends_at
 FROM reservations v
+JOIN launches l ON l.id = v.launch_id
 JOIN stores s ON s.launch_id = v.launch_id AND s.id = v.store_id
 JOIN skus k ON k.launch_id = v.launch_id AND k.id = v.sku_id
 WHERE v.launch_id = $1 AND v.id = $2 AND v.registration_id = $3
@@ -102,6 +105,7 @@ async def load_verify_email(con: Conn, launch_id: str, p: dict[str, Any]) -> Let
 
 async def load_reservation(con: Conn, launch_id: str, p: dict[str, Any]) -> Letter:
     letter = await load_registration(con, launch_id, p)
+    zone = letter.context["launch"]["time_zone"]
     row = await con.fetchrow(_RESERVATION, launch_id, int(p["reservation"]), int(p["registration"]))
     if row is None:
         raise Undeliverable("the reservation is gone")
@@ -112,6 +116,9 @@ async def load_reservation(con: Conn, launch_id: str, p: dict[str, Any]) -> Lett
         "status": row["status"],
         "store": row["store"],
         "sku": row["sku"],
+        # None: not announced yet (the pickup reminders say it when it is).
+        "pickup_starts": row["pickup_starts_at"] and when(row["pickup_starts_at"], zone),
+        "pickup_ends": row["pickup_ends_at"] and when(row["pickup_ends_at"], zone),
     }
     return letter
 

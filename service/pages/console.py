@@ -20,8 +20,9 @@ from service.admin import launches
 from service.admin.models import STATES, Launch
 from service.auth import signin
 from service.auth.apikeys import Principal, Role, authenticate
+from service.moments import when
 from service.notify import outbox
-from service.pages.render import EXCEPTION_HANDLERS, page, when
+from service.pages.render import EXCEPTION_HANDLERS, page
 from service.pages.shopper import STATE_LABELS, iso, script_json
 from service.pickup.windows import now_of
 from service.web.auth import KEY_COOKIE, require_key

@@ -8,7 +8,8 @@ from litestar.response import Template
 
 from service.admin import launches
 from service.admin.models import STATES, Launch
-from service.pages.render import EXCEPTION_HANDLERS, page, when
+from service.moments import when
+from service.pages.render import EXCEPTION_HANDLERS, page
 from service.pages.shopper import STATE_LABELS, iso
 from service.web.params import AppDeps
 

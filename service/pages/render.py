@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from litestar import Request
 from litestar.datastructures import Cookie
@@ -43,15 +41,6 @@ def page(
         headers=HEADERS,
         cookies=list(cookies),
     )
-
-
-def when(value: datetime | None, zone: str = "UTC") -> str:
-    """A moment as people read it, with its zone: in `zone` (a launch's), else UTC. The
-    page's script writes it again (in the same zone, adding the reader's own time when
-    theirs differs), so this is what a page without script shows."""
-    if value is None:
-        return "to be announced"
-    return value.astimezone(ZoneInfo(zone)).strftime("%a %-d %b %Y, %H:%M %Z")
 
 
 def _error_page(status: int, title: str, detail: str) -> Template:

@@ -17,7 +17,8 @@ from service import errors
 from service.admin import launches
 from service.admin.models import Item
 from service.customers import selfservice
-from service.pages.render import EXCEPTION_HANDLERS, page, when
+from service.moments import when
+from service.pages.render import EXCEPTION_HANDLERS, page
 from service.queue import checkin, draw, signup, turns
 from service.stock import reservations
 from service.stock.codes import QR_BORDER, format_code, qr_symbol
