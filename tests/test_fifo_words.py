@@ -100,6 +100,18 @@ async def test_no_fifo_page_claims_a_draw_in_any_state(deps: Deps, app: Client) 
             assert FIRST_COME in text.lower(), f"{name} page ({state})"
 
 
+async def test_a_deployment_of_first_come_launches_claims_no_draw(
+    deps: Deps, app: Client
+) -> None:
+    """The front page names each launch's order; with only first-come launches, none
+    of it speaks of a draw (its intro and footer did, for every deployment)."""
+    await stocked_launch(deps, L, fairness_mode="fifo", units=1, registrations=1)
+    await launches.transition(deps, L, Transition(action="advance", to="selling"), **ACTOR)
+    text = words((await app.get("/")).text)
+    assert claim_of(text) is None, f"the front page says {claim_of(text)!r}: {text}"
+    assert FIRST_COME in text.lower()
+
+
 async def test_the_words_check_can_fail(deps: Deps, app: Client) -> None:
     """A drawn launch's pages do speak of the draw: the check above sees such wording."""
     regs = await stocked_launch(deps, L, units=1, registrations=1)

@@ -10,7 +10,7 @@ from service.admin import launches
 from service.admin.models import STATES, Launch
 from service.moments import when
 from service.pages.render import EXCEPTION_HANDLERS, page
-from service.pages.shopper import STATE_LABELS, iso
+from service.pages.shopper import FAIRNESS, STATE_LABELS, iso
 from service.web.params import AppDeps
 
 ENDED = ("sold_out", "closed", "pickup", "archived")
@@ -45,6 +45,7 @@ async def home(deps: AppDeps) -> Template:
         ended=ended,
         labels=STATE_LABELS,
         next_step=NEXT_STEP,
+        fairness=FAIRNESS,
         when=when,
         iso=iso,
     )

@@ -56,6 +56,7 @@ FAIRNESS: dict[str, dict[str, str | None]] = {
         " is put in a random order that anyone can verify.",
         "at_sale": "everyone in the waiting room is put in a random order. Arriving early"
         " gives no advantage.",
+        "order": "Everyone checked in when the sale starts is put in a random order.",
         "footer": _DRAWN_FOOTER,
     },
     "lottery": {
@@ -63,6 +64,7 @@ FAIRNESS: dict[str, dict[str, str | None]] = {
         "how": "Registering early gives no advantage: when the waiting room opens, a draw"
         " that anyone can verify picks who is invited to buy, and in which order.",
         "at_sale": "the invited are let in from the waiting room in the order the draw gave them.",
+        "order": "A draw when the waiting room opens picks who may buy, and in which order.",
         "footer": _DRAWN_FOOTER,
     },
     "fifo": {
@@ -71,6 +73,7 @@ FAIRNESS: dict[str, dict[str, str | None]] = {
         " arrival, from the moment it opens.",
         "at_sale": "people are let in from the waiting room in order of arrival: first"
         " come, first served.",
+        "order": "First come, first served: places go in order of arrival.",
         "footer": "First come, first served: places in the queue go in order of arrival.",
     },
 }
