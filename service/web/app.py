@@ -76,7 +76,7 @@ async def _guard(request: AnyRequest) -> None:
     (`service.web.origin`), and text Postgres cannot store is refused
     (`service.web.storable`)."""
     deps: Deps = request.app.state.deps
-    refuse_cross_origin(request.scope, deps.settings.public_url)
+    refuse_cross_origin(request.scope, deps.settings.base_url)
     await refuse_unstorable(request)
 
 

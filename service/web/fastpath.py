@@ -103,7 +103,7 @@ class FastLane:
         if len(parts) != 3 or parts[1] != "holds" or not all(parts) or confirmer is None:
             return False
         launch_id, _, hold_id = parts
-        if from_elsewhere(cast(HTTPScope, scope), confirmer.deps.settings.public_url):
+        if from_elsewhere(cast(HTTPScope, scope), confirmer.deps.settings.base_url):
             return False  # another site's page sent it: the routed app refuses it
         try:
             registration_id = registration_of(

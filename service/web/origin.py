@@ -8,8 +8,8 @@ says it comes from elsewhere:
 
 - `Sec-Fetch-Site` (every current browser sends it): anything but `same-origin` or
   `none` (typed in, a bookmark) is elsewhere;
-- else `Origin`: its host must be the request's `Host` (or `X-Forwarded-Host`), or
-  the host of `FAIRDROP_PUBLIC_URL`;
+- else `Origin`: its host must be the request's `Host`, or the host of the links
+  fairdrop makes (`FAIRDROP_PUBLIC_URL`, else the bound address);
 - neither header: not a browser (curl, an app, a script), let through.
 
 A request naming its credential in a header (`Authorization`, `X-API-Key`) is let
@@ -38,7 +38,7 @@ def _host_matches(origin: str, host: str) -> bool:
     return ":" not in host.rsplit("]", 1)[-1] and parts.hostname == host.lower()
 
 
-def from_elsewhere(scope: HTTPScope, public_url: str) -> bool:
+def from_elsewhere(scope: HTTPScope, base_url: str) -> bool:
     """Whether an unsafe request is one another site's page made the browser send."""
     if scope["method"] in SAFE_METHODS:
         return False
@@ -51,19 +51,19 @@ def from_elsewhere(scope: HTTPScope, public_url: str) -> bool:
             fetch_site = value.decode("latin-1").lower()
         elif name == b"origin":
             origin = value.decode("latin-1")
-        elif name in (b"host", b"x-forwarded-host"):
+        elif name == b"host":
             hosts.append(value.decode("latin-1").split(",")[0].strip())
     if fetch_site is not None:
         return fetch_site not in _OURS
     if origin is None:
         return False
-    hosts.append(urlsplit(public_url).netloc)
+    hosts.append(urlsplit(base_url).netloc)
     return not any(h and _host_matches(origin, h) for h in hosts)
 
 
-def refuse_cross_origin(scope: HTTPScope, public_url: str) -> None:
+def refuse_cross_origin(scope: HTTPScope, base_url: str) -> None:
     """`CrossOrigin` (403) for a request another site's page made the browser send."""
-    if from_elsewhere(scope, public_url):
+    if from_elsewhere(scope, base_url):
         raise CrossOrigin(
             "This request came from a page on another site, so it was not carried out."
             " Open fairdrop's own page and try again there."
