@@ -30,9 +30,17 @@ REFRESH_SECONDS = 0.2
 LOAD_EVERY = 5
 """Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
 opens, draws or closes is seen by every worker within about a second."""
-PREQUEUE_POLL = 1.0
-"""Seconds between polls before the draw: it can come at any moment, and is the moment
-everyone in the pre-queue waits for (these polls are answered from memory)."""
+PREQUEUE_POLL = 30.0
+"""Seconds between polls in the pre-queue while its sale's start is farther off, or not
+set (started by hand); less by up to a quarter, as the registration's spread says."""
+START_SPREAD = 5.0
+"""The pre-queue's first poll after the sale starts lands this many seconds after it at
+most, spread evenly over registrations: the draw is awaited by everyone at once, and a
+crowd polling in the same second is the launch's peak."""
+MAX_POLL = 30.0
+WINDOW_SHARE = 4
+"""Nobody is asked to wait longer than a quarter of the admission window between polls:
+a shopper admitted just after a poll learns of it with most of the window left."""
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
 
 
@@ -112,10 +120,37 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
     )
 
 
-def next_poll(ahead: int, eta: float | None) -> float:
-    """Farther back → poll less often; never more than every second or less than 30 s."""
+def poll_cap(window_ms: int) -> float:
+    """The longest wait between polls for a launch with this admission window."""
+    return max(1.0, min(MAX_POLL, window_ms / 1000 / WINDOW_SHARE))
+
+
+def next_poll(ahead: int, eta: float | None, cap: float = MAX_POLL) -> float:
+    """Farther back → poll less often; never more than every second or less than `cap`."""
     guess = eta / 10 if eta is not None else 1 + ahead / 200
-    return round(min(30.0, max(1.0, guess)), 1)
+    return round(min(cap, max(1.0, guess)), 1)
+
+
+def spread(registration_id: int) -> float:
+    """The registration's place in [0, 1) among everyone's polls: a multiplicative hash,
+    so consecutive ids scatter evenly and a spike's check-ins do not poll in step."""
+    return (registration_id * 2654435761 % 2**32) / 2**32
+
+
+def prequeue_poll(registration_id: int, now_ms: int, sale_ms: int | None, cap: float) -> float:
+    """When to look again before the draw: just after the sale's start, at this
+    registration's place in `START_SPREAD`, or every `PREQUEUE_POLL` (or `cap`), less
+    up to a quarter by that place, until the start is that near. Once the start has
+    passed (the draw is under way), every 1 to 1 + `START_SPREAD` seconds."""
+    u = spread(registration_id)
+    ceiling = min(PREQUEUE_POLL, cap) * (1 - u / 4)
+    if sale_ms is None:  # started by hand, whenever that is
+        wait = ceiling
+    elif sale_ms > now_ms:
+        wait = min(ceiling, (sale_ms - now_ms) / 1000 + u * START_SPREAD)
+    else:
+        wait = 1 + u * START_SPREAD
+    return round(min(cap, max(1.0, wait)), 1)
 
 
 def compute(
@@ -125,9 +160,12 @@ def compute(
     admitted_at_ms: int | None,
     closed: bool,
     pace: Pace | None = None,
+    sale_ms: int | None = None,
 ) -> QueueStatus:
-    """The status of the ticket's holder, from the snapshot alone."""
+    """The status of the ticket's holder, from the snapshot alone (and the sale's
+    start, `sale_ms`, for the pre-queue)."""
     rank = claims.rank
+    cap = poll_cap(snap.window_ms)
 
     def status(
         state: State,
@@ -153,16 +191,18 @@ def compute(
     if closed:
         return status("closed", poll=30.0)
     if rank == PREQUEUE or snap.phase != "drawn":
-        return status("prequeue", poll=PREQUEUE_POLL)
+        return status(
+            "prequeue", poll=prequeue_poll(claims.registration_id, now_ms, sale_ms, cap)
+        )
     if rank < snap.admitted:
         until = None if admitted_at_ms is None else admitted_at_ms + snap.window_ms
         lapsed = until is not None and now_ms >= until
         return status("lapsed" if lapsed else "admitted", ahead=0, eta=0.0, poll=5.0, until=until)
     ahead = rank - snap.admitted
     if snap.sold_out:
-        return status("sold_out", ahead=ahead, poll=10.0)
+        return status("sold_out", ahead=ahead, poll=min(10.0, cap))
     eta = eta_seconds(pace, rank, now_ms)
-    return status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
+    return status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta, cap))
 
 
 class QueueWatch:
@@ -174,6 +214,7 @@ class QueueWatch:
         self.closed: set[str] = set()
         self.active: set[str] = set()  # launches whose queue exists (or should)
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
+        self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -232,6 +273,7 @@ class QueueWatch:
             self.admitted_at(claims.launch_id, claims.rank),
             claims.launch_id in self.closed,
             self.pace(claims.launch_id),
+            self.sale_starts.get(claims.launch_id),
         )
         if status.state in ("admitted", "lapsed"):
             # Memory cannot see a turn that ended early or goes on after a confirmation:
@@ -266,9 +308,14 @@ class QueueWatch:
     async def load_active(self) -> list[str]:
         """Learn which launches have a queue; returns those still admitting."""
         rows = await self.deps.pool.fetch(
-            "SELECT id, state, fairness_mode FROM launches WHERE state IN"
+            "SELECT id, state, fairness_mode, sale_starts_at FROM launches WHERE state IN"
             " ('checkin_open', 'selling', 'sold_out', 'closed', 'pickup', 'archived')"
         )
+        self.sale_starts = {
+            r["id"]: int(r["sale_starts_at"].timestamp() * 1000)
+            for r in rows
+            if r["sale_starts_at"] is not None
+        }
         self.closed = {r["id"] for r in rows if r["state"] in ("closed", "pickup", "archived")}
         self.active = {r["id"] for r in rows if r["state"] in lifecycle.QUEUE_STATES}
         self.lotteries = {
