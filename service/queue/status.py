@@ -13,7 +13,7 @@ import bisect
 import contextlib
 import logging
 from collections import deque
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
@@ -21,11 +21,14 @@ from service.deps import Deps
 from service.infra.tasks import background
 from service.queue import lifecycle, lottery, turns
 from service.queue.eta import Pace, eta_seconds, measure
+from service.queue.leave import LEFT
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
 
-State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed"]
+State = Literal[
+    "prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed", "left"
+]
 REFRESH_SECONDS = 0.2
 LOAD_EVERY = 5
 """Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
@@ -67,6 +70,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     """Admitted and not holding yet (each is offered one of the free units)."""
     admitting: bool = False
     """Drawn and selling: admission moves."""
+    left: int = 0
+    """Places given up so far (`lua/leave.lua`)."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -94,12 +99,13 @@ MESSAGES: dict[str, str] = {
     "sold_out": "Everything is held or sold. Stay in the queue: units that come back"
     " (expired holds, cancellations) are offered in queue order.",
     "closed": "The sale is closed.",
+    "left": LEFT,
 }
 
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
     phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply[:9]
-    rate_milli, cap, free, choosing, admitting = reply[9:14]
+    rate_milli, cap, free, choosing, admitting, left = reply[9:15]
     mrate = int(str(mrate_milli)) / 1000
     return Snapshot(
         phase=str(phase),
@@ -117,6 +123,7 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         free=int(str(free)),
         choosing=int(str(choosing)),
         admitting=int(str(admitting)) == 1,
+        left=int(str(left)),
     )
 
 
@@ -153,6 +160,21 @@ def prequeue_poll(registration_id: int, now_ms: int, sale_ms: int | None, cap: f
     return round(min(cap, max(1.0, wait)), 1)
 
 
+def left_status(rank: int | None, snap: Snapshot | None) -> QueueStatus:
+    """What a shopper who gave up their place is told."""
+    return QueueStatus(
+        state="left",
+        rank=rank,
+        position=None,
+        ahead=None,
+        eta_seconds=None,
+        next_poll_seconds=30.0,
+        queue_length=0 if snap is None else snap.qlen,
+        measured_rate=None,
+        message=LEFT,
+    )
+
+
 def compute(
     claims: TicketClaims,
     snap: Snapshot,
@@ -161,6 +183,7 @@ def compute(
     closed: bool,
     pace: Pace | None = None,
     sale_ms: int | None = None,
+    left: bool = False,
 ) -> QueueStatus:
     """The status of the ticket's holder, from the snapshot alone (and the sale's
     start, `sale_ms`, for the pre-queue)."""
@@ -190,6 +213,8 @@ def compute(
 
     if closed:
         return status("closed", poll=30.0)
+    if left:
+        return status("left", poll=30.0)
     if rank == PREQUEUE or snap.phase != "drawn":
         return status(
             "prequeue", poll=prequeue_poll(claims.registration_id, now_ms, sale_ms, cap)
@@ -215,6 +240,8 @@ class QueueWatch:
         self.active: set[str] = set()  # launches whose queue exists (or should)
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
+        # Per launch: the ranks given up, as far as learnt (the count learnt so far).
+        self._left: dict[str, tuple[int, set[int]]] = {}
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -233,6 +260,8 @@ class QueueWatch:
             reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
             snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
+        if snap.left != self._left.get(launch_id, (0, None))[0]:
+            await self._learn_left(launch_id, snap.left)
         times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
         counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
         if not counts or counts[-1] != snap.admitted:
@@ -242,6 +271,24 @@ class QueueWatch:
         if self._since.get(launch_id, (0, None))[1] != settings:
             self._since[launch_id] = (now, settings)
         return snap
+
+    async def _learn_left(self, launch_id: str, count: int) -> None:
+        """Fetch the ranks given up since the last look (each scored by its order)."""
+        seen, ranks = self._left.get(launch_id, (0, set()))
+        if count < seen:  # the queue was rebuilt: learn it all again
+            seen, ranks = 0, set()
+        new = cast(
+            "list[tuple[str, float]]",
+            await self.deps.redis.zrangebyscore(
+                self.deps.keys(launch_id).left, seen + 1, "+inf", withscores=True
+            ),
+        )
+        ranks.update(int(rank) for rank, _ in new)
+        self._left[launch_id] = (max([seen, *(int(score) for _, score in new)]), ranks)
+
+    def has_left(self, launch_id: str, rank: int) -> bool:
+        known = self._left.get(launch_id)
+        return known is not None and rank in known[1]
 
     def pace(self, launch_id: str) -> Pace | None:
         """Admission's measured pace (None until measured, or while it does not run)."""
@@ -274,6 +321,7 @@ class QueueWatch:
             claims.launch_id in self.closed,
             self.pace(claims.launch_id),
             self.sale_starts.get(claims.launch_id),
+            self.has_left(claims.launch_id, claims.rank),
         )
         if status.state in ("admitted", "lapsed"):
             # Memory cannot see a turn that ended early or goes on after a confirmation:
