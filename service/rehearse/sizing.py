@@ -26,7 +26,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "checkin": ("checkin",),
     "hold": ("hold", "release"),
     "confirm": ("confirm", "cancel"),
-    "other": ("me", "signup"),
+    "other": ("me", "signup", "leave"),
 }
 SCALES = (100_000, 1_000_000)
 
