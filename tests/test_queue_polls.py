@@ -15,7 +15,8 @@ from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
 from service.queue import checkin, registrations, tickets
-from service.queue.status import START_SPREAD, QueueStatus, QueueWatch
+from service.queue.polls import START_SPREAD
+from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
 
 A = {"actor": "test", "channel": "admin"}

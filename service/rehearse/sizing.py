@@ -3,7 +3,7 @@
 The servers' CPU (and Redis's command time) is sampled twice a second; over 2-second
 bins it is fitted as `background + sum of cost_k * requests_k` (least squares, costs
 kept >= 0), which gives a cost per request of each kind. Waiters poll at the interval the
-service asks (`service.queue.status.next_poll`), so their polls per second, and the
+service asks (`service.queue.polls`), so their polls per second, and the
 cores those take, follow.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 import numpy as np
 
-from service.queue.status import START_SPREAD, next_poll, poll_cap, prequeue_poll
+from service.queue.polls import START_SPREAD, next_poll, poll_cap, prequeue_poll
 from service.rehearse.evidence import Evidence
 from service.rehearse.monitor import Sample
 from service.rehearse.records import KINDS, Call
