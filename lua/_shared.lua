@@ -27,7 +27,7 @@
 --                    (a list: ~5 bytes a waiter where a sorted set took ~95)
 --   drawset    list  the pre-queue as the draw took it
 --   qmeta      hash  phase, qlen, admitted, credit, last_ms, rate, cap, window_ms,
---                    mrate (measured admissions/s), lapsed
+--                    mrate (measured admissions/s), lapsed, nleft
 --   window     zset  rank by deadline_ms: admitted, no hold placed yet
 --   shopping   hash  registration -> live holds of an admitted shopper
 --   qrank      hash  rank -> registration, for ranks given here (after the draw,
@@ -35,6 +35,11 @@
 --   placelog   list  "reg|rank" for each rank given here, drained into Postgres
 --                    (queue_places), so a lost Redis gives those places back too
 --   limits     zset  "<limit>|<subject>" by the time its rate-limit bucket is full again
+--   left       zset  ranks given up (the shopper left the queue or handed back the
+--                    turn), scored in the order they left (qmeta 'nleft' counts them):
+--                    admission passes them by
+--   leftpre    set   registrations that left the pre-queue; draw_finish gives up the
+--                    ranks the draw gives them
 -- Invariant per store:sku: ZLEXCOUNT(free) + (t - n) + held + confirmed == allocated.
 --
 -- On the hot path (reserve and what it calls) text becomes a number by `x + 0`, one
@@ -157,4 +162,12 @@ local function schedule_expiry(id, at, due, at_s)
   at_s = at_s or string.format('%d', at)
   redis.call('ZADD', K_EXPIRY, at_s, id)
   if due == 'none' or (due and due + 0 > at) then redis.call('HSET', K_META, 'due', at_s) end
+end
+
+-- Gives up `rank`, once: admission passes it by (no window, no room under the cap, no
+-- unit). `count`: it counts as lapsed too (a lottery invites one more for each).
+local function give_up(rank, count)
+  if redis.call('ZSCORE', K_LEFT, rank) then return end
+  redis.call('ZADD', K_LEFT, redis.call('HINCRBY', K_QMETA, 'nleft', 1), rank)
+  if count then redis.call('HINCRBY', K_QMETA, 'lapsed', 1) end
 end

@@ -3,11 +3,13 @@
 --   shoppers stay within `cap` and the admitted-but-not-yet-holding stay within the
 --   free units (no point admitting people to nothing). Ranks admitted now get a window
 --   to place a hold; windows past their time lapse and free their capacity.
--- KEYS: meta free fresh held qmeta window shopping
+--   A rank given up (left) is passed by: it takes no window, room or unit.
+-- KEYS: meta free fresh held qmeta window shopping left
 -- ARGV: 1 now_ms
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
 --   restored_ms (when queue_restore last rebuilt this queue, 0 = never), rate_milli (set),
---   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling)}.
+--   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling),
+--   nleft (ranks given up so far)}.
 local now = tonumber(ARGV[1])
 
 local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
@@ -34,15 +36,21 @@ local last = num('last_ms', now)
 local credit = num('credit', admitted)
 local rate, cap = num('rate', 0), num('cap', 0)
 local admitting = phase == 'drawn' and redis.call('HGET', K_META, 'selling') == '1'
+local nleft = num('nleft', 0)
 if admitting then
   local target = math.min(qlen, credit + rate * math.max(0, now - last) / 1000)
   local room = math.min(cap - active, free - waiting_window)
-  local new = math.min(math.floor(target), admitted + math.max(0, room))
-  for r = admitted, new - 1 do redis.call('ZADD', K_WINDOW, now + window_ms, r) end
-  active = active + math.max(0, new - admitted)
-  waiting_window = waiting_window + math.max(0, new - admitted)
+  local new, upto = admitted, math.floor(target)
+  while new < upto do
+    if not (nleft > 0 and redis.call('ZSCORE', K_LEFT, new)) then
+      if room <= 0 then break end
+      redis.call('ZADD', K_WINDOW, now + window_ms, new)
+      room, active, waiting_window = room - 1, active + 1, waiting_window + 1
+    end
+    new = new + 1
+  end
   -- Capped: bank no credit, or a burst would follow when room comes back.
-  if new < math.floor(target) then credit = new else credit = target end
+  if new < upto then credit = new else credit = target end
   admitted = math.max(admitted, new)
 else
   credit = admitted
@@ -59,4 +67,5 @@ end
 redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', now,
   'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
 return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
-  num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0}
+  num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0,
+  nleft}

@@ -8,14 +8,19 @@
 -- places comes back with its queue past every rank a ticket can name, and gives none
 -- twice. At the ceiling the script answers {'need-ceiling', qlen}: the caller raises
 -- the ceiling in Postgres and calls again, passing it.
--- KEYS: qpos prequeue qmeta qrank placelog
+-- KEYS: qpos prequeue qmeta qrank placelog left leftpre
 -- ARGV: 1 now_ms, 2 registration id, 3 a ceiling Postgres keeps now (optional)
--- Returns {'ok', rank}, {'closed'} when check-in is not open, {'not-invited'}, or
--- {'need-ceiling', qlen}.
+-- Returns {'ok', rank}, {'closed'} when check-in is not open, {'not-invited'},
+-- {'need-ceiling', qlen}, or {'left', rank} when the registration gave its place up.
 local now, reg, raised = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3] or '')
 
 local rank = redis.call('HGET', K_QPOS, reg)
-if rank then return {'ok', tonumber(rank)} end
+if rank then
+  local gone
+  if rank == '-1' then gone = redis.call('SISMEMBER', K_LEFTPRE, reg) == 1
+  else gone = redis.call('ZSCORE', K_LEFT, rank) end
+  return {gone and 'left' or 'ok', tonumber(rank)}
+end
 local q = redis.call('HMGET', K_QMETA, 'phase', 'invite_only', 'qlen', 'ceil')
 local phase = q[1]
 if not phase then return {'closed'} end

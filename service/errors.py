@@ -194,6 +194,12 @@ class NotInvited(FairdropError):
     title = "This registration was not drawn in the lottery (yet)"
 
 
+class LeftQueue(FairdropError):
+    type = "left-queue"
+    status = 409
+    title = "This registration left the queue"
+
+
 class AlreadyCollected(FairdropError):
     type = "already-collected"
     status = 409
@@ -253,6 +259,7 @@ ALL_ERRORS: tuple[type[FairdropError], ...] = (
     CheckinClosed,
     NotAdmitted,
     NotInvited,
+    LeftQueue,
     AlreadyCollected,
     NotCollectable,
     OutsidePickupWindow,

@@ -123,3 +123,43 @@ async def test_a_cancelled_reservation_is_called_cancelled(
             await shoot(page, "54-cancelled-turn-over")
 
         await browser.run(cancel_then_look())
+
+
+async def test_a_turn_handed_back_from_the_page_lets_the_next_in(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    """One at a time (active cap 1): the first shopper hands their turn back from the
+    page, asked once more; the second is let in at once, not a window later."""
+    deps.clock = SystemClock()
+    regs = await selling_launch(deps, units=3, registrations=2, active_cap=1)
+    await _dress(deps, preferred="S1")
+    await deps.pool.execute("UPDATE launches SET admission_window_seconds = 600")
+
+    with serving(deps.settings) as base:
+        first = await _signed_in(deps, browser, base, regs[0])
+        second = await _signed_in(deps, browser, base, regs[1])
+
+        async def journey() -> None:
+            await first.goto(f"/launches/{L}/queue")
+            await expect(first.locator("#view-turn")).to_be_visible()
+            await second.goto(f"/launches/{L}/queue")
+            await expect(second.locator("#view-waiting")).to_be_visible()
+            await expect(second.locator("#leave-button")).to_have_text("Leave the queue")
+
+            await first.get_by_role("button", name="Hand back my turn").click()
+            await expect(first.locator("#leave-sure")).to_be_visible()
+            await shoot(first, "54-hand-back-the-turn")
+            await first.get_by_role("button", name="Yes, hand it back").click()
+            await expect(first.locator("#view-left")).to_be_visible()
+            await expect(first.locator("#view-left")).to_contain_text("cannot queue again")
+            await expect(first.locator("#leave-box")).to_be_hidden()
+            await shoot(first, "55-left-the-queue")
+
+            await expect(second.locator("#view-turn")).to_be_visible()
+            await first.reload()
+            await expect(first.locator("#view-left")).to_be_visible()
+
+        await browser.run(journey())
+
+    kinds = await deps.pool.fetch("SELECT data FROM events WHERE kind = 'queue.left'")
+    assert [r["data"] for r in kinds] == [{"rank": 0, "from": "turn"}]

@@ -7,13 +7,18 @@ refreshes every 200 ms, and prints the estimates (`pytest -s` shows them)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
 from service.queue import checkin, registrations, tickets
+from service.queue.eta import eta_seconds, measure
 from service.queue.status import QueueWatch
 from service.queue.tickets import TicketClaims
 
@@ -75,13 +80,22 @@ class Run:
         ]
 
 
-async def _watch(deps: Deps, clock: FakeClock, me: TicketClaims, seconds: int = 60) -> Run:
+async def _watch(
+    deps: Deps,
+    clock: FakeClock,
+    me: TicketClaims,
+    seconds: int = 60,
+    at: dict[int, Callable[[], Awaitable[object]]] | None = None,
+) -> Run:
+    """`at`: what happens at which second (from the sale's start)."""
     watch = QueueWatch(deps)
     etas: list[float | None] = []
     moved: list[bool] = []
     admitted_at = None
     seen = 0
     for tick in range(seconds * 5):
+        if at and tick % 5 == 0 and tick // 5 in at:
+            await at[tick // 5]()
         snap = await watch.refresh(L)
         if tick % 5 == 0:
             status = await watch.status(me)
@@ -131,3 +145,46 @@ async def test_estimate_when_the_stock_holds_admission_back(deps: Deps, clock: F
     run = await _watch(deps, clock, claims[37], seconds=200)
     assert run.rises() == []
     assert run.admitted_at is not None and run.off(after=65, slack=10) == []
+
+
+async def test_estimate_follows_a_change_of_pace(deps: Deps, clock: FakeClock) -> None:
+    # Five units: five are let in every 20 s (their turns lapse unused), a quarter of a
+    # shopper a second. At second 70 a thousand units come: admission runs at the set
+    # rate, twenty times as fast. Measured over the last minute, the estimate stayed
+    # minutes long for most of that minute while the place came up in seconds.
+    claims = await _queue(
+        deps, 400, units=5, admit_rate=5.0, active_cap=10_000, admission_window_seconds=20
+    )
+
+    async def more_units() -> None:
+        await allocations.set_allocation(deps, L, "S1", "K1", 1005, **A)
+
+    run = await _watch(deps, clock, claims[300], seconds=200, at={70: more_units})
+    assert run.admitted_at is not None and run.admitted_at > 110
+    assert run.rises() == []
+    assert run.off(after=90) == [], "right within 20 s of the change"
+
+
+@given(
+    steps=st.lists(st.tuples(st.integers(1, 20_000), st.integers(1, 40)), min_size=1, max_size=60),
+    since=st.integers(0, 30_000),
+    rank_ahead=st.integers(0, 5_000),
+    waits=st.lists(st.integers(0, 90_000), min_size=2, max_size=6),
+)
+def test_with_nothing_admitted_the_estimate_never_rises(
+    steps: list[tuple[int, int]], since: int, rank_ahead: int, waits: list[int]
+) -> None:
+    """Any history of the admitted counter; then time passes with no admission: each
+    later estimate is no longer than the one before (or unknown)."""
+    times, counts, t, n = [0], [0], 0, 0
+    for gap, more in steps:
+        t, n = t + gap, n + more
+        times.append(t)
+        counts.append(n)
+    last: float | None = None
+    for now in sorted(t + w for w in waits):
+        pace = measure(times, counts, now, since, set_rate=50.0)
+        estimate = eta_seconds(pace, n + rank_ahead, now)
+        if estimate is not None and last is not None:
+            assert estimate <= last + 0.1
+        last = estimate if estimate is not None else last

@@ -5,9 +5,11 @@ no phase with work to do is skipped (the commitment, the draw, the sale)."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -17,10 +19,12 @@ from service.admin.models import LaunchCreate, LaunchUpdate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
 from service.queue import draw
+from service.stock import sweeper
 
 A = {"actor": "test", "channel": "admin"}
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
 H = timedelta(hours=1)
+S = timedelta(seconds=1)
 IN_ORDER = {
     "registration_opens_at": T0,
     "registration_closes_at": T0 + 24 * H,
@@ -227,3 +231,34 @@ async def test_an_advance_by_hand_steps_through_every_phase(deps: Deps) -> None:
         ("draw.revealed", ""),
     ]
     assert (await draw.commitment(deps, "hand")).seed is not None, "the draw was made"
+
+
+async def test_the_sale_starts_at_its_time_while_a_sweep_is_busy(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """The sweeper moved launches at its ticks, after everything else it does: under a
+    launch's load a sweep takes seconds, so the sale (and admission) started that much
+    late. Here another process holds the sweep, and the sale starts anyway."""
+    deps.settings = msgspec.structs.replace(deps.settings, sweep_interval_seconds=3600.0)
+    now = datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
+    await launches.create_launch(
+        deps,
+        LaunchCreate(
+            id="ontime", name="L", checkin_opens_at=now - H, sale_starts_at=now + 30 * S
+        ),
+        **A,
+    )
+    await launches.transition(
+        deps, "ontime", Transition(action="advance", to="checkin_open"), **A
+    )
+    async with deps.pool.acquire() as busy, sweeper.running(deps):
+        assert await busy.fetchval("SELECT pg_try_advisory_lock($1)", sweeper._SWEEP_LOCK)
+        clock.advance(31)
+        for _ in range(200):  # a bound, not a timing: it moves within about a second
+            if (await draw.commitment(deps, "ontime")).seed is not None:
+                break
+            await asyncio.sleep(0.05)
+        await busy.execute("SELECT pg_advisory_unlock($1)", sweeper._SWEEP_LOCK)
+
+    assert (await launches.get_launch(deps, "ontime")).state == "selling"
+    assert (await draw.commitment(deps, "ontime")).seed is not None, "the draw was made"

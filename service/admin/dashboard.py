@@ -51,7 +51,8 @@ class Dashboard(msgspec.Struct, frozen=True, kw_only=True):
     admit_rate: float
     """What the operator set (admissions per second)."""
     measured_rate: float | None
-    """What admission achieves (over the last minute), None until measured."""
+    """What admission achieves recently (as the waiting room measures it), None until
+    measured."""
     eta_last_seconds: float | None
     """When the last in line is admitted at the measured rate."""
     held_back: list[str]

@@ -12,6 +12,7 @@ from service import errors, events
 from service.admin import timeline
 from service.admin.models import (
     STATES,
+    TIMINGS,
     Item,
     ItemCreate,
     Launch,
@@ -283,6 +284,18 @@ async def advance_due(deps: Deps) -> list[Launch]:
         if stepped is not None:
             moved.append(stepped)
     return moved
+
+
+_NEXT_TIMING = (
+    "SELECT min(t) FROM launches, unnest(ARRAY[{}]) AS t WHERE state <> 'archived' AND t > $1"
+).format(", ".join(TIMINGS))
+
+
+async def next_timing_ms(deps: Deps) -> int | None:
+    """When the next launch timing after now comes (ms since the epoch), None if none."""
+    now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
+    at: datetime | None = await deps.pool.fetchval(_NEXT_TIMING, now)
+    return None if at is None else int(at.timestamp() * 1000)
 
 
 async def follow_stock(deps: Deps) -> list[Launch]:

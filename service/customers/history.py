@@ -113,6 +113,12 @@ def _checked_in(n: Names, d: Mapping[str, Any]) -> str:
     return "Checked in to the waiting room before the sale"
 
 
+_LEFT = {
+    "prequeue": "Left the waiting room before the draw",
+    "waiting": "Left the queue: the place went to those behind",
+    "turn": "Handed back the turn without holding: the next in line was let in",
+}
+
 _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
     "registration.created": lambda n, d: "Registered",
     "registration.imported": lambda n, d: "Registered by the organiser",
@@ -127,6 +133,7 @@ _WORDS: dict[str, Callable[[Names, Mapping[str, Any]], str]] = {
     "queue.lapsed": lambda n, d: (
         "Turn lapsed: no hold was placed in time, so the place went to the next in line"
     ),
+    "queue.left": lambda n, d: _LEFT.get(str(d.get("from")), "Left the queue"),
     "lottery.moved_up": lambda n, d: "Moved up from the lottery's waiting list: invited",
     "customer.note": lambda n, d: f"Note: “{d.get('note', '')}”",
     "hold.held": lambda n, d: f"Held {_item(n, d)}",

@@ -2,7 +2,8 @@
 beside its events: the place the draw gave it (`draws.drawn`), a place given after the
 draw or in order of arrival (`queue_places`), its turn (the "your turn" notification,
 queued as admission reached it, with the time it had to hold) and a turn that lapsed
-(that time passed with no hold placed, by the hold events). Check-ins and admissions
+(that time passed with no hold placed, by the hold events, and the turn not handed
+back). Check-ins and admissions
 are events of their own; what they record is not said twice."""
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ async def queue_story(
     until = datetime.fromtimestamp(until_ms / 1000, tz=UTC)
     held = any(e.kind == "hold.held" and turn_at <= e.at <= until for e in events)
     now = datetime.fromtimestamp(deps.clock.now_ms() / 1000, tz=UTC)
-    if not held and until <= now:
+    handed_back = "queue.left" in recorded
+    if not held and not handed_back and until <= now:
         out.append(_entry(until, "queue.lapsed"))
     return out

@@ -30,6 +30,8 @@ LAUNCH_KEY_NAMES: tuple[str, ...] = (
     "qrank",
     "placelog",
     "limits",
+    "left",
+    "leftpre",
 )
 
 

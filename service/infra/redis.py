@@ -48,6 +48,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "holds_of",
     "turn",
     "rate_limit",
+    "leave",
 )
 
 

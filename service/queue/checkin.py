@@ -10,6 +10,7 @@ import msgspec
 from service import errors
 from service.deps import Deps
 from service.queue import tickets
+from service.queue.leave import LEFT
 
 RANK_BLOCK = 32
 """Ranks kept in Postgres ahead of those given, beyond the check-ins waiting for a
@@ -53,6 +54,8 @@ async def check_in(deps: Deps, launch_id: str, registration_id: int) -> CheckedI
             "Only registrations drawn in the lottery can check in. If you are on the"
             " waiting list, we write to you the moment you move up."
         )
+    if reply[0] == "left":
+        raise errors.LeftQueue(LEFT)
     rank = int(reply[1])
     return CheckedIn(
         ticket=tickets.issue(deps, launch_id, registration_id, rank),

@@ -1,10 +1,14 @@
 """How long until a place in the queue is admitted, from what admission has achieved.
 
 Admission runs at the operator's rate only while nothing holds it back; when the
-active cap or the stock does, people are let in as places free up, often in bursts.
-So the rate is measured from the admitted counter itself, over the last minute of
-its changes, and an estimate counts from the last admission, not from now: while
-nothing is admitted the expected time stays where it was instead of stretching.
+active cap or the stock does, people are let in as places free up, often in bursts,
+and the pace changes as a launch goes on (fast while units are free, a trickle once
+they are sold and only returns are let in). So the rate is measured from the admitted
+counter itself, over its recent changes: from a change at least 15 s and 20
+admissions before the last one (so a burst is measured against the gap before it),
+never more than a minute back. An estimate counts from the last admission, not from
+now: while nothing is admitted the expected time stays where it was instead of
+stretching.
 """
 
 from __future__ import annotations
@@ -15,7 +19,11 @@ from collections.abc import Sequence
 import msgspec
 
 SPAN_MS = 60_000
-"""How far back admission is measured."""
+"""How far back admission is measured at most."""
+RECENT_MS = 15_000
+RECENT_N = 20
+"""Admission is measured from the latest change at least this long and this many
+admissions before the last change."""
 MIN_SPAN_MS = 1_000
 """Less than this is not yet a measurement."""
 
@@ -40,8 +48,15 @@ def measure(
     last_ms, last = times[-1], counts[-1]
     # Stood still a whole span: admission has stopped, and the pace says so.
     end = now_ms if now_ms - last_ms > SPAN_MS else last_ms
-    start = max(end - SPAN_MS, since_ms, times[0])
-    base = counts[max(0, bisect.bisect_right(times, start) - 1)]
+    floor = max(end - SPAN_MS, since_ms, times[0])
+    # The latest change far enough back in both time and admissions.
+    i = min(
+        bisect.bisect_right(times, end - RECENT_MS), bisect.bisect_right(counts, last - RECENT_N)
+    ) - 1
+    if i >= 0 and times[i] >= floor:
+        start, base = times[i], counts[i]
+    else:
+        start, base = floor, counts[max(0, bisect.bisect_right(times, floor) - 1)]
     if end - start < MIN_SPAN_MS or last <= base:
         return None
     rate = min(set_rate, (last - base) * 1000 / (end - start))

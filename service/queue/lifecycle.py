@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import NamedTuple, Protocol
 
 from service.deps import Deps
-from service.queue import draw, lottery, places
+from service.queue import draw, leave, lottery, places
 from service.stock.rebuild import ensure_loaded
 
 QUEUE_STATES = ("checkin_open", "selling", "sold_out", "closed")
@@ -123,6 +123,8 @@ async def restore(deps: Deps, launch_id: str) -> bool:
         launch["admission_window_seconds"] * 1000,
         min(launch["active_cap"], 10_000),
     )
+    if restored == 1:
+        await leave.replay(deps, launch_id)
     await publish_admission(
         deps,
         _Settings(

@@ -13,7 +13,7 @@ import bisect
 import contextlib
 import logging
 from collections import deque
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
@@ -21,18 +21,19 @@ from service.deps import Deps
 from service.infra.tasks import background
 from service.queue import lifecycle, lottery, turns
 from service.queue.eta import Pace, eta_seconds, measure
+from service.queue.leave import LEFT
+from service.queue.polls import next_poll, poll_cap, prequeue_poll
 from service.queue.tickets import PREQUEUE, TicketClaims
 
 log = logging.getLogger(__name__)
 
-State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed"]
+State = Literal[
+    "prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed", "left"
+]
 REFRESH_SECONDS = 0.2
 LOAD_EVERY = 5
 """Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
 opens, draws or closes is seen by every worker within about a second."""
-PREQUEUE_POLL = 1.0
-"""Seconds between polls before the draw: it can come at any moment, and is the moment
-everyone in the pre-queue waits for (these polls are answered from memory)."""
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
 
 
@@ -59,6 +60,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     """Admitted and not holding yet (each is offered one of the free units)."""
     admitting: bool = False
     """Drawn and selling: admission moves."""
+    left: int = 0
+    """Places given up so far (`lua/leave.lua`)."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -86,6 +89,7 @@ MESSAGES: dict[str, str] = {
     "sold_out": "Everything is held or sold. Stay in the queue: units that come back"
     " (expired holds, cancellations) are offered in queue order.",
     "closed": "The sale is closed.",
+    "left": LEFT,
 }
 STILL = (
     "Nobody is being let in right now: the sale has not started, or it is paused. When it"
@@ -97,7 +101,7 @@ STILL = (
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
     phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply[:9]
-    rate_milli, cap, free, choosing, admitting = reply[9:14]
+    rate_milli, cap, free, choosing, admitting, left = reply[9:15]
     mrate = int(str(mrate_milli)) / 1000
     return Snapshot(
         phase=str(phase),
@@ -115,13 +119,23 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         free=int(str(free)),
         choosing=int(str(choosing)),
         admitting=int(str(admitting)) == 1,
+        left=int(str(left)),
     )
 
 
-def next_poll(ahead: int, eta: float | None) -> float:
-    """Farther back → poll less often; never more than every second or less than 30 s."""
-    guess = eta / 10 if eta is not None else 1 + ahead / 200
-    return round(min(30.0, max(1.0, guess)), 1)
+def left_status(rank: int | None, snap: Snapshot | None) -> QueueStatus:
+    """What a shopper who gave up their place is told."""
+    return QueueStatus(
+        state="left",
+        rank=rank,
+        position=None,
+        ahead=None,
+        eta_seconds=None,
+        next_poll_seconds=30.0,
+        queue_length=0 if snap is None else snap.qlen,
+        measured_rate=None,
+        message=LEFT,
+    )
 
 
 def compute(
@@ -131,9 +145,13 @@ def compute(
     admitted_at_ms: int | None,
     closed: bool,
     pace: Pace | None = None,
+    sale_ms: int | None = None,
+    left: bool = False,
 ) -> QueueStatus:
-    """The status of the ticket's holder, from the snapshot alone."""
+    """The status of the ticket's holder, from the snapshot alone (and the sale's
+    start, `sale_ms`, for the pre-queue)."""
     rank = claims.rank
+    cap = poll_cap(snap.window_ms)
 
     def status(
         state: State,
@@ -158,17 +176,21 @@ def compute(
 
     if closed:
         return status("closed", poll=30.0)
+    if left:
+        return status("left", poll=30.0)
     if rank == PREQUEUE or snap.phase != "drawn":
-        return status("prequeue", poll=PREQUEUE_POLL)
+        return status(
+            "prequeue", poll=prequeue_poll(claims.registration_id, now_ms, sale_ms, cap)
+        )
     if rank < snap.admitted:
         until = None if admitted_at_ms is None else admitted_at_ms + snap.window_ms
         lapsed = until is not None and now_ms >= until
         return status("lapsed" if lapsed else "admitted", ahead=0, eta=0.0, poll=5.0, until=until)
     ahead = rank - snap.admitted
     if snap.sold_out:
-        return status("sold_out", ahead=ahead, poll=10.0)
+        return status("sold_out", ahead=ahead, poll=min(10.0, cap))
     eta = eta_seconds(pace, rank, now_ms)
-    waiting = status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta))
+    waiting = status("waiting", ahead=ahead, eta=eta, poll=next_poll(ahead, eta, cap))
     return waiting if snap.admitting else msgspec.structs.replace(waiting, message=STILL)
 
 
@@ -181,6 +203,9 @@ class QueueWatch:
         self.closed: set[str] = set()
         self.active: set[str] = set()  # launches whose queue exists (or should)
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
+        self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
+        # Per launch: the ranks given up, as far as learnt (the count learnt so far).
+        self._left: dict[str, tuple[int, set[int]]] = {}
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -199,6 +224,8 @@ class QueueWatch:
             reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
             snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
+        if snap.left != self._left.get(launch_id, (0, None))[0]:
+            await self._learn_left(launch_id, snap.left)
         times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
         counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
         if not counts or counts[-1] != snap.admitted:
@@ -208,6 +235,24 @@ class QueueWatch:
         if self._since.get(launch_id, (0, None))[1] != settings:
             self._since[launch_id] = (now, settings)
         return snap
+
+    async def _learn_left(self, launch_id: str, count: int) -> None:
+        """Fetch the ranks given up since the last look (each scored by its order)."""
+        seen, ranks = self._left.get(launch_id, (0, set()))
+        if count < seen:  # the queue was rebuilt: learn it all again
+            seen, ranks = 0, set()
+        new = cast(
+            "list[tuple[str, float]]",
+            await self.deps.redis.zrangebyscore(
+                self.deps.keys(launch_id).left, seen + 1, "+inf", withscores=True
+            ),
+        )
+        ranks.update(int(rank) for rank, _ in new)
+        self._left[launch_id] = (max([seen, *(int(score) for _, score in new)]), ranks)
+
+    def has_left(self, launch_id: str, rank: int) -> bool:
+        known = self._left.get(launch_id)
+        return known is not None and rank in known[1]
 
     def pace(self, launch_id: str) -> Pace | None:
         """Admission's measured pace (None until measured, or while it does not run)."""
@@ -239,6 +284,8 @@ class QueueWatch:
             self.admitted_at(claims.launch_id, claims.rank),
             claims.launch_id in self.closed,
             self.pace(claims.launch_id),
+            self.sale_starts.get(claims.launch_id),
+            self.has_left(claims.launch_id, claims.rank),
         )
         if status.state in ("admitted", "lapsed"):
             # Memory cannot see a turn that ended early or goes on after a confirmation:
@@ -273,9 +320,14 @@ class QueueWatch:
     async def load_active(self) -> list[str]:
         """Learn which launches have a queue; returns those still admitting."""
         rows = await self.deps.pool.fetch(
-            "SELECT id, state, fairness_mode FROM launches WHERE state IN"
+            "SELECT id, state, fairness_mode, sale_starts_at FROM launches WHERE state IN"
             " ('checkin_open', 'selling', 'sold_out', 'closed', 'pickup', 'archived')"
         )
+        self.sale_starts = {
+            r["id"]: int(r["sale_starts_at"].timestamp() * 1000)
+            for r in rows
+            if r["sale_starts_at"] is not None
+        }
         self.closed = {r["id"] for r in rows if r["state"] in ("closed", "pickup", "archived")}
         self.active = {r["id"] for r in rows if r["state"] in lifecycle.QUEUE_STATES}
         self.lotteries = {

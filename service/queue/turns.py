@@ -14,9 +14,10 @@ from typing import Literal
 import msgspec
 
 from service.deps import Deps
+from service.queue.leave import LEFT
 from service.stock.codes import format_code
 
-Outcome = Literal["admitted", "done", "lapsed"]
+Outcome = Literal["admitted", "done", "lapsed", "left"]
 
 HOLDING = "It is your turn and a unit is held for you: confirm it before its time runs out."
 LAPSED = (
@@ -80,6 +81,8 @@ async def turn(deps: Deps, launch_id: str, rank: int, registration_id: int) -> T
     word, *rest = reply.split(" ")
     if word == "holding":
         return Turn("admitted", HOLDING)
+    if word == "left":
+        return Turn("left", LEFT)
     if word == "open":
         until_ms, used, limit = (int(x) for x in rest)
         return Turn("admitted", _open(until_ms, used, limit), until_ms)

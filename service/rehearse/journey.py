@@ -14,7 +14,7 @@ from typing import Any, NamedTuple, Protocol
 from service.rehearse.records import CrowdPlan, Journey, Poll, Shopper
 
 PATIENCE_S = 20.0
-"""How long a waiter stays while told the launch is sold out."""
+"""How long a waiter stays while told the launch is sold out; then leaves the queue."""
 TURNS = 5
 """Admitted again after every store was out: tries at most this many turns."""
 RETRY_FOR_S = 60.0
@@ -156,11 +156,12 @@ class Shop:
                 if j.admitted_at is None:
                     j.admitted_at = time.time()
                 return "admitted"
-            if state in ("lapsed", "done", "closed"):
+            if state in ("lapsed", "done", "closed", "left"):
                 return str(state)
             if state == "sold_out":
                 sold_out_since = sold_out_since or sent
                 if sent - sold_out_since > PATIENCE_S:
+                    self.leave()
                     return "sold_out"
             else:
                 sold_out_since = 0.0
@@ -177,7 +178,8 @@ class Shop:
             return "abandoned"
         wanted = self.available(s.choices)
         if not wanted:
-            return "nothing_left"  # what they want is gone: the turn lapses unused
+            self.leave()  # what they want is gone: the turn goes to the next at once
+            return "nothing_left"
         hold: dict[str, Any] | None = None
         for store, sku in wanted:
             j.store_tries += 1
@@ -200,6 +202,12 @@ class Shop:
             return "again"  # all taken meanwhile; units may come back while the turn lasts
         j.hold_at = time.time()
         return self.keep(str(hold["hold_id"]), int(hold["expires_ms"]) / 1000)
+
+    def leave(self) -> None:
+        """Give the place (or the unused turn) up, as the page's "Leave the queue" does."""
+        answer = self._call("leave", "POST", "/queue/leave", self.ticket)
+        if answer.status != 200:
+            self.j.notes.append(describe("leave", answer))
 
     def available(self, choices: list[tuple[str, str]]) -> list[tuple[str, str]]:
         """The choices the launch page shows with a unit free (all, if it cannot say)."""

@@ -16,8 +16,10 @@ from service.infra import processes
 SHIPPED = Path(__file__).resolve().parents[2] / "deploy" / "nginx.conf"
 NGINX = "/usr/sbin/nginx"
 
+# A worker a core, as Debian's own nginx.conf has it: each holds its share of the
+# crowd's keep-alive connections, within the open files a process may have.
 _MAIN = """\
-worker_processes 1;
+worker_processes auto;
 daemon off;
 pid {folder}/nginx.pid;
 error_log {folder}/error.log warn;

@@ -15,6 +15,7 @@ KINDS: tuple[str, ...] = (
     "me",
     "signup",
     "launch",
+    "leave",
 )
 """Endpoints as the report names them; a call records its kind's index."""
 KIND = {name: i for i, name in enumerate(KINDS)}

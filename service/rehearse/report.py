@@ -64,6 +64,7 @@ def _sizing(e: Evidence) -> str:
     rows = "".join(
         f"<tr><td>{n.waiters:,}</td>"
         f"<td>{n.prequeue_polls_per_s:,.0f}/s → {n.prequeue_cores}</td>"
+        f"<td>{n.start_polls_per_s:,.0f}/s → {n.start_cores}</td>"
         f"<td>{n.waiting_polls_per_s:,.0f}/s → {n.waiting_cores}</td>"
         f"<td>{n.checkin_spike_cores}</td></tr>"
         for n in s.needs
@@ -86,15 +87,19 @@ def _sizing(e: Evidence) -> str:
     return (
         f"<p>Worker CPU per request, fitted over {s.cpu.bins} two-second bins"
         f" (R² {s.cpu.r2}; background {s.cpu.background:.3f} cores): {costs}.</p>"
-        f"<p>Waiters poll as the service asks: every {s.prequeue_poll_s:g} s in the"
-        f" pre-queue; once in line, every ETA ÷ 10 (1 to 30 s) at {s.admit_rate:g} admissions/s."
-        f" The check-in spike's busiest second held {s.checkin_peak_share:.1%} of the crowd.</p>"
+        f"<p>Waiters poll as the service asks: in the pre-queue about every"
+        f" {s.prequeue_poll_s:g} s while the start is far, then once at the start, spread"
+        f" over {s.start_spread_s:g} s; once in line, every ETA ÷ 10 (1 to"
+        f" {s.poll_cap_s:g} s, a quarter of the admission window at most) at"
+        f" {s.admit_rate:g} admissions/s. The check-in spike's busiest second held"
+        f" {s.checkin_peak_share:.1%} of the crowd.</p>"
         "<table><tr><th>waiters</th><th>pre-queue polls → cores</th>"
-        "<th>in line polls → cores</th><th>check-in spike cores</th></tr>"
+        "<th>at the start → cores</th><th>in line polls → cores</th>"
+        "<th>check-in spike cores</th></tr>"
         f"{rows}</table>"
         "<p>Cores are worker cores of this machine; add Redis, Postgres and the proxy on"
-        " their own. The pre-queue is the peak: every waiter polls at the same short"
-        " interval until the draw.</p>" + redis
+        " their own. The start is the peak: the whole pre-queue looks for the draw"
+        " within those seconds.</p>" + redis
     )
 
 

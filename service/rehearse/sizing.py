@@ -3,7 +3,7 @@
 The servers' CPU (and Redis's command time) is sampled twice a second; over 2-second
 bins it is fitted as `background + sum of cost_k * requests_k` (least squares, costs
 kept >= 0), which gives a cost per request of each kind. Waiters poll at the interval the
-service asks (`service.queue.status.next_poll`), so their polls per second, and the
+service asks (`service.queue.polls`), so their polls per second, and the
 cores those take, follow.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 import msgspec
 import numpy as np
 
-from service.queue.status import PREQUEUE_POLL, next_poll
+from service.queue.polls import START_SPREAD, next_poll, poll_cap, prequeue_poll
 from service.rehearse.evidence import Evidence
 from service.rehearse.monitor import Sample
 from service.rehearse.records import KINDS, Call
@@ -26,7 +26,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "checkin": ("checkin",),
     "hold": ("hold", "release"),
     "confirm": ("confirm", "cancel"),
-    "other": ("me", "signup"),
+    "other": ("me", "signup", "leave"),
 }
 SCALES = (100_000, 1_000_000)
 
@@ -99,24 +99,29 @@ def redis_per_request(e: Evidence) -> Fit | None:
     return fit(e.samples, e.crowd.calls, lambda s: s.redis_usec) if e.redis_owned else None
 
 
-def waiting_polls_per_s(waiters: int, rate: float) -> float:
+def waiting_polls_per_s(waiters: int, rate: float, cap: float) -> float:
     """Polls a second from `waiters` in line once the admit rate is measured."""
     total = 0.0
     for ahead in range(waiters):
-        total += 1 / next_poll(ahead, round((ahead + 1) / rate, 1))
+        total += 1 / next_poll(ahead, round((ahead + 1) / rate, 1), cap)
     return total
 
 
-def prequeue_interval(e: Evidence) -> float:
-    asked = sorted(p.next_poll for j in e.crowd.journeys for p in j.polls if p.state == "prequeue")
-    return asked[len(asked) // 2] if asked else PREQUEUE_POLL
+def prequeue_interval(cap: float) -> float:
+    """The pre-queue's mean interval between polls while the start is far, as asked."""
+    asked = [prequeue_poll(reg, 0, None, cap) for reg in range(1, 10_001)]
+    return round(sum(asked) / len(asked), 1)
 
 
 class Need(msgspec.Struct, frozen=True, kw_only=True):
     waiters: int
     prequeue_polls_per_s: float
+    """While the start is far."""
+    start_polls_per_s: float
+    """In the seconds after the start, when everyone looks for the draw."""
     waiting_polls_per_s: float
     prequeue_cores: float | None
+    start_cores: float | None
     waiting_cores: float | None
     checkin_spike_cores: float | None
 
@@ -126,6 +131,8 @@ class Sizing(msgspec.Struct, frozen=True, kw_only=True):
     redis: Fit | None
     admit_rate: float
     prequeue_poll_s: float
+    start_spread_s: float
+    poll_cap_s: float
     checkin_peak_share: float
     """The busiest second's arrivals (first check-ins) as a share of all shoppers."""
     needs: list[Need]
@@ -136,20 +143,23 @@ class Sizing(msgspec.Struct, frozen=True, kw_only=True):
 def sizing(e: Evidence) -> Sizing:
     cpu, red = cpu_per_request(e), redis_per_request(e)
     rate = e.options.admit_rate
-    pre = prequeue_interval(e)
+    cap = poll_cap(e.options.window_seconds * 1000)
+    pre = prequeue_interval(cap)
     arrivals = Counter(int(j.arrived_at) for j in e.crowd.journeys if j.arrived_at)
     busiest = max(arrivals.values(), default=0)
     share = busiest / max(1, e.options.shoppers)
     needs = []
     for w in SCALES:
-        pq, wt = w / pre, waiting_polls_per_s(w, rate)
+        pq, st, wt = w / pre, w / START_SPREAD, waiting_polls_per_s(w, rate, cap)
         poll = cpu.cost.get("status") if cpu else None
         checkin = cpu.cost.get("checkin") if cpu else None
         needs.append(Need(
             waiters=w,
             prequeue_polls_per_s=round(pq),
+            start_polls_per_s=round(st),
             waiting_polls_per_s=round(wt),
             prequeue_cores=None if poll is None else round(pq * poll, 2),
+            start_cores=None if poll is None else round(st * poll, 2),
             waiting_cores=None if poll is None else round(wt * poll, 2),
             checkin_spike_cores=None if checkin is None else round(share * w * checkin, 2),
         ))
@@ -159,6 +169,8 @@ def sizing(e: Evidence) -> Sizing:
         redis=red,
         admit_rate=rate,
         prequeue_poll_s=pre,
+        start_spread_s=START_SPREAD,
+        poll_cap_s=cap,
         checkin_peak_share=round(share, 4),
         needs=needs,
         hold_capacity_per_shard=round(1e6 / hold_us) if hold_us else None,

@@ -1,10 +1,11 @@
 """Background tidy-up, run in every process; an advisory lock lets one sweep at a time.
+Beside it, each process moves launches at their timings as they come.
 
 Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
 idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
 apply failed, hold events to copy into the audit trail, queue places to keep,
-scheduled transitions, sold out as the stock says, reservations whose pickup
+sold out as the stock says, reservations whose pickup
 window ended uncollected (no-shows), and webhooks to deliver.
 """
 
@@ -13,8 +14,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import AsyncIterator
 
-from service.admin.launches import advance_due, follow_stock
+from service.admin.launches import advance_due, follow_stock, next_timing_ms
 from service.deps import Deps
 from service.infra.tasks import background
 from service.notify.schedule import run_schedules
@@ -35,7 +37,6 @@ ACTIVE_STATES = ["checkin_open", "selling", "sold_out", "closed", "pickup"]
 
 
 async def sweep_once(deps: Deps) -> None:
-    await advance_due(deps)
     launches = await deps.pool.fetch("SELECT id FROM launches WHERE state = ANY($1)", ACTIVE_STATES)
     for row in launches:
         launch_id = row["id"]
@@ -70,5 +71,32 @@ async def run_forever(deps: Deps) -> None:
         await asyncio.sleep(interval)
 
 
-def running(deps: Deps) -> contextlib.AbstractAsyncContextManager[None]:
-    return background(run_forever(deps), "fairdrop-sweeper")
+TIMINGS_RECHECK_S = 1.0
+"""The longest the timings loop sleeps: a timing set or edited meanwhile is seen."""
+
+
+async def follow_timings(deps: Deps) -> None:
+    """Move launches as their timings come, waking at the next one: the sale starts (and
+    admission begins) at its time, not when a sweep, busy with the rest, gets to it.
+    Every process runs this; a launch moves once (its row is locked to move it)."""
+    while True:
+        wait = TIMINGS_RECHECK_S
+        try:
+            await advance_due(deps)
+            due = await next_timing_ms(deps)
+            if due is not None:
+                wait = min(wait, max(0.01, (due - deps.clock.now_ms()) / 1000))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("moving launches at their timings failed; next try in %.1fs", wait)
+        await asyncio.sleep(wait)
+
+
+@contextlib.asynccontextmanager
+async def running(deps: Deps) -> AsyncIterator[None]:
+    async with (
+        background(follow_timings(deps), "fairdrop-timings"),
+        background(run_forever(deps), "fairdrop-sweeper"),
+    ):
+        yield

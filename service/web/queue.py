@@ -12,11 +12,17 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
-from service.errors import FairdropError
-from service.queue import checkin, draw, lottery, tickets
-from service.queue.status import QueueStatus, QueueWatch
+from service.errors import FairdropError, LeftQueue
+from service.queue import checkin, draw, leave, lottery, tickets
+from service.queue.status import QueueStatus, QueueWatch, left_status
 from service.queue.tickets import TicketClaims
-from service.web.auth import TICKET_COOKIE, require_shopper, require_ticket
+from service.web.auth import (
+    TICKET_COOKIE,
+    channel_of,
+    require_customer,
+    require_shopper,
+    require_ticket,
+)
 from service.web.forwarded import client_address
 from service.web.params import AnyRequest, AppDeps
 from service.web.ratelimit import (
@@ -79,6 +85,8 @@ async def answer_status(deps: AppDeps, watch: QueueWatch, claims: TicketClaims) 
     # rather than wait for a draw that has happened.
     try:
         done = await checkin.check_in(deps, claims.launch_id, claims.registration_id)
+    except LeftQueue:
+        return StatusOut(status=left_status(None, snap))  # left the pre-queue
     except FairdropError:
         return StatusOut(status=status)  # check-in closed meanwhile: nothing to exchange
     if drawn and done.rank is None:
@@ -128,6 +136,29 @@ class QueueController(Controller):
             return Response(out)
         return Response(out, cookies=[_ticket_cookie(launch_id, out.ticket)])
 
+    @post(
+        "/queue/leave",
+        operation_id="leaveQueue",
+        status_code=200,
+        summary="Give up my place in the queue, or my turn before holding: for good",
+        description="Admission passes the place by at once: it takes no admission window,"
+        " no room under the active cap and no unit, so the people behind move up. A"
+        " place cannot be taken back: checking in again answers 409 `left-queue`."
+        " Refused (409 `conflict`) while a hold of the turn is live, or once the turn"
+        " is over. Leaving again answers the same. The ticket cookie is removed.",
+    )
+    async def leave_queue(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> Response[StatusOut]:
+        registration_id = require_customer(request, deps, launch_id)
+        # Per registration only: leaving is once, and a shared address (a household, a
+        # proxy) must not keep its shoppers in a queue they want to leave.
+        await take(deps, launch_id, (CHECKIN_PER_REGISTRATION, str(registration_id)))
+        rank = await leave.leave(deps, launch_id, registration_id, channel=channel_of(request))
+        out = StatusOut(status=left_status(rank, watch_of(request).snapshots.get(launch_id)))
+        gone = Cookie(key=TICKET_COOKIE, value="", path="/", max_age=0, httponly=True)
+        return Response(out, cookies=[gone])
+
     @get(
         "/queue/events",
         operation_id="queueEvents",
@@ -145,7 +176,7 @@ class QueueController(Controller):
                 if out.ticket is not None:
                     claims = tickets.read(deps, out.ticket, launch_id)
                 yield _encoder.encode(out).decode()
-                if out.status.state in ("closed", "lapsed", "done"):
+                if out.status.state in ("closed", "lapsed", "done", "left"):
                     return
                 await asyncio.sleep(min(out.status.next_poll_seconds, 5.0))
 

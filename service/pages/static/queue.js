@@ -13,7 +13,7 @@
   const holdKey = `fd-hold:${launch}`;
   const holdSeconds = Number(room.dataset.holdSeconds);
   const $ = (id) => document.getElementById(id);
-  const views = ["join", "loading", "notopen", "prequeue", "waiting", "turn", "hold", "soldout", "lapsed", "closed"];
+  const views = ["join", "loading", "notopen", "prequeue", "waiting", "turn", "hold", "soldout", "lapsed", "left", "closed"];
   let current = "loading";
   let source = null;
   let pollTimer = null;
@@ -25,11 +25,12 @@
   let turnOver = null; // set when a hold of this turn ended: the API's admission is used up
 
   const title = document.title;
-  const headline = { turn: "Your turn!", hold: "Held for you", soldout: "Sold out", lapsed: "Turn ended" };
+  const headline = { turn: "Your turn!", hold: "Held for you", soldout: "Sold out", lapsed: "Turn ended", left: "Left the queue" };
   function show(name) {
     const changed = name !== current;
     current = name;
     for (const v of views) $(`view-${v}`).hidden = v !== name;
+    showLeave(name);
     if (name !== "turn") stopAvailability();
     document.title = headline[name] ? `${headline[name]} · ${title}` : title;
     if (changed && headline[name]) {
@@ -68,7 +69,10 @@
     const res = await fd.api("POST", `${base}/queue/checkin`);
     if (res.ok) return follow();
     const type = fd.problemType(res.body);
-    if (type === "checkin-closed") {
+    if (type === "left-queue") {
+      setMessage("left", res.body.detail);
+      show("left");
+    } else if (type === "checkin-closed") {
       const over = ["selling", "sold_out", "closed", "pickup", "archived"].includes(room.dataset.state);
       show(over ? "closed" : "notopen");
       setTimeout(checkIn, over ? 15000 : untilOpen());
@@ -118,7 +122,7 @@
       live("offline");
       next = res.status === 429 ? 10 : 5;
     }
-    if (!["closed", "lapsed", "done"].includes(status && status.state)) {
+    if (!["closed", "lapsed", "done", "left"].includes(status && status.state)) {
       pollTimer = setTimeout(poll, next * 1000);
     }
   }
@@ -175,6 +179,11 @@
       case "done": // the turn ended early: its hold confirmed, let go or run out
         setMessage("lapsed", s.message);
         show("lapsed");
+        stopStream();
+        break;
+      case "left":
+        setMessage("left", s.message);
+        show("left");
         stopStream();
         break;
       case "closed":
@@ -360,6 +369,52 @@
     flash("info", "You let it go. The unit is back for the next person in line.");
     turnOver = "A turn covers one hold: you let yours go, so your turn has ended.";
     if (status) { current = "loading"; apply({ status }); }
+  });
+
+  // ---- leaving -------------------------------------------------------------
+  // Offered while waiting or in a turn not yet used: the place goes to those behind
+  // at once, for good, so it asks twice.
+  const leaveWords = {
+    turn: ["Handing back your turn lets the next person in at once. It is for good: you cannot queue again for this sale.", "Hand back my turn", "Hand back your turn for good?", "Yes, hand it back"],
+    other: ["Leaving gives your place to the people behind you at once. It is for good: you cannot queue again for this sale.", "Leave the queue", "Leave the queue for good?", "Yes, leave"],
+  };
+  function showLeave(view) {
+    const box = $("leave-box");
+    const offered = ["prequeue", "waiting", "soldout", "turn"].includes(view);
+    if (!offered) { box.hidden = true; return; }
+    const [why, ask, question, yes] = leaveWords[view === "turn" ? "turn" : "other"];
+    $("leave-why").textContent = why;
+    $("leave-button").textContent = ask;
+    $("leave-question").textContent = question;
+    $("leave-yes").textContent = yes;
+    if (box.hidden) { $("leave-ask").hidden = false; $("leave-sure").hidden = true; }
+    box.hidden = false;
+  }
+  $("leave-button").addEventListener("click", () => {
+    $("leave-ask").hidden = true;
+    $("leave-sure").hidden = false;
+    $("leave-yes").focus();
+  });
+  $("leave-no").addEventListener("click", () => {
+    $("leave-sure").hidden = true;
+    $("leave-ask").hidden = false;
+    $("leave-button").focus();
+  });
+  $("leave-yes").addEventListener("click", async () => {
+    const button = $("leave-yes");
+    button.disabled = true;
+    const res = await fd.api("POST", `${base}/queue/leave`);
+    button.disabled = false;
+    if (res.ok) {
+      flash(null);
+      stopStream();
+      status = null;
+      apply(res.body);
+      return;
+    }
+    $("leave-sure").hidden = true;
+    $("leave-ask").hidden = false;
+    flash("warn", (res.body && res.body.detail) || "That did not work. Try again.");
   });
 
   // ---- start ---------------------------------------------------------------
