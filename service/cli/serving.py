@@ -38,6 +38,9 @@ def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
         workers=settings.workers,
         loop=Loops.uvloop if sys.platform != "win32" else Loops.asyncio,
         log_access=False,
+        # A worker that dies (killed, out of memory) is replaced; without this granian
+        # stops the healthy workers too and exits.
+        respawn_failed_workers=True,
     ).serve()
 
 
