@@ -14,7 +14,7 @@ from service.auth.tokens import ShopperClaims, TokenSigner
 from service.clock import FakeClock
 from service.deps import Deps
 from service.errors import Unavailable
-from service.infra.redis import BUSY
+from service.infra.outages import BACKEND, POSTGRES, REDIS
 from service.queue.registrations import issue_token
 from service.queue.tickets import TicketClaims
 from tests.serve import selling_launch, stocked_launch, tickets_for
@@ -97,5 +97,6 @@ async def test_a_closed_waiting_room_and_a_lost_redis_are_said_plainly(
     assert r.status_code == 409
     problems = [r.json()]
     # What every call that finds Redis down answers (503 unavailable).
-    problems.append({"type": Unavailable.type, "title": Unavailable.title, "detail": BUSY})
+    for detail in (REDIS, POSTGRES, BACKEND):
+        problems.append({"type": Unavailable.type, "title": Unavailable.title, "detail": detail})
     assert [p for problem in problems for p in _plain(problem)] == []

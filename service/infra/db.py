@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import asyncpg
 
@@ -22,10 +22,12 @@ if TYPE_CHECKING:
     from asyncpg.pool import PoolConnectionProxy
 
     Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+    _PoolBase = asyncpg.Pool[asyncpg.Record]
     Conn: TypeAlias = asyncpg.Connection[asyncpg.Record] | PoolConnectionProxy[asyncpg.Record]
 else:  # the stubs' generics do not exist at run time
     Pool = asyncpg.Pool
     Conn = asyncpg.Connection
+    _PoolBase = asyncpg.Pool
 _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 
@@ -33,22 +35,74 @@ async def _init_connection(con: Conn) -> None:
     await con.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+_MARGIN = 1.0
+"""Seconds the client waits beyond a statement's own limit before it gives up on a
+server that does not answer at all (frozen, cut off), which cannot cancel anything."""
+
+
+class _TimedPool(_PoolBase):
+    """asyncpg's pool, whose callers wait at most `acquire_timeout` s for a connection."""
+
+    __slots__ = ("_acquire_timeout",)
+
+    def __init__(self, *args: Any, acquire_timeout: float | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._acquire_timeout = acquire_timeout
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self._acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(settings: Settings, *, min_size: int = 2, max_size: int = 20) -> Pool:
-    """A pool whose connections see `settings.db_schema` first and decode jsonb."""
+    """A pool whose connections see `settings.db_schema` first and decode jsonb.
+
+    Nothing waits for Postgres unbounded: Postgres cancels a statement after
+    `FAIRDROP_STATEMENT_TIMEOUT`; the client gives up a second later (a server that is
+    frozen or cut off cancels nothing), and waits as long at most for a free connection
+    or a new one. Each surfaces as an outage (`service.infra.outages`): 503 `unavailable`.
+    """
     assert settings.database_url is not None, "resolve the embedded default first"
-    pool = await asyncpg.create_pool(
+    limit = settings.statement_timeout_seconds or None
+    pool = _TimedPool(
         settings.database_url,
         min_size=min_size,
         max_size=max_size,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
         init=_init_connection,
+        reset=_default_timeout(_client_limit(limit)),
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
+        acquire_timeout=limit,
+        timeout=limit or 60.0,  # connecting
+        command_timeout=_client_limit(limit),
         server_settings={
             "search_path": settings.db_schema,
             "application_name": "fairdrop",
             "statement_timeout": _ms(settings.statement_timeout_seconds),
         },
     )
-    assert pool is not None
-    return pool
+    await pool
+    return cast("Pool", pool)
+
+
+def _client_limit(seconds: float | None) -> float | None:
+    return None if not seconds else seconds + _MARGIN
+
+
+def _set_client_limit(con: Conn, seconds: float | None) -> None:
+    """The limit the client puts on each of `con`'s calls that names none. asyncpg keeps
+    it in the connection's configuration only (`command_timeout`)."""
+    raw: Any = getattr(con, "_con", con)  # a pool's proxy, or the connection
+    raw._config = raw._config._replace(command_timeout=seconds)
+
+
+def _default_timeout(seconds: float | None) -> Callable[[Conn], Awaitable[None]]:
+    async def reset(con: Conn) -> None:  # run as the connection goes back to the pool
+        _set_client_limit(con, seconds)
+
+    return reset
 
 
 def _ms(seconds: float) -> str:
@@ -57,11 +111,13 @@ def _ms(seconds: float) -> str:
 
 async def allow_long(con: Conn, settings: Settings) -> None:
     """Give the rest of `con`'s transaction the long statement timeout (a rebuild, a
-    draw, an import) instead of the one every request's statement has."""
+    draw, an import) instead of the one every request's statement has; the client
+    waits as long (until the connection goes back to the pool)."""
     await con.execute(
         "SELECT set_config('statement_timeout', $1, true)",
         _ms(settings.long_statement_timeout_seconds),
     )
+    _set_client_limit(con, _client_limit(settings.long_statement_timeout_seconds))
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,12 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import DataError, NoScriptError
+from redis.exceptions import DataError, NoScriptError, RedisError
 
 from service.errors import Unavailable
 from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
+from service.infra.outages import outage
 from service.infra.settings import Settings
-
-BUSY = "We cannot reach the waiting room's records right now; try again in a few seconds."
-"""What a caller is told when Redis does not answer (in words a shopper can read)."""
 
 Redis = aioredis.Redis | RedisCluster
 """A single server or a Redis Cluster: every call fairdrop makes works on both."""
@@ -46,6 +44,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "queue_restore",
     "invite",
     "holds_of",
+    "confirm_overdue",
     "turn",
     "rate_limit",
     "leave",
@@ -259,7 +258,8 @@ class Scripts:
 
     Each call is a plain EVALSHA; on NOSCRIPT (a restarted or failed-over Redis, a
     cluster shard that never saw the script) the script is loaded and the call sent
-    again. Connection failures surface as `Unavailable` here, the one seam to the backend.
+    again. Redis out (down, timing out, BUSY) surfaces as `Unavailable` here
+    (`service.infra.outages`), the one seam between the scripts and the backend.
     """
 
     def __init__(self, client: Redis) -> None:
@@ -295,8 +295,10 @@ class Scripts:
             return await send("EVALSHA", head, *args)
         except NoScriptError:
             return await self._load_and_run(script, keys.named(script.keys), args)
-        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable(BUSY) from exc
+        except RedisError as exc:
+            if (down := outage(exc)) is None:
+                raise
+            raise down from exc
 
     async def _load_and_run(
         self, script: _Script, keys: tuple[str, ...], args: tuple[str | int | float, ...]
@@ -304,8 +306,10 @@ class Scripts:
         try:
             await self.client.script_load(script.source)
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
-        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable(BUSY) from exc
+        except RedisError as exc:
+            if (down := outage(exc)) is None:
+                raise
+            raise down from exc
 
     async def run_many(
         self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
@@ -351,8 +355,10 @@ class Scripts:
                     break
                 await self.client.script_load(script.source)
                 pending = missing
-        except (aioredis.ConnectionError, aioredis.TimeoutError) as exc:
-            raise Unavailable(BUSY) from exc
+        except RedisError as exc:
+            if (down := outage(exc)) is None:
+                raise
+            raise down from exc
         if raise_on_error:
             for reply in results:
                 if isinstance(reply, Exception):

@@ -90,8 +90,8 @@ class FastLane:
             limiter.check(STATUS_PER_ADDRESS, address)
             limiter.check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
             out = await answer_status(watch.deps, watch, claims)
-        except FairdropError:
-            return False  # the routed handler explains it
+        except Exception:
+            return False  # nothing was sent: the routed handler explains it, outages too
         if out.ticket is not None:
             return False  # a fresh ticket goes out as a cookie: the routed handler sets it
         await _send(send, "queueStatus", 200, _JSON, _encoder.encode(out))
@@ -115,11 +115,8 @@ class FastLane:
             reservation = await confirmer.confirm(
                 launch_id, registration_id, hold_id, channel=scope_channel(scope)
             )
-        except FairdropError as exc:
-            await _send_problem(send, "confirmHold", problems.domain_parts(path, exc))
-        except Exception:
-            log.exception("unhandled error on POST %s", path)
-            await _send_problem(send, "confirmHold", problems.unexpected_parts(path))
+        except Exception as exc:
+            await _send_problem(send, "confirmHold", problems.exception_parts("POST", path, exc))
         else:
             body = _encoder.encode(reservation_out(reservation))
             await _send(send, "confirmHold", 201, _JSON, body)

@@ -7,7 +7,6 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-import asyncpg
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
@@ -18,8 +17,8 @@ from service.errors import (
     FairdropError,
     FieldError,
     InvalidRequest,
-    Unavailable,
 )
+from service.infra.outages import outage
 
 log = logging.getLogger(__name__)
 
@@ -146,22 +145,27 @@ def http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response[
     return problem(request, status, type_, type_.replace("-", " ").capitalize(), exc.detail)
 
 
+def exception_parts(
+    method: str, path: str, exc: Exception
+) -> tuple[dict[str, Any], dict[str, str] | None]:
+    """Any exception a handler let through, as its problem: a domain error as itself, a
+    backend outage (Postgres or Redis down, frozen, timing out, busy) as 503
+    `unavailable` with `Retry-After`, anything else as a logged 500."""
+    if isinstance(exc, FairdropError):
+        return domain_parts(path, exc)
+    if (down := outage(exc)) is not None:
+        log.warning("backend unavailable on %s %s: %r", method, path, exc)
+        return domain_parts(path, down)
+    log.exception("unhandled error on %s %s", method, path, exc_info=exc)
+    return unexpected_parts(path)
+
+
 def unexpected_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _response(unexpected_parts(request.url.path))
-
-
-def statement_timeout(
-    request: Request[Any, Any, Any], exc: asyncpg.QueryCanceledError
-) -> Response[dict[str, Any]]:
-    """A statement past `FAIRDROP_STATEMENT_TIMEOUT` (or waiting that long for a lock)."""
-    log.warning("statement cancelled on %s %s: %s", request.method, request.url.path, exc)
-    return domain_error(request, Unavailable("Postgres did not answer in time; try again."))
+    return _response(exception_parts(request.method, request.url.path, exc))
 
 
 EXCEPTION_HANDLERS: ExceptionHandlersMap = {
     FairdropError: domain_error,
-    asyncpg.QueryCanceledError: statement_timeout,
     ValidationException: validation_error,
     HTTPException: http_error,
     Exception: unexpected_error,
