@@ -98,6 +98,11 @@ class EndFails(Scripts):
             raise Unavailable("injected: Redis unreachable")
         return await super().run(name, keys, *args)
 
+    async def run_each(self, name: str, calls: Any, **kwargs: Any) -> list[Any]:
+        if name == "confirm_end":
+            raise Unavailable("injected: Redis unreachable")
+        return await super().run_each(name, calls, **kwargs)
+
 
 class CommitLost:
     """A pool whose reservation insert commits, then its reply is lost (a timeout)."""

@@ -26,10 +26,10 @@ from service.pickup import desk
 from service.pickup.windows import now_of, release_no_shows
 from service.stock import confirm, holds, reservations
 from service.stock.codes import format_code
-from service.stock.confirm import reconcile
 from service.stock.models import Reservation
 from service.stock.outbox import apply_pending
 from service.stock.rebuild import rebuild
+from service.stock.reconciler import reconcile
 from tests.mail import smtp_server
 from tests.serve import ACTOR, assert_consistent, clients, selling_launch
 
@@ -106,7 +106,7 @@ async def test_a_mover_that_dies_has_its_unit_returned_by_the_reconciler(
     assert (await deps.scripts.run("move_begin", deps.keys(L), *args))[0] == "ok"
     assert (await assert_consistent(deps, L))["S2:K1"] == (1, 0, 1, 0)
     clock.advance(deps.settings.confirm_deadline_seconds + 1)
-    assert await reconcile(deps, L) == {"confirmed": 0, "aborted": 1}
+    assert await reconcile(deps, L) == {"confirmed": 0, "aborted": 1, "left": 0}
     assert (await assert_consistent(deps, L))["S2:K1"] == (1, 1, 0, 0)
     assert await deps.redis.hget(deps.keys(L).cust, str(regs[0])) == "1", "slot untouched"
     assert await _row(deps, mine.id) == ("confirmed", "S1", 0)

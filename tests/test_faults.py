@@ -10,6 +10,8 @@ import asyncio
 import json
 import shutil
 import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import asyncpg
 import pytest
@@ -19,9 +21,10 @@ from service.clock import FakeClock
 from service.deps import Deps
 from service.infra.keys import unit_member
 from service.infra.redis import create_redis
-from service.stock.confirm import _insert, confirm, find_by_hold, reconcile
+from service.stock.confirm import _insert, confirm, find_by_hold
 from service.stock.holds import expire, reserve
 from service.stock.rebuild import rebuild
+from service.stock.reconciler import reconcile
 from tests.serve import assert_consistent, clients, free_port, selling_launch, server_env
 
 L = "drop"
@@ -93,10 +96,11 @@ async def test_a_unit_redis_invented_is_dropped_when_postgres_has_no_such_row(de
         await reserve(deps, L, c, "S1", "K1")
 
 
-@pytest.mark.parametrize(("hold_seconds", "after"), [(300, "held"), (10, None)])
-async def test_a_crash_between_confirm_begin_and_the_commit_is_settled_by_the_reconciler(
-    deps: Deps, clock: FakeClock, hold_seconds: int, after: str | None
+@pytest.mark.parametrize("hold_seconds", [300, 10])
+async def test_a_crash_between_confirm_begin_and_the_commit_is_finished_by_the_reconciler(
+    deps: Deps, clock: FakeClock, hold_seconds: int
 ) -> None:
+    """Whether or not the hold's own time ran out meanwhile: the shopper asked in time."""
     (reg,) = await selling_launch(deps, L, units=1, registrations=1, hold_seconds=hold_seconds)
     hold = await reserve(deps, L, reg, "S1", "K1")
     deadline = clock.now_ms() + int(deps.settings.confirm_deadline_seconds * 1000)
@@ -107,21 +111,23 @@ async def test_a_crash_between_confirm_begin_and_the_commit_is_settled_by_the_re
     # ...and the process dies here. Until the deadline the hold neither expires nor settles.
     clock.set(deadline - 1)
     assert await expire(deps, L) == 0
-    assert await reconcile(deps, L) == {"confirmed": 0, "aborted": 0}
+    assert await reconcile(deps, L) == {"confirmed": 0, "aborted": 0, "left": 0}
     assert await hold_state(deps, hold.hold_id) == "confirming"
 
     clock.set(deadline + 1)
-    assert await reconcile(deps, L) == {"confirmed": 0, "aborted": 1}
-    assert await hold_state(deps, hold.hold_id) == after
-    assert await live_and_units(deps) == (0, 1)
-    if after == "held":
-        assert await assert_consistent(deps, L) == {"S1:K1": (1, 0, 1, 0)}
-        reservation = await confirm(deps, L, reg, hold.hold_id)
-        assert reservation.hold_id == hold.hold_id
-        assert await assert_consistent(deps, L) == {"S1:K1": (1, 0, 0, 1)}
-    else:
-        assert await assert_consistent(deps, L) == {"S1:K1": (1, 1, 0, 0)}
-        assert await deps.redis.hlen(deps.keys(L).cust) == 0
+    assert await reconcile(deps, L) == {"confirmed": 1, "aborted": 0, "left": 0}
+    assert await hold_state(deps, hold.hold_id) is None
+    assert await live_and_units(deps) == (1, 1)
+    assert await assert_consistent(deps, L) == {"S1:K1": (1, 0, 0, 1)}
+    made = await find_by_hold(deps, L, hold.hold_id)
+    assert made is not None and made.registration_id == reg
+    kinds = await deps.pool.fetch(
+        "SELECT actor, channel FROM events WHERE kind = 'reservation.confirmed'"
+    )
+    assert [tuple(k) for k in kinds] == [("system", "system")]
+    # The shopper's retry is answered with that reservation; so is the outbox's e-mail.
+    again = await confirm(deps, L, reg, hold.hold_id)
+    assert (again.id, again.code) == (made.id, made.code)
 
 
 async def test_a_crash_between_the_commit_and_confirm_end_is_confirmed_by_the_reconciler(
@@ -140,7 +146,7 @@ async def test_a_crash_between_the_commit_and_confirm_end_is_confirmed_by_the_re
     assert committed is not None
     # ...the process dies before confirm_end.
     clock.set(deadline + 1)
-    assert await reconcile(deps, L) == {"confirmed": 1, "aborted": 0}
+    assert await reconcile(deps, L) == {"confirmed": 1, "aborted": 0, "left": 0}
     assert await hold_state(deps, hold.hold_id) is None
     assert await assert_consistent(deps, L) == {"S1:K1": (2, 1, 0, 1)}
     assert await deps.redis.hget(deps.keys(L).cust, str(reg)) == "1"  # the slot stays taken
@@ -149,6 +155,71 @@ async def test_a_crash_between_the_commit_and_confirm_end_is_confirmed_by_the_re
     assert (again.id, again.code) == (committed.id, committed.code)
     with pytest.raises(errors.LimitReached):
         await reserve(deps, L, reg, "S1", "K1")
+
+
+async def _blocked_by(deps: Deps, locker: asyncpg.Connection) -> int:
+    """How many backends wait for a lock `locker` holds, or for one that waits for it."""
+    found: int = await deps.pool.fetchval(
+        "WITH first AS (SELECT pid FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid)))"
+        " SELECT count(*) FROM pg_stat_activity"
+        " WHERE pg_blocking_pids(pid) && (ARRAY(SELECT pid FROM first) || $1)",
+        locker.get_server_pid(),
+    )
+    return found
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str) -> None:
+    for _ in range(400):  # a bound on retries (50 ms apart), not a wait for an event
+        if await check():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"never: {what}")
+
+
+async def test_a_confirm_in_flight_past_its_deadline_is_finished_not_given_back(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """The insert waits on a lock (as on a frozen Postgres) past the confirm deadline,
+    while the reconciler settles the hold. Whatever the order of the two, the unit is
+    sold once: the shopper's code is a live reservation, and Redis never offers it again."""
+    first, second = await selling_launch(deps, L, units=1, registrations=2, hold_seconds=60)
+    hold = await reserve(deps, L, first, "S1", "K1")
+    assert deps.settings.database_url is not None
+    locker = await asyncpg.connect(
+        deps.settings.database_url, server_settings={"search_path": deps.settings.db_schema}
+    )
+    try:
+        async with locker.transaction():
+            await locker.execute(
+                "SELECT 1 FROM units WHERE launch_id = $1 AND unit_no = $2 FOR UPDATE",
+                L,
+                hold.unit_no,
+            )
+            confirming = asyncio.create_task(confirm(deps, L, first, hold.hold_id))
+            await _until(lambda: _blocked(deps, locker, 1), "the insert waits for the lock")
+            clock.advance(deps.settings.confirm_deadline_seconds + 1)
+            settling = asyncio.create_task(reconcile(deps, L))
+            await _until(
+                lambda: _blocked(deps, locker, 2, unless=settling), "the reconciler settles"
+            )
+        reservation = await confirming
+        await settling
+    finally:
+        await locker.close()
+    # Long after, the hold's own time is up too: nothing may come back to stock.
+    clock.advance(120)
+    await expire(deps, L)
+    assert await assert_consistent(deps, L) == {"S1:K1": (1, 0, 0, 1)}
+    live = await find_by_hold(deps, L, hold.hold_id)
+    assert live is not None and (live.code, live.status) == (reservation.code, "confirmed")
+    with pytest.raises(errors.SoldOut):
+        await reserve(deps, L, second, "S1", "K1")
+
+
+async def _blocked(
+    deps: Deps, locker: asyncpg.Connection, n: int, unless: asyncio.Task[Any] | None = None
+) -> bool:
+    return (unless is not None and unless.done()) or await _blocked_by(deps, locker) >= n
 
 
 async def _mid_sale(deps: Deps) -> tuple[list[int], list[str]]:
@@ -218,11 +289,12 @@ async def test_the_rebuild_command_restores_counts_from_postgres(deps: Deps) -> 
     assert await assert_consistent(deps, L) == {"S1:K1": (10, 7, 0, 3)}
 
 
-async def test_a_failed_insert_puts_the_hold_back_and_a_later_confirm_succeeds(
+async def test_a_failed_insert_leaves_the_hold_confirming_and_a_later_confirm_succeeds(
     deps: Deps,
 ) -> None:
     """A unit row locked FOR UPDATE blocks the reservation's foreign-key check
-    (FOR KEY SHARE); with a lock_timeout the insert fails with a real Postgres error."""
+    (FOR KEY SHARE); with a lock_timeout the insert fails with a real Postgres error.
+    The hold is not given back: a twin confirm's insert could still commit."""
     (reg,) = await selling_launch(deps, L, units=1, registrations=1)
     hold = await reserve(deps, L, reg, "S1", "K1")
     assert deps.settings.database_url is not None
@@ -246,8 +318,8 @@ async def test_a_failed_insert_puts_the_hold_back_and_a_later_confirm_succeeds(
             with pytest.raises(errors.Unavailable) as failed:
                 await confirm(blocked, L, reg, hold.hold_id)
         assert isinstance(failed.value.__cause__, asyncpg.LockNotAvailableError)
-        assert await hold_state(deps, hold.hold_id) == "held"  # confirm_abort 'retry'
-        assert await deps.redis.zscore(deps.keys(L).expiry, hold.hold_id) == hold.expires_ms
+        assert await hold_state(deps, hold.hold_id) == "confirming"
+        assert await deps.redis.zscore(deps.keys(L).expiry, hold.hold_id) is None
         assert await live_and_units(deps) == (0, 1)
         assert await assert_consistent(deps, L) == {"S1:K1": (1, 0, 1, 0)}
 

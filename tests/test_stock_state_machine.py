@@ -36,8 +36,9 @@ from service.infra.redis import Redis, create_redis
 from service.infra.settings import Settings
 from service.stock import holds as stock_holds
 from service.stock.codes import normalize_code
-from service.stock.confirm import confirm, reconcile
+from service.stock.confirm import confirm, find_by_hold
 from service.stock.rebuild import rebuild
+from service.stock.reconciler import reconcile
 from service.stock.reservations import cancel
 from tests.stock_kit import PAIRS, CommitLost, EndFails, check_stock, read_stock, seed_launch
 
@@ -325,15 +326,17 @@ class StockMachine(RuleBasedStateMachine):
         assert report.allocated == sum(len(u) for u in self.units.values())
 
     def reconcile(self) -> None:
-        want = {"confirmed": 0, "aborted": 0}
-        for c in list(self.holds.values()):
-            if c.deadline is not None and c.deadline <= self.now():
-                want["confirmed" if c.res else "aborted"] += 1
-                if c.res or c.expires <= self.now():
-                    self.drop(c)
-                else:
-                    c.deadline = None  # back to held until it expires
+        """Every confirm overdue is finished: its reservation made, if no try made it."""
+        overdue = [c for c in self.holds.values() if c.deadline and c.deadline <= self.now()]
+        want = {"confirmed": len(overdue), "aborted": 0, "left": 0}
         assert self.run(reconcile(self.deps, self.lid)) == want
+        for c in overdue:
+            if c.res is None:
+                res = self.run(find_by_hold(self.deps, self.lid, c.hold_id))
+                assert res is not None and res.registration_id == c.reg
+                c.res, c.live, self.res[res.id] = res.id, True, c
+                self.events["reservation.confirmed"] += 1
+            self.drop(c)
         OUTCOMES[f"reconcile: {want}"] += 1
 
     @invariant()

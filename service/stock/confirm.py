@@ -6,13 +6,20 @@
    one of the customer's limit slots; unique indexes make Postgres refuse a second
    live claim on either, whatever Redis believed.
 3. `confirm_end` (Lua) turns the hold into a confirmed unit, or `confirm_abort`
-   settles it when step 2 did not commit. The reconciler settles holds whose
-   process died between the steps.
+   settles it when Postgres refused step 2.
+
+A confirming hold never goes back to *held*: an insert that failed, timed out or lost
+its connection may still commit (a frozen server reads it later; a twin confirm of the
+same hold may be in flight), so giving its unit back could sell it twice. It stays
+confirming until a retry of the confirm, or the reconciler after
+`FAIRDROP_CONFIRM_DEADLINE`, runs step 2 again: the insert is idempotent, so whichever
+runs first commits and the other finds its reservation (`service/stock/reconciler.py`).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -20,6 +27,7 @@ import msgspec
 
 from service import errors
 from service.deps import Deps
+from service.infra.keys import LaunchKeys
 from service.stock.codes import new_code
 from service.stock.holds import gone, raise_for, run_loaded
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
@@ -112,15 +120,14 @@ async def _committed_anyway(
     deps: Deps, launch_id: str, hold_id: str, exc: BaseException
 ) -> Reservation:
     """The insert failed, or its reply was lost after it committed (a timeout, a dropped
-    connection), or an earlier confirm of this hold committed. Ask Postgres before giving
-    the hold back: a hold whose reservation committed must never return its unit."""
-    unavailable = errors.Unavailable("The reservation could not be saved; try again.")
+    connection), or an earlier confirm of this hold committed: its reservation, if
+    Postgres has one now. Else the hold stays confirming (see the module's docstring)."""
+    unavailable = errors.Unavailable("The reservation could not be saved yet; try again.")
     try:
         done = await find_by_hold(deps, launch_id, hold_id)
-    except (TimeoutError, asyncpg.PostgresError, OSError):
-        raise unavailable from exc  # unknown: it stays confirming; the reconciler settles it
+    except (TimeoutError, asyncpg.PostgresError, OSError, errors.Unavailable):
+        raise unavailable from exc
     if done is None:
-        await _abort(deps, launch_id, hold_id, "retry")
         raise unavailable from exc
     return done
 
@@ -259,24 +266,35 @@ async def confirm(
     if isinstance(begun, Reservation):
         return begun
     reservation = await record(deps, launch_id, registration_id, hold_id, begun, channel, actor)
-    try:
-        await deps.scripts.run("confirm_end", deps.keys(launch_id), deps.clock.now_ms(), hold_id)
-    except errors.Unavailable:
-        log.warning("confirm_end for %s deferred to the reconciler", hold_id)
+    await end(deps, [(launch_id, hold_id)])
     return reservation
 
 
-async def reconcile(deps: Deps, launch_id: str) -> dict[str, int]:
-    """Settle holds left *confirming* past their deadline by asking Postgres."""
-    keys = deps.keys(launch_id)
+async def end(deps: Deps, committed: Sequence[tuple[str, str]]) -> None:
+    """Step 3 for holds (launch id, hold id) whose reservations committed, one round trip.
+
+    Every answer leaves Redis right: `ok`; `gone` when the hold was settled already, by
+    a twin confirm of the same hold or the reconciler (both confirm it: neither gives a
+    confirming hold back) or by a Redis loss (the rebuild reads Postgres). Redis not
+    answering leaves the hold confirming, and the reconciler ends it."""
+    if not committed:
+        return
+    holds: dict[str, list[str]] = {}
+    for launch_id, hold_id in committed:
+        holds.setdefault(launch_id, []).append(hold_id)
     now = deps.clock.now_ms()
-    stuck = [str(h) for h in await deps.redis.zrangebyscore(keys.confirming, "-inf", now)]
-    settled = {"confirmed": 0, "aborted": 0}
-    for hold_id in stuck:
-        if await find_by_hold(deps, launch_id, hold_id) is not None:
-            await deps.scripts.run("confirm_end", keys, now, hold_id)
-            settled["confirmed"] += 1
-        else:
-            await deps.scripts.run("confirm_abort", keys, now, hold_id, "retry")
-            settled["aborted"] += 1
-    return settled
+    calls: list[tuple[LaunchKeys, list[str | int]]] = [
+        (deps.keys(launch_id), [now, *ids]) for launch_id, ids in holds.items()
+    ]
+    try:
+        replies = await deps.scripts.run_each("confirm_end", calls, raise_on_error=False)
+    except errors.Unavailable:
+        log.warning("confirm_end for %d hold(s) left to the reconciler", len(committed))
+        return
+    for (launch_id, ids), reply in zip(holds.items(), replies, strict=True):
+        if isinstance(reply, Exception):
+            log.warning("confirm_end on %s failed (%r); the reconciler ends it", launch_id, reply)
+            continue
+        gone = [hold for hold, (word, *_) in zip(ids, reply, strict=True) if word == "gone"]
+        if gone:
+            log.info("confirm_end: %d hold(s) of %s were settled already", len(gone), launch_id)

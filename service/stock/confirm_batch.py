@@ -27,6 +27,7 @@ from service.stock.confirm import (
     Begun,
     confirm,
     deadline_ms,
+    end,
     record,
     settle_begin,
 )
@@ -146,19 +147,7 @@ class ConfirmBatcher:
             *(self._record_one(j) for j in leftovers), *(self._single(j) for j in singles)
         )
         settled = [j for j in pending if j.done is not None]
-        if settled:
-            try:
-                now = deps.clock.now_ms()
-                await deps.scripts.run_each(
-                    "confirm_end",
-                    [
-                        (deps.keys(launch_id), (now, *(j.hold_id for j in jobs)))
-                        for launch_id, jobs in _by_launch(settled).items()
-                    ],
-                    raise_on_error=False,
-                )
-            except errors.Unavailable:
-                log.warning("confirm_end for %d holds deferred to the reconciler", len(settled))
+        await end(deps, [(j.launch_id, j.hold_id) for j in settled])
         for job in settled:
             assert job.done is not None
             job.succeed(job.done)

@@ -23,10 +23,10 @@ from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
 from service.pickup.windows import release_no_shows
 from service.queue.places import drain_places
-from service.stock.confirm import reconcile
 from service.stock.hold_log import drain_events
 from service.stock.holds import expire
 from service.stock.outbox import apply_pending
+from service.stock.reconciler import reconcile
 from service.webhooks.delivery import deliver_due
 from service.webhooks.fanout import fan_out
 
