@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 import psutil
@@ -58,6 +58,28 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str) -> None:
         delay = min(delay * 2, 0.25)
 
 
+_TEMPLATE: list[Path] = []  # one initdb per test session, copied for each server
+
+
+def _as_postgres(*command: str, cwd: Path) -> None:
+    subprocess.run(
+        ["runuser", "-u", "postgres", "--", *command], check=True, capture_output=True, cwd=cwd
+    )
+
+
+def _template() -> Path:
+    """A cluster fresh from initdb (8 s on a loaded machine), made once and copied."""
+    if not _TEMPLATE:
+        folder = Path(tempfile.mkdtemp(prefix="fd-pg-template-"))
+        shutil.chown(folder, "postgres", "postgres")
+        data = folder / "data"
+        _as_postgres(
+            str(PG_BIN / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", cwd=folder
+        )
+        _TEMPLATE.append(data)
+    return _TEMPLATE[0]
+
+
 class PrivatePostgres:
     """A throw-away PostgreSQL cluster in a temporary folder owned by `postgres`."""
 
@@ -67,18 +89,11 @@ class PrivatePostgres:
         self.data = self.dir / "data"
         self.port = free_port()
         shutil.chown(self.dir, "postgres", "postgres")
-        self._as_postgres(
-            str(PG_BIN / "initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres"
-        )
+        self._as_postgres("cp", "-a", str(_template()), str(self.data))
         self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _as_postgres(self, *command: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *command],
-            check=True,
-            capture_output=True,
-            cwd=self.dir,
-        )
+        _as_postgres(*command, cwd=self.dir)
 
     def start(self) -> None:
         options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -130,7 +145,7 @@ class PrivateRedis:
     def start(self) -> None:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no"],
+             "--appendonly", "no", "--busy-reply-threshold", "100"],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )  # fmt: skip
@@ -149,6 +164,54 @@ class PrivateRedis:
             self.proc.kill()
             self.proc.wait()
             self.proc = None
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """The server stopped (SIGSTOP) until the block ends: connections hang."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            self.proc.send_signal(signal.SIGCONT)
+
+    @contextlib.contextmanager
+    def busy(self) -> Iterator[None]:
+        """A script that loops until killed: past 100 ms every other call is refused
+        with BUSY, as when a script runs away."""
+        import redis
+
+        runner = subprocess.Popen(
+            ["redis-cli", "-p", str(self.port), "EVAL", "while true do end", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        probe = redis.Redis(port=self.port, socket_timeout=2)
+
+        def refused() -> bool:
+            try:
+                probe.ping()
+            except redis.exceptions.ResponseError as exc:
+                return str(exc).startswith("BUSY")
+            return False
+
+        try:
+            wait_until(refused, 10, "Redis busy")
+            yield
+        finally:
+            wait_until(lambda: _kill_script(probe), 10, "the script killed")
+            runner.wait(timeout=10)
+            probe.close()
+
+
+def _kill_script(probe: Any) -> bool:
+    import redis
+
+    try:
+        probe.script_kill()
+    except redis.exceptions.ResponseError as exc:
+        return "No scripts in execution" in str(exc)
+    return True
 
 
 class Served:

@@ -4,13 +4,35 @@ afterwards (`tests/serve.py:assert_consistent`)."""
 
 from __future__ import annotations
 
+import contextlib
 import signal
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
 
+from service.auth.apikeys import create_key
+from service.auth.tokens import ShopperClaims
+from service.clock import FakeClock
+from service.customers import links
 from service.deps import Deps
-from tests.outage_kit import fairdrop_serve, wait_until
-from tests.serve import server_env
+from service.errors import PROBLEM_BASE
+from service.infra import db
+from service.infra.redis import create_redis
+from service.infra.settings import Settings
+from service.stock.confirm import confirm
+from service.stock.holds import reserve
+from service.web.app import create_app
+from service.web.fastpath import FastLane
+from tests.outage_kit import PrivatePostgres, fairdrop_serve, wait_until
+from tests.serve import assert_consistent, selling_launch, server_env, tickets_for
+from tests.test_unstorable import _PARAM, Route, routes
+
+L = "drop"
 
 
 def test_a_killed_worker_is_replaced_and_the_others_keep_serving(deps: Deps) -> None:
@@ -30,3 +52,151 @@ def test_a_killed_worker_is_replaced_and_the_others_keep_serving(deps: Deps) -> 
         assert served.proc.poll() is None, served.output()
         assert survivor.is_running()
         wait_until(served.healthy, 30, "answering after the respawn")
+
+
+@dataclass
+class Scene:
+    """A selling launch with one of everything, and the credentials to reach it."""
+
+    ids: dict[str, str]
+    admin: dict[str, str]
+    shopper: dict[str, str]
+    link: str
+
+
+async def scene(deps: Deps) -> Scene:
+    a, b, c = await selling_launch(deps, L, units=5, registrations=3)
+    (ticket,) = await tickets_for(deps, L, [a])
+    held = await reserve(deps, L, b, "S1", "K1")
+    sold = await confirm(deps, L, c, (await reserve(deps, L, c, "S1", "K1")).hold_id)
+    key = await create_key(deps.pool, "admin", label="walk")
+    token = deps.signer.sign(ShopperClaims(L, c, deps.clock.now_ms() + 86_400_000))
+    ids = {
+        "launch_id": L,
+        "hold_id": sold.hold_id,
+        "reservation_id": str(sold.id),
+        "code": sold.code,
+        "store_id": "S1",
+        "sku_id": "K1",
+        "registration_id": str(c),
+        "key_id": key.removeprefix("fd_").split("_")[0],
+        "endpoint_id": "none",
+        "delivery_id": "1",
+        "file_path": "app.css",
+        "path": "openapi.json",
+    }
+    assert held.hold_id and ticket
+    return Scene(
+        ids,
+        {"Authorization": f"Bearer {key}"},
+        {"Authorization": f"Bearer {token}", "Cookie": f"fd_ticket={ticket}"},
+        links.manage_token(deps, L, c),
+    )
+
+
+# Bodies that get past validation, so that the handler reaches its backend.
+BODIES: dict[tuple[str, str], dict[str, Any]] = {
+    ("POST", "/api/launches/{launch_id:str}/holds"): {"store_id": "S1", "sku_id": "K1"},
+    ("POST", "/api/launches/{launch_id:str}/registrations"): {"email": "new@example.com"},
+    ("POST", "/api/admin/launches/{launch_id:str}/transitions"): {"action": "pause"},
+    ("PUT", "/api/admin/launches/{launch_id:str}/allocations/{store_id:str}/{sku_id:str}"): {
+        "allocated": 6
+    },
+    ("POST", "/api/admin/launches"): {"id": "other", "name": "Other"},
+    ("POST", "/api/admin/keys"): {"role": "agent"},
+}
+ME = ("GET", "/api/launches/{launch_id:str}/me")
+CONFIRM = ("POST", "/api/launches/{launch_id:str}/holds/{hold_id:str}/confirm")  # confirmed
+HOLD = ("POST", "/api/launches/{launch_id:str}/holds")
+
+
+async def walk(client: httpx.AsyncClient, table: list[Route], s: Scene) -> set[tuple[str, str]]:
+    """Every route, as staff and as a shopper: a 4xx (refused before any backend is
+    needed) or 503 `unavailable` with `Retry-After`, never another 5xx. Returns the
+    routes that answered 503."""
+    unavailable = set()
+    for route in table:
+        path = _PARAM.sub(lambda m: s.ids.get(m.group(1), "x"), route.template)
+        body = BODIES.get((route.method, route.template))
+        if body is None and route.method in ("POST", "PUT", "PATCH"):
+            body = {}
+        for who in (s.admin, s.shopper):
+            r = await client.request(
+                route.method,
+                path,
+                headers=who,
+                json=body,
+                params={"store": "S1", "token": s.link},
+                timeout=30,
+            )
+            said = f"{route.method} {path}: {r.status_code} {r.text[:300]}"
+            assert r.status_code < 500 or r.status_code == 503, said
+            if r.status_code == 503:
+                assert int(r.headers["retry-after"]) >= 1, said
+                if route.template.startswith("/api/"):
+                    assert r.json()["type"] == PROBLEM_BASE + "unavailable", said
+                unavailable.add((route.method, route.template))
+    return unavailable
+
+
+@pytest.fixture
+def private_pg() -> Iterator[PrivatePostgres]:
+    pg = PrivatePostgres()
+    try:
+        pg.start()
+        yield pg
+    finally:
+        pg.close()
+
+
+@pytest.fixture
+async def pg_deps(
+    private_pg: PrivatePostgres, settings: Settings, clock: FakeClock
+) -> AsyncIterator[Deps]:
+    """Deps on the private Postgres (statements limited to 1 s) and the shared Redis."""
+    s = msgspec.structs.replace(
+        settings, database_url=private_pg.url, db_schema="public", statement_timeout_seconds=1.0
+    )
+    await db.migrate_url(private_pg.url)
+    pool = await db.create_pool(s, min_size=1, max_size=10)
+    assert s.redis_url is not None
+    redis = create_redis(s.redis_url)
+    try:
+        yield Deps(settings=s, pool=pool, redis=redis, clock=clock)
+    finally:
+        keys = [k async for k in redis.scan_iter(match=f"{s.redis_prefix}*")]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+        pool.terminate()
+
+
+@contextlib.asynccontextmanager
+async def app_client(deps: Deps) -> AsyncIterator[httpx.AsyncClient]:
+    """The app (fast lane in front, as `fairdrop serve` runs it) on `deps`' backends."""
+    settings = msgspec.structs.replace(deps.settings, background=False)
+    app = FastLane(create_app(settings, deps.clock))
+    async with AsyncTestClient(app, raise_server_exceptions=False) as client:  # type: ignore[arg-type]
+        yield client
+
+
+async def test_every_route_answers_503_while_postgres_is_stopped(
+    pg_deps: Deps, private_pg: PrivatePostgres
+) -> None:
+    s = await scene(pg_deps)
+    async with app_client(pg_deps) as client:
+        table = routes(create_app(pg_deps.settings))
+        assert (await client.get(f"/api/launches/{L}/me", headers=s.shopper)).status_code == 200
+        private_pg.stop()
+        unavailable = await walk(client, table, s)
+        assert {ME, CONFIRM} <= unavailable  # both were seen answering 500
+        assert HOLD not in unavailable  # a hold needs Redis only
+        assert len(unavailable) > 50, sorted(unavailable)
+        assert (await client.get("/healthz")).status_code == 200  # alive, not ready
+        assert (await client.get("/readyz")).status_code == 503
+        # Back up: the pool reconnects by itself.
+        private_pg.start()
+        me = await client.get(f"/api/launches/{L}/me", headers=s.shopper, timeout=30)
+        assert me.status_code == 200, me.text
+    await pg_deps.pool.expire_connections()  # the test's own, killed with the server
+    assert await assert_consistent(pg_deps, L) == {"S1:K1": (5, 3, 1, 1)}

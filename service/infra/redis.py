@@ -209,10 +209,17 @@ class HiredisPackedConnection(aioredis.Connection):
 
 
 def create_redis(
-    url: str, *, cluster: bool = False, max_connections: int = 200, pool_timeout: float = 10.0
+    url: str,
+    *,
+    cluster: bool = False,
+    max_connections: int = 200,
+    pool_timeout: float = 10.0,
+    timeout: float = 5.0,
 ) -> Redis:
     """A client whose callers beyond `max_connections` wait (up to `pool_timeout` s)
     for a free connection, instead of failing at once with "Too many connections".
+    A command (or a connect) that gets no answer in `timeout` s fails, as an outage: a
+    frozen or cut-off Redis answers nothing, and the kernel still accepts.
 
     With `cluster`, `url` names any node of a Redis Cluster: the client learns the
     slots and sends each command (each script: every key of a launch shares its hash
@@ -220,7 +227,12 @@ def create_redis(
     """
     if cluster:
         return RedisCluster.from_url(
-            url, decode_responses=True, max_connections=max_connections, health_check_interval=30
+            url,
+            decode_responses=True,
+            max_connections=max_connections,
+            health_check_interval=30,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
         )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
@@ -229,6 +241,8 @@ def create_redis(
         max_connections=max_connections,
         timeout=pool_timeout,
         health_check_interval=30,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
     )
     return aioredis.Redis.from_pool(pool)
 
@@ -236,7 +250,9 @@ def create_redis(
 def redis_for(settings: Settings) -> Redis:
     """The client `settings` name: `REDIS_URL`, a Redis Cluster with `FAIRDROP_REDIS_CLUSTER`."""
     assert settings.redis_url is not None, "resolve the embedded default first"
-    return create_redis(settings.redis_url, cluster=settings.redis_cluster)
+    return create_redis(
+        settings.redis_url, cluster=settings.redis_cluster, timeout=settings.redis_timeout_seconds
+    )
 
 
 _MAX_HEADS = 4096

@@ -60,6 +60,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     )
     """`FAIRDROP_LONG_STATEMENT_TIMEOUT`: the limit instead for work known to be long:
     a rebuild, a draw, a registration import (0: no limit)."""
+    redis_timeout_seconds: float = msgspec.field(default=5.0, name="FAIRDROP_REDIS_TIMEOUT")
+    """`FAIRDROP_REDIS_TIMEOUT`: how long a Redis command or connect may go unanswered
+    before it fails and the request answers 503 `unavailable` (a frozen Redis)."""
     smtp_host: str = msgspec.field(default="127.0.0.1", name="FAIRDROP_SMTP_HOST")
     """`FAIRDROP_SMTP_HOST`: SMTP server that notifications are handed to."""
     smtp_port: int = msgspec.field(default=1025, name="FAIRDROP_SMTP_PORT")
