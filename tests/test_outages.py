@@ -28,7 +28,7 @@ from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.web.app import create_app
 from service.web.fastpath import FastLane
-from tests.outage_kit import PrivatePostgres, fairdrop_serve, wait_until
+from tests.outage_kit import PrivatePostgres, PrivateRedis, fairdrop_serve, wait_until
 from tests.serve import assert_consistent, selling_launch, server_env, tickets_for
 from tests.test_unstorable import _PARAM, Route, routes
 
@@ -61,6 +61,7 @@ class Scene:
     ids: dict[str, str]
     admin: dict[str, str]
     shopper: dict[str, str]
+    ticket: dict[str, str]
     link: str
 
 
@@ -89,7 +90,8 @@ async def scene(deps: Deps) -> Scene:
     return Scene(
         ids,
         {"Authorization": f"Bearer {key}"},
-        {"Authorization": f"Bearer {token}", "Cookie": f"fd_ticket={ticket}"},
+        {"Authorization": f"Bearer {token}"},
+        {"Authorization": f"Bearer {ticket}"},
         links.manage_token(deps, L, c),
     )
 
@@ -108,19 +110,24 @@ BODIES: dict[tuple[str, str], dict[str, Any]] = {
 ME = ("GET", "/api/launches/{launch_id:str}/me")
 CONFIRM = ("POST", "/api/launches/{launch_id:str}/holds/{hold_id:str}/confirm")  # confirmed
 HOLD = ("POST", "/api/launches/{launch_id:str}/holds")
+EVENTS = ("GET", "/api/launches/{launch_id:str}/queue/events")  # a stream while Redis is up
 
 
-async def walk(client: httpx.AsyncClient, table: list[Route], s: Scene) -> set[tuple[str, str]]:
-    """Every route, as staff and as a shopper: a 4xx (refused before any backend is
+async def walk(
+    client: httpx.AsyncClient, table: list[Route], s: Scene, skip: tuple[tuple[str, str], ...] = ()
+) -> set[tuple[str, str]]:
+    """Every route, as staff, as a shopper and with a queue ticket: a 4xx (refused before any backend is
     needed) or 503 `unavailable` with `Retry-After`, never another 5xx. Returns the
     routes that answered 503."""
     unavailable = set()
     for route in table:
+        if (route.method, route.template) in skip:
+            continue
         path = _PARAM.sub(lambda m: s.ids.get(m.group(1), "x"), route.template)
         body = BODIES.get((route.method, route.template))
         if body is None and route.method in ("POST", "PUT", "PATCH"):
             body = {}
-        for who in (s.admin, s.shopper):
+        for who in (s.admin, s.shopper, s.ticket):
             r = await client.request(
                 route.method,
                 path,
@@ -188,7 +195,7 @@ async def test_every_route_answers_503_while_postgres_is_stopped(
         table = routes(create_app(pg_deps.settings))
         assert (await client.get(f"/api/launches/{L}/me", headers=s.shopper)).status_code == 200
         private_pg.stop()
-        unavailable = await walk(client, table, s)
+        unavailable = await walk(client, table, s, skip=(EVENTS,))
         assert {ME, CONFIRM} <= unavailable  # both were seen answering 500
         assert HOLD not in unavailable  # a hold needs Redis only
         assert len(unavailable) > 50, sorted(unavailable)
@@ -200,3 +207,47 @@ async def test_every_route_answers_503_while_postgres_is_stopped(
         assert me.status_code == 200, me.text
     await pg_deps.pool.expire_connections()  # the test's own, killed with the server
     assert await assert_consistent(pg_deps, L) == {"S1:K1": (5, 3, 1, 1)}
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    server = PrivateRedis()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def redis_deps(private_redis: PrivateRedis, deps: Deps) -> AsyncIterator[Deps]:
+    """Deps on the test's Postgres schema and the private Redis (commands limited to 1 s)."""
+    s = msgspec.structs.replace(
+        deps.settings, redis_url=private_redis.url, redis_timeout_seconds=1.0
+    )
+    redis = create_redis(private_redis.url, timeout=1.0)
+    try:
+        yield Deps(settings=s, pool=deps.pool, redis=redis, clock=deps.clock)
+    finally:
+        await redis.aclose()
+
+
+async def test_every_route_answers_503_while_redis_is_stopped(
+    redis_deps: Deps, private_redis: PrivateRedis
+) -> None:
+    s = await scene(redis_deps)
+    async with app_client(redis_deps) as client:
+        private_redis.stop()
+        unavailable = await walk(client, routes(create_app(redis_deps.settings)), s)
+        assert {HOLD, CONFIRM, EVENTS} <= unavailable
+        assert (await client.get("/readyz")).status_code == 503
+        # Back, empty (it kept nothing): the launch is rebuilt from Postgres on first use.
+        private_redis.start()
+        back = await client.get(f"/api/launches/{L}", timeout=30)
+        assert back.status_code == 200, back.text
+    # The live hold was lost with Redis; Postgres kept the rest (the walk's cancel too).
+    (allocated, available, held, _) = (await assert_consistent(redis_deps, L))["S1:K1"]
+    assert (allocated, held) == (5, 0)
+    assert back.json()["availability"] == [
+        {"store_id": "S1", "sku_id": "K1", "available": available}
+    ]

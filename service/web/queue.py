@@ -13,6 +13,7 @@ from litestar.params import FromPath
 from litestar.response import ServerSentEvent
 
 from service.errors import FairdropError, LeftQueue
+from service.infra.outages import outage
 from service.queue import checkin, draw, leave, lottery, tickets
 from service.queue.status import QueueStatus, QueueWatch, left_status
 from service.queue.tickets import TicketClaims
@@ -168,17 +169,26 @@ class QueueController(Controller):
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> ServerSentEvent:
         claims = require_ticket(request, deps, launch_id)
+        watch = watch_of(request)
+        # The first answer before the stream starts: a backend out is a 503 problem then.
+        first = await answer_status(deps, watch, claims)
 
         async def stream() -> AsyncGenerator[str, None]:
             nonlocal claims
+            out = first
             for _ in range(3600):
-                out = await answer_status(deps, watch_of(request), claims)
                 if out.ticket is not None:
                     claims = tickets.read(deps, out.ticket, launch_id)
                 yield _encoder.encode(out).decode()
                 if out.status.state in ("closed", "lapsed", "done", "left"):
                     return
                 await asyncio.sleep(min(out.status.next_poll_seconds, 5.0))
+                try:
+                    out = await answer_status(deps, watch, claims)
+                except Exception as exc:
+                    if outage(exc) is None:
+                        raise
+                    return  # a backend out mid-stream: it ends, and the browser reconnects
 
         return ServerSentEvent(stream(), event_type="status")
 
