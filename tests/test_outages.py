@@ -4,6 +4,7 @@ afterwards (`tests/serve.py:assert_consistent`)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import signal
 from collections.abc import AsyncIterator, Iterator
@@ -251,3 +252,59 @@ async def test_every_route_answers_503_while_redis_is_stopped(
     assert back.json()["availability"] == [
         {"store_id": "S1", "sku_id": "K1", "available": available}
     ]
+
+
+BOUND = 20.0
+"""Seconds within which a request must answer while a backend answers nothing: its
+limits are a second or two here; the rest is a loaded machine's slack."""
+
+
+async def _bounded(client: httpx.AsyncClient, s: Scene) -> list[httpx.Response]:
+    """A shopper's, a ticket holder's and staff's requests at once, each within BOUND."""
+    shopper_paths = [("GET", f"/api/launches/{L}/me"), ("GET", f"/api/launches/{L}")]
+    sold = f"/api/launches/{L}/holds/{s.ids['hold_id']}/confirm"
+    calls = [
+        *(client.request(m, p, headers=s.shopper) for m, p in shopper_paths),
+        client.post(sold, headers=s.shopper),
+        client.post(f"/api/launches/{L}/holds", json=BODIES[HOLD], headers=s.ticket),
+        client.get(
+            f"/api/admin/launches/{L}/reservations/by-code/{s.ids['code']}", headers=s.admin
+        ),
+        client.get(f"/api/admin/launches/{L}/stock", headers=s.admin),
+    ]
+    return list(await asyncio.gather(*(asyncio.wait_for(c, BOUND) for c in calls)))
+
+
+def _unavailable(answers: list[httpx.Response], at_least: int) -> None:
+    for r in answers:
+        assert r.status_code < 500 or r.status_code == 503, (r.request.url, r.text)
+    down = [r for r in answers if r.status_code == 503]
+    assert len(down) >= at_least, [(r.request.url.path, r.status_code) for r in answers]
+    assert all(int(r.headers["retry-after"]) >= 1 for r in down)
+
+
+async def test_requests_answer_503_in_bounded_time_while_postgres_is_frozen(
+    pg_deps: Deps, private_pg: PrivatePostgres
+) -> None:
+    s = await scene(pg_deps)
+    async with app_client(pg_deps) as client:
+        with private_pg.frozen():
+            _unavailable(await _bounded(client, s), at_least=5)  # all but the hold
+        me = await client.get(f"/api/launches/{L}/me", headers=s.shopper, timeout=30)
+        assert me.status_code in (200, 503), me.text
+    await pg_deps.pool.expire_connections()
+    assert await assert_consistent(pg_deps, L) == {"S1:K1": (5, 3, 1, 1)}
+
+
+async def test_requests_answer_503_in_bounded_time_while_redis_is_frozen_or_busy(
+    redis_deps: Deps, private_redis: PrivateRedis
+) -> None:
+    s = await scene(redis_deps)
+    async with app_client(redis_deps) as client:
+        with private_redis.frozen():
+            _unavailable(await _bounded(client, s), at_least=3)
+        with private_redis.busy():
+            _unavailable(await _bounded(client, s), at_least=3)
+        after = await client.get(f"/api/launches/{L}", timeout=30)
+        assert after.status_code == 200, after.text
+    assert await assert_consistent(redis_deps, L) == {"S1:K1": (5, 3, 1, 1)}
