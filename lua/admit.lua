@@ -9,7 +9,7 @@
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
 --   restored_ms (when queue_restore last rebuilt this queue, 0 = never), rate_milli (set),
 --   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling),
---   nleft (ranks given up so far)}.
+--   nleft (ranks given up so far), loaded (1: the launch's stock is in Redis)}.
 local now = tonumber(ARGV[1])
 
 local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
@@ -22,8 +22,9 @@ local lapsed = num('lapsed', 0) + redis.call('ZREMRANGEBYSCORE', K_WINDOW, '-inf
 -- Holds are counted only when nothing is free, and only until the first: the held
 -- hash has a field per (store, sku), and every admission tick of every worker runs this.
 local free = free_count()
+local loaded = is_loaded()
 local sold_out = 0
-if free == 0 and is_loaded() then
+if free == 0 and loaded then
   sold_out = 1
   for _, n in ipairs(redis.call('HVALS', K_HELD)) do
     if n ~= '0' then sold_out = 0 break end
@@ -68,4 +69,4 @@ redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', n
   'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
 return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
   num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0,
-  nleft}
+  nleft, loaded and 1 or 0}

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,7 +30,15 @@ from service.stock.holds import reserve
 from service.web.app import create_app
 from service.web.fastpath import FastLane
 from tests.outage_kit import PrivatePostgres, PrivateRedis, fairdrop_serve, wait_until
-from tests.serve import assert_consistent, selling_launch, server_env, tickets_for
+from tests.serve import (
+    advance,
+    assert_consistent,
+    selling_launch,
+    server_env,
+    serving,
+    stocked_launch,
+    tickets_for,
+)
 from tests.test_unstorable import _PARAM, Route, routes
 
 L = "drop"
@@ -308,3 +316,51 @@ async def test_requests_answer_503_in_bounded_time_while_redis_is_frozen_or_busy
         after = await client.get(f"/api/launches/{L}", timeout=30)
         assert after.status_code == 200, after.text
     assert await assert_consistent(redis_deps, L) == {"S1:K1": (5, 3, 1, 1)}
+
+
+async def test_redis_flushed_in_a_lull_the_sale_goes_on_by_itself(deps: Deps) -> None:
+    """The real server, on the real clock: the launch's keys are lost while nobody
+    polls or holds. Admission (one a second, as far as the 13 units go) resumes by
+    itself, and a shopper admitted only after the loss holds a unit."""
+    regs = await stocked_launch(
+        deps, L, units=13, registrations=20, fairness_mode="fifo", admit_rate=1.0
+    )
+    await advance(deps, L, "checkin_open", "selling")
+    tickets = await tickets_for(deps, L, regs)
+    window = deps.keys(L).window
+    with serving(deps.settings) as base:
+        await _until(lambda: _count(deps.redis.zcard(window), 1), "admission started")
+        await flush_launch(deps)
+        # Nothing but the server's own admission refresh touches the launch now.
+        await _until(lambda: _count(deps.redis.zcard(window), 13), "all 13 units offered")
+        async with httpx.AsyncClient(base_url=base, timeout=30) as client:
+            hold = await client.post(
+                f"/api/launches/{L}/holds", json=BODIES[HOLD], headers=_bearer(tickets[12])
+            )
+        assert hold.status_code == 201, hold.text
+    assert await assert_consistent(deps, L) == {"S1:K1": (13, 12, 1, 0)}
+
+
+async def _count(n: Awaitable[int], at_least: int) -> bool:
+    return await n >= at_least
+
+
+async def _until(check: Callable[[], Awaitable[bool]], what: str, within: float = 60) -> None:
+    """Retry `check` (50 ms apart) until it holds; a bound on the wall clock."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + within
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what}: not within {within} s")
+        await asyncio.sleep(0.05)
+
+
+async def flush_launch(deps: Deps) -> None:
+    """Lose the launch's keys, as a Redis restart without persistence would."""
+    keys = deps.keys(L).all
+    assert await deps.redis.delete(*keys) > 0
+    assert await deps.redis.hget(deps.keys(L).meta, "loaded") is None
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -13,7 +13,7 @@ from service.queue import checkin, lifecycle, places, registrations, tickets
 from service.queue.status import QueueWatch
 from service.stock import holds
 from service.web.queue import answer_status
-from tests.serve import advance, stocked_launch
+from tests.serve import advance, assert_consistent, stocked_launch
 
 A = {"actor": "test", "channel": "admin"}
 
@@ -222,3 +222,35 @@ async def test_the_holder_of_a_place_lost_with_redis_keeps_it_through_the_ticket
     assert (await answer_status(deps, watch, claims)).status.state == "admitted"
     hold = await holds.reserve(deps, "r5", regs[2], "S1", "K1", rank=claims.rank)
     assert hold.registration_id == regs[2]
+
+
+async def test_redis_lost_in_a_lull_gives_back_the_stock_too_and_the_sale_goes_on(
+    deps: Deps, clock: FakeClock
+) -> None:
+    """Nobody holds, nobody is admitted to hold: only the admission refresh runs. It
+    restores the queue and the stock, and admission resumes with no hold to trigger it."""
+    regs = await _fifo_checkin_open(deps, "r5", units=13, registrations=20, admit_rate=2.0)
+    await advance(deps, "r5", "selling")
+    ticket = {
+        r: tickets.read(deps, (await checkin.check_in(deps, "r5", r)).ticket, "r5") for r in regs
+    }
+    watch = QueueWatch(deps)
+    await watch.load_active()
+    await watch.refresh("r5")
+    clock.advance(1.0)
+    assert (await watch.refresh("r5")).admitted == 2
+    await lifecycle.save_counters(deps, watch.counters())
+
+    await _flush(deps)  # a lull: no request touches the launch from here on
+    clock.advance(1.0)
+    snap = await watch.refresh("r5")
+    assert (snap.phase, snap.loaded, snap.free, snap.admitting) == ("drawn", True, 13, True)
+    for _ in range(3):
+        clock.advance(1.0)
+        snap = await watch.refresh("r5")
+    assert snap.admitted == 2 + 6, "admission goes on at its rate"
+    # An admitted shopper behind the ones before the loss holds a unit.
+    sixth = next(c for c in ticket.values() if c.rank == 5)
+    hold = await holds.reserve(deps, "r5", sixth.registration_id, "S1", "K1", rank=sixth.rank)
+    assert hold.unit_no == 0
+    assert await assert_consistent(deps, "r5") == {"S1:K1": (13, 12, 1, 0)}

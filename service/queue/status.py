@@ -24,6 +24,7 @@ from service.queue.eta import Pace, eta_seconds, measure
 from service.queue.leave import LEFT
 from service.queue.polls import next_poll, poll_cap, prequeue_poll
 from service.queue.tickets import PREQUEUE, TicketClaims
+from service.stock.rebuild import ensure_loaded
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     """Drawn and selling: admission moves."""
     left: int = 0
     """Places given up so far (`lua/leave.lua`)."""
+    loaded: bool = True
+    """Redis has the launch's stock (a Redis that lost it has not rebuilt it yet)."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -101,7 +104,7 @@ STILL = (
 
 def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
     phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply[:9]
-    rate_milli, cap, free, choosing, admitting, left = reply[9:15]
+    rate_milli, cap, free, choosing, admitting, left, loaded = reply[9:16]
     mrate = int(str(mrate_milli)) / 1000
     return Snapshot(
         phase=str(phase),
@@ -120,6 +123,7 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         choosing=int(str(choosing)),
         admitting=int(str(admitting)) == 1,
         left=int(str(left)),
+        loaded=int(str(loaded)) == 1,
     )
 
 
@@ -202,6 +206,7 @@ class QueueWatch:
         self.snapshots: dict[str, Snapshot] = {}
         self.closed: set[str] = set()
         self.active: set[str] = set()  # launches whose queue exists (or should)
+        self.selling: set[str] = set()  # launches whose stock Redis must have
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
         # Per launch: the ranks given up, as far as learnt (the count learnt so far).
@@ -217,10 +222,16 @@ class QueueWatch:
         now = self.deps.clock.now_ms()
         reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
         snap = snapshot_from_reply(reply, now)
-        if snap.phase == "none" and launch_id in self.active:
-            # Redis lost the queue of a launch that has one: give it back from Postgres.
-            if await lifecycle.restore(self.deps, launch_id):
+        lost_queue = snap.phase == "none" and launch_id in self.active
+        lost_stock = not snap.loaded and launch_id in self.selling
+        if lost_queue or lost_stock:
+            # Redis lost the launch: its queue and its stock come back from Postgres here,
+            # so admission (which waits for stock to offer) resumes by itself, with no
+            # hold needed to rebuild the stock.
+            if lost_queue and await lifecycle.restore(self.deps, launch_id):
                 log.warning("restored the queue of %s from Postgres", launch_id)
+            if launch_id in self.selling:
+                await ensure_loaded(self.deps, launch_id)
             reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
             snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
@@ -330,6 +341,7 @@ class QueueWatch:
         }
         self.closed = {r["id"] for r in rows if r["state"] in ("closed", "pickup", "archived")}
         self.active = {r["id"] for r in rows if r["state"] in lifecycle.QUEUE_STATES}
+        self.selling = {r["id"] for r in rows if r["state"] in ("selling", "sold_out")}
         self.lotteries = {
             r["id"]
             for r in rows
