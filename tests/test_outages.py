@@ -16,9 +16,10 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
+from service import errors
 from service.auth.apikeys import create_key
 from service.auth.tokens import ShopperClaims
-from service.clock import FakeClock
+from service.clock import FakeClock, SystemClock
 from service.customers import links
 from service.deps import Deps
 from service.errors import PROBLEM_BASE
@@ -27,6 +28,7 @@ from service.infra.redis import create_redis
 from service.infra.settings import Settings
 from service.stock.confirm import confirm
 from service.stock.holds import reserve
+from service.stock.reconciler import reconcile
 from service.web.app import create_app
 from service.web.fastpath import FastLane
 from tests.outage_kit import PrivatePostgres, PrivateRedis, fairdrop_serve, wait_until
@@ -364,3 +366,54 @@ async def flush_launch(deps: Deps) -> None:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_confirms_caught_in_a_frozen_postgres_sell_each_unit_once(
+    pg_deps: Deps, private_pg: PrivatePostgres
+) -> None:
+    """Postgres frozen (SIGSTOP) for longer than the confirm deadline while confirms are
+    in flight and the reconciler runs, on the real clock. Afterwards every code a
+    shopper was given is a live reservation, no unit is sold twice, and Redis offers
+    none of the sold units again (however the inserts and the reconciler interleaved)."""
+    deps = Deps(
+        msgspec.structs.replace(pg_deps.settings, confirm_deadline_seconds=1.0),
+        pg_deps.pool,
+        pg_deps.redis,
+        SystemClock(),
+    )
+    regs = await selling_launch(deps, L, units=6, registrations=9, hold_seconds=60)
+    held = {r: await reserve(deps, L, r, "S1", "K1") for r in regs[:6]}
+    tokens = {
+        r: deps.signer.sign(ShopperClaims(L, r, deps.clock.now_ms() + 86_400_000)) for r in regs
+    }
+
+    async def confirm_over_http(client: httpx.AsyncClient, reg: int) -> httpx.Response:
+        path = f"/api/launches/{L}/holds/{held[reg].hold_id}/confirm"
+        return await client.post(path, headers=_bearer(tokens[reg]))
+
+    async with app_client(deps) as client:
+        with private_pg.frozen():
+            confirming = [asyncio.create_task(confirm_over_http(client, r)) for r in held]
+            await asyncio.sleep(1.5)  # the freeze outlasts the confirm deadline
+            settling = asyncio.create_task(reconcile(deps, L))
+            await asyncio.sleep(1.5)
+        first = await asyncio.gather(*confirming)
+        await settling
+        assert all(r.status_code in (201, 503) for r in first), [r.text for r in first]
+        # Whatever was left confirming is finished by the reconciler, or by a retry.
+        await _until(lambda: _settled(deps), "no hold left confirming")
+        again = [await confirm_over_http(client, r) for r in held]
+    codes = {r.json()["reservation"]["code"] for r in [*first, *again] if r.status_code == 201}
+    assert all(r.status_code == 201 for r in again), [r.text for r in again]
+    live = await pg_deps.pool.fetch(
+        "SELECT code, unit_no FROM reservations WHERE launch_id = $1 AND unit_no IS NOT NULL", L
+    )
+    assert codes == {r["code"] for r in live} and len(live) == 6
+    assert await assert_consistent(deps, L) == {"S1:K1": (6, 0, 0, 6)}
+    with pytest.raises(errors.SoldOut):  # nothing sold came back to stock
+        await reserve(deps, L, regs[6], "S1", "K1")
+
+
+async def _settled(deps: Deps) -> bool:
+    await reconcile(deps, L)
+    return await deps.redis.zcard(deps.keys(L).confirming) == 0
