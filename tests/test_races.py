@@ -238,3 +238,29 @@ async def test_a_hold_expiring_during_its_confirm_is_confirmed_or_expired_never_
     assert await assert_consistent(deps, L) == {"S1:K1": (n, n - live, 0, live)}
     assert await deps.redis.hlen(keys.holds) == 0
     assert await deps.redis.hlen(keys.cust) == live
+
+
+async def test_stock_counts_are_read_at_one_moment_while_holds_come_and_go(deps: Deps) -> None:
+    """The counts were read in two transactions (the hashes, then the free units), so
+    a hold let go between them showed its unit both held and free: a rehearsal's check
+    of invariant 1 failed on the admin stock endpoint while no-shows were returned."""
+    from service.stock.counts import redis_counts
+    from service.stock.holds import release
+
+    regs = await selling_launch(deps, units=50, registrations=40)
+
+    async def churn(reg: int) -> None:
+        for _ in range(15):
+            hold = await reserve(deps, L, reg, "S1", "K1")
+            await release(deps, L, reg, hold.hold_id)
+
+    async def read() -> list[int]:
+        sums = []
+        for _ in range(150):
+            [c] = await redis_counts(deps, L)
+            sums.append(c.available + c.held + c.confirmed - c.allocated)
+            await asyncio.sleep(0)
+        return sums
+
+    *_, seen = await asyncio.gather(*(churn(r) for r in regs), read())
+    assert set(seen) == {0}, f"reads off by {Counter(seen)}"

@@ -2,23 +2,32 @@
 
 from __future__ import annotations
 
+from service import errors
 from service.deps import Deps
 from service.stock.models import StockCount
 
+_READS = 5
+
 
 async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
+    """Each (store, sku)'s counts as Redis has them at one moment: every count in one
+    transaction, so a hold or return between two reads cannot show a unit twice."""
     keys = deps.keys(launch_id)
-    async with deps.redis.pipeline(transaction=True) as pipe:
-        pipe.hgetall(keys.allocated)
-        pipe.hgetall(keys.held)
-        pipe.hgetall(keys.confirmed)
-        pipe.hgetall(keys.fresh)
-        allocated, held, confirmed, fresh = await pipe.execute()
-    pairs = sorted(allocated)
-    async with deps.redis.pipeline(transaction=True) as pipe:
-        for p in pairs:
-            pipe.zlexcount(keys.free, f"[{p}:", f"({p};")
-        available = await pipe.execute()
+    pairs = sorted(str(p) for p in await deps.redis.hkeys(keys.allocated))
+    for _ in range(_READS):
+        async with deps.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(keys.allocated)
+            pipe.hgetall(keys.held)
+            pipe.hgetall(keys.confirmed)
+            pipe.hgetall(keys.fresh)
+            for p in pairs:
+                pipe.zlexcount(keys.free, f"[{p}:", f"({p};")
+            allocated, held, confirmed, fresh, *available = await pipe.execute()
+        if sorted(allocated) == pairs:
+            break
+        pairs = sorted(allocated)  # a store or model was added meanwhile: read again
+    else:
+        raise errors.Unavailable("The stock is being changed; try again.")
     out = []
     for p, free in zip(pairs, available, strict=True):
         store_id, sku_id = p.split(":", 1)
