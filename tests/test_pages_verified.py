@@ -55,7 +55,7 @@ async def _launch(deps: Deps, mode: str = "prequeue-shuffle") -> int:
 
 
 def _path(deps: Deps, reg: int) -> str:
-    link = urlsplit(verification_link(deps, "drop", reg, "http://x"))
+    link = urlsplit(verification_link(deps, "drop", reg))
     return f"/launches/drop/verify?{link.query}"
 
 
