@@ -11,8 +11,9 @@ after a poll notices in time.
 from __future__ import annotations
 
 PREQUEUE_POLL = 30.0
-"""Seconds between polls in the pre-queue while its sale's start is farther off, or not
-set (started by hand); less by up to a quarter, as the registration's spread says."""
+"""Seconds between polls in the pre-queue while its sale's start is farther off; less by
+up to a quarter, as the registration's spread says. A sale with no start set (started by
+hand) is looked for every 1 to 2 s, so the page notices the draw within seconds."""
 START_SPREAD = 5.0
 """The pre-queue's first poll after the sale starts lands this many seconds after it at
 most, spread evenly over registrations: the draw is awaited by everyone at once, and a
@@ -47,8 +48,8 @@ def prequeue_poll(registration_id: int, now_ms: int, sale_ms: int | None, cap: f
     passed (the draw is under way), every 1 to 1 + `START_SPREAD` seconds."""
     u = spread(registration_id)
     ceiling = min(PREQUEUE_POLL, cap) * (1 - u / 4)
-    if sale_ms is None:  # started by hand, whenever that is
-        wait = ceiling
+    if sale_ms is None:  # started by hand, at a moment nobody can wait for: look often
+        wait = 1 + u
     elif sale_ms > now_ms:
         wait = min(ceiling, (sale_ms - now_ms) / 1000 + u * START_SPREAD)
     else:
