@@ -26,7 +26,8 @@ if why == 'retry' then
   return {'ok', 'expired'}
 end
 
--- Postgres refused: Redis disagreed with the source of truth. Flag it for a rebuild.
+-- Postgres refused: Redis disagreed with the source of truth. Mark the launch suspect:
+-- the sweeper withdraws every unit Postgres has sold that Redis still offers (stock/mend.py).
 redis.call('HSET', K_META, 'suspect', now)
 if why == 'slot-taken' then
   forget_hold(hold_id)

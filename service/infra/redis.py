@@ -48,6 +48,7 @@ SCRIPT_NAMES: tuple[str, ...] = (
     "turn",
     "rate_limit",
     "leave",
+    "withdraw_sold",
 )
 
 

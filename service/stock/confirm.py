@@ -18,6 +18,7 @@ runs first commits and the other finds its reservation (`service/stock/reconcile
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -28,8 +29,10 @@ import msgspec
 from service import errors
 from service.deps import Deps
 from service.infra.keys import LaunchKeys
+from service.infra.outages import outage
 from service.stock.codes import new_code
 from service.stock.holds import gone, raise_for, run_loaded
+from service.stock.mend import mend_holds
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 
 log = logging.getLogger(__name__)
@@ -298,3 +301,19 @@ async def end(deps: Deps, committed: Sequence[tuple[str, str]]) -> None:
         gone = [hold for hold, (word, *_) in zip(ids, reply, strict=True) if word == "gone"]
         if gone:
             log.info("confirm_end: %d hold(s) of %s were settled already", len(gone), launch_id)
+            await _mend_gone(deps, launch_id, gone)
+
+
+async def _mend_gone(deps: Deps, launch_id: str, hold_ids: list[str]) -> None:
+    """Holds of committed confirms that Redis no longer has: settled already by a twin
+    confirm or the reconciler (nothing to mend), or lost to a rebuild that read Postgres
+    before the insert committed, which offers the unit again. Withdraw any such unit; if
+    that fails, mark the launch suspect so the sweeper mends it all."""
+    try:
+        await mend_holds(deps, launch_id, hold_ids)
+    except Exception as exc:
+        if outage(exc) is None and not isinstance(exc, errors.Unavailable):
+            raise
+        log.warning("mending %s after confirm_end failed (%r); left to the sweeper", launch_id, exc)
+        with contextlib.suppress(Exception):
+            await deps.redis.hset(deps.keys(launch_id).meta, "suspect", deps.clock.now_ms())

@@ -3,7 +3,8 @@ Beside it, each process moves launches at their timings as they come.
 
 Correctness never waits for it: scripts expire holds as they touch a launch, and
 requests apply their own outbox rows. The sweeper catches what was left behind:
-idle launches' expired holds, confirms (and moves) whose process died, outbox rows whose
+idle launches' expired holds, confirms (and moves) whose process died, units Redis
+offers that Postgres has sold (a launch marked suspect), outbox rows whose
 apply failed, hold events to copy into the audit trail, queue places to keep,
 sold out as the stock says, reservations whose pickup
 window ended uncollected (no-shows), and webhooks to deliver.
@@ -25,6 +26,7 @@ from service.pickup.windows import release_no_shows
 from service.queue.places import drain_places
 from service.stock.hold_log import drain_events
 from service.stock.holds import expire
+from service.stock.mend import mend_if_suspect
 from service.stock.outbox import apply_pending
 from service.stock.reconciler import reconcile
 from service.webhooks.delivery import deliver_due
@@ -42,6 +44,7 @@ async def sweep_once(deps: Deps) -> None:
         launch_id = row["id"]
         await expire(deps, launch_id)
         await reconcile(deps, launch_id)
+        await mend_if_suspect(deps, launch_id)
         await drain_events(deps, launch_id)
         await drain_places(deps, launch_id)
     await release_no_shows(deps)
