@@ -13,10 +13,10 @@ from service import errors
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra.keys import unit_member
+from service.jobs import sweep_once
 from service.stock.confirm import _insert, confirm, end
 from service.stock.holds import reserve
 from service.stock.rebuild import rebuild
-from service.stock.sweeper import sweep_once
 from tests.serve import assert_consistent, selling_launch
 from tests.stock_kit import free_units
 

@@ -21,6 +21,7 @@ import pytest
 
 from service.clock import FakeClock
 from service.deps import Deps
+from service.jobs import sweep_once
 from service.notify import KINDS, enqueue_notification, send_pending
 from service.notify.sender import MAX_ATTEMPTS
 from service.notify.templates import kinds, qr_png
@@ -28,7 +29,6 @@ from service.stock.codes import format_code
 from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.stock.reservations import cancel
-from service.stock.sweeper import sweep_once
 from tests.mail import HOST, Inbox, smtp_server
 from tests.serve import ACTOR, free_port, selling_launch
 

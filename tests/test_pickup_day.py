@@ -18,6 +18,7 @@ from service.auth.apikeys import create_key
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra.redis import create_redis
+from service.jobs import sweep_once
 from service.notify import send_pending
 from service.pickup import desk
 from service.pickup.windows import now_of, release_no_shows
@@ -25,7 +26,6 @@ from service.queue.status import QueueWatch
 from service.stock import confirm, holds, reservations
 from service.stock.codes import format_code
 from service.stock.outbox import apply_pending
-from service.stock.sweeper import sweep_once
 from tests.mail import smtp_server
 from tests.serve import ACTOR, assert_consistent, selling_launch, tickets_for
 

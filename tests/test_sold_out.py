@@ -15,9 +15,9 @@ from service.admin import allocations, launches
 from service.admin.models import LaunchUpdate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
+from service.jobs import sweep_once
 from service.stock import confirm, holds, reservations
 from service.stock.models import Reservation
-from service.stock.sweeper import sweep_once
 from tests.serve import ACTOR, selling_launch
 
 L = "drop"

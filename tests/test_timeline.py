@@ -13,13 +13,14 @@ import msgspec
 import pytest
 from litestar.testing import AsyncTestClient
 
-from service import errors
+from service import errors, jobs
 from service.admin import launches, timeline
 from service.admin.models import LaunchCreate, LaunchUpdate, Transition
 from service.clock import FakeClock
 from service.deps import Deps
+from service.infra import scheduler
 from service.queue import draw
-from service.stock import sweeper
+from service.queue.status import QueueWatch
 
 A = {"actor": "test", "channel": "admin"}
 T0 = datetime(2030, 6, 1, 9, 0, tzinfo=UTC)
@@ -236,29 +237,30 @@ async def test_an_advance_by_hand_steps_through_every_phase(deps: Deps) -> None:
 async def test_the_sale_starts_at_its_time_while_a_sweep_is_busy(
     deps: Deps, clock: FakeClock
 ) -> None:
-    """The sweeper moved launches at its ticks, after everything else it does: under a
-    launch's load a sweep takes seconds, so the sale (and admission) started that much
-    late. Here another process holds the sweep, and the sale starts anyway."""
+    """Launches move at their timings, not at a sweep's tick after everything else it
+    does (under a launch's load a sweep takes seconds, so the sale and admission would
+    start that much late). Here another process holds every sweep job, and the sale
+    starts anyway."""
     deps.settings = msgspec.structs.replace(deps.settings, sweep_interval_seconds=3600.0)
     now = datetime.fromtimestamp(clock.now_ms() / 1000, tz=UTC)
     await launches.create_launch(
         deps,
-        LaunchCreate(
-            id="ontime", name="L", checkin_opens_at=now - H, sale_starts_at=now + 30 * S
-        ),
+        LaunchCreate(id="ontime", name="L", checkin_opens_at=now - H, sale_starts_at=now + 30 * S),
         **A,
     )
-    await launches.transition(
-        deps, "ontime", Transition(action="advance", to="checkin_open"), **A
-    )
-    async with deps.pool.acquire() as busy, sweeper.running(deps):
-        assert await busy.fetchval("SELECT pg_try_advisory_lock($1)", sweeper._SWEEP_LOCK)
-        clock.advance(31)
-        for _ in range(200):  # a bound, not a timing: it moves within about a second
-            if (await draw.commitment(deps, "ontime")).seed is not None:
-                break
-            await asyncio.sleep(0.05)
-        await busy.execute("SELECT pg_advisory_unlock($1)", sweeper._SWEEP_LOCK)
+    await launches.transition(deps, "ontime", Transition(action="advance", to="checkin_open"), **A)
+    held = [job.name for job in jobs.exclusive_jobs(deps)]
+    async with deps.pool.acquire() as busy:
+        for name in held:  # another process is busy with every exclusive job
+            assert await busy.fetchval(scheduler._LOCK, name)
+        async with jobs.running(deps, QueueWatch(deps), sweep=True):
+            clock.advance(31)
+            for _ in range(200):  # a bound, not a timing: it moves within about a second
+                if (await draw.commitment(deps, "ontime")).seed is not None:
+                    break
+                await asyncio.sleep(0.05)
+        for name in held:
+            await busy.execute(scheduler._UNLOCK, name)
 
     assert (await launches.get_launch(deps, "ontime")).state == "selling"
     assert (await draw.commitment(deps, "ontime")).seed is not None, "the draw was made"

@@ -23,6 +23,7 @@ from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
 from service.customers import agent_actions
 from service.deps import Deps
+from service.jobs import sweep_once
 from service.pickup import desk
 from service.pickup.windows import release_no_shows
 from service.queue import signup
@@ -31,7 +32,6 @@ from service.queue.places import drain_places
 from service.queue.registrations import import_registrations, list_registrations
 from service.queue.status import QueueWatch
 from service.stock import confirm, holds, reservations
-from service.stock.sweeper import sweep_once
 from service.webhooks import delivery, endpoints
 from service.webhooks.fanout import fan_out
 from service.webhooks.models import EndpointCreate, EndpointUpdate, RotateSecret

@@ -8,9 +8,7 @@ arithmetic.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
-import contextlib
 import logging
 from collections import deque
 from typing import Literal, cast
@@ -18,7 +16,6 @@ from typing import Literal, cast
 import msgspec
 
 from service.deps import Deps
-from service.infra.tasks import background
 from service.queue import lifecycle, lottery, turns
 from service.queue.eta import Pace, eta_seconds, measure
 from service.queue.leave import LEFT
@@ -28,11 +25,11 @@ from service.stock.rebuild import ensure_loaded
 
 log = logging.getLogger(__name__)
 
-State = Literal[
-    "prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed", "left"
-]
+State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed", "left"]
 REFRESH_SECONDS = 0.2
-LOAD_EVERY = 5
+"""How often each process refreshes its view of the queues (and admits)."""
+LOAD_EVERY_SECONDS = 1.0
+"""How often it looks which launches have a queue."""
 """Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
 opens, draws or closes is seen by every worker within about a second."""
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
@@ -183,9 +180,7 @@ def compute(
     if left:
         return status("left", poll=30.0)
     if rank == PREQUEUE or snap.phase != "drawn":
-        return status(
-            "prequeue", poll=prequeue_poll(claims.registration_id, now_ms, sale_ms, cap)
-        )
+        return status("prequeue", poll=prequeue_poll(claims.registration_id, now_ms, sale_ms, cap))
     if rank < snap.admitted:
         until = None if admitted_at_ms is None else admitted_at_ms + snap.window_ms
         lapsed = until is not None and now_ms >= until
@@ -209,6 +204,7 @@ class QueueWatch:
         self.selling: set[str] = set()  # launches whose stock Redis must have
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
+        self.launches: list[str] = []  # active launches, as last loaded
         # Per launch: the ranks given up, as far as learnt (the count learnt so far).
         self._left: dict[str, tuple[int, set[int]]] = {}
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
@@ -347,30 +343,16 @@ class QueueWatch:
             for r in rows
             if r["fairness_mode"] == "lottery" and r["state"] in ("selling", "sold_out")
         }
-        return [r["id"] for r in rows if r["id"] not in self.closed]
+        self.launches = [r["id"] for r in rows if r["id"] not in self.closed]
+        return self.launches
 
-    async def run(self, interval: float = REFRESH_SECONDS) -> None:
-        launches: list[str] = []
-        tick = 0
-        while True:
-            try:
-                if tick % LOAD_EVERY == 0:
-                    launches = await self.load_active()
-                # And those asked about since: a launch that opened after the last look
-                # is refreshed from its first poll on.
-                for launch_id in dict.fromkeys([*launches, *self.snapshots]):
-                    if launch_id not in self.closed:
-                        await self.refresh(launch_id)
-                if tick % 5 == 0:  # every ~1 s
-                    await self.move_waiting_lists()
-                if tick % 25 == 0:  # every ~5 s: what a restore would start from
-                    await lifecycle.save_counters(self.deps, self.counters())
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("queue refresh failed")
-            tick += 1
-            await asyncio.sleep(interval)
+    async def refresh_all(self) -> None:
+        """Refresh every active launch this process knows of, and those asked about since
+        the last look (a launch that opened meanwhile is refreshed from its first poll)."""
+        for launch_id in dict.fromkeys([*self.launches, *self.snapshots]):
+            if launch_id not in self.closed:
+                await self.refresh(launch_id)
 
-    def running(self) -> contextlib.AbstractAsyncContextManager[None]:
-        return background(self.run(), "fairdrop-queue-watch")
+    async def save_counters(self) -> None:
+        """What a restore of the queues would start from."""
+        await lifecycle.save_counters(self.deps, self.counters())

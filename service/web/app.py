@@ -12,6 +12,7 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.types import Message, Scope
 
+from service import jobs
 from service.clock import Clock, SystemClock
 from service.deps import Deps
 from service.infra import db
@@ -20,7 +21,6 @@ from service.infra.settings import Settings, get_settings
 from service.pages import routes as page_routes
 from service.pages import template_config
 from service.queue.status import QueueWatch
-from service.stock import sweeper
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
@@ -59,10 +59,10 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         app.state.confirmer = confirmer = ConfirmBatcher(deps)
         try:
             async with contextlib.AsyncExitStack() as stack:
-                await stack.enter_async_context(watch.running())
                 await stack.enter_async_context(confirmer.running())
-                if settings.background:
-                    await stack.enter_async_context(sweeper.running(deps))
+                await stack.enter_async_context(
+                    jobs.running(deps, watch, sweep=settings.background)
+                )
                 yield
         finally:
             await redis.aclose()
