@@ -35,7 +35,6 @@ import functools
 import json
 import logging
 import os
-import socket
 import threading
 import time
 import warnings
@@ -49,6 +48,7 @@ import msgspec
 import platformdirs
 import psutil  # type: ignore[import-untyped]  # no type information; both wheels depend on it
 
+from service.infra.processes import READY_TIMEOUT, pid_alive
 from service.infra.settings import Settings
 
 if TYPE_CHECKING:
@@ -60,9 +60,7 @@ _log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-_HOST = "127.0.0.1"
 _DATABASE = "fairdrop"
-_READY_TIMEOUT = 30.0
 """Longest wait for a server to answer after starting it (seconds)."""
 
 
@@ -184,7 +182,7 @@ def _forget_dead_postgres_users(pgdata: Path, server_class: type[PostgresServer]
             pids = [int(pid) for pid in json.loads(handles.read_text())]
         except (OSError, ValueError, TypeError):
             pids = []
-        alive = [pid for pid in pids if pid != os.getpid() and _pid_alive(pid)]
+        alive = [pid for pid in pids if pid != os.getpid() and pid_alive(pid)]
         if alive != pids:
             _log.info("embedded PostgreSQL: forgetting exited users %s", set(pids) - set(alive))
             handles.write_text(json.dumps(alive))
@@ -241,8 +239,8 @@ async def _select_one(dsn: str) -> None:
 
 
 async def _connect_when_ready(dsn: str) -> asyncpg.Connection[asyncpg.Record]:
-    """A connection that has answered SELECT 1, retrying until `_READY_TIMEOUT`."""
-    deadline = time.monotonic() + _READY_TIMEOUT
+    """A connection that has answered SELECT 1, retrying until `READY_TIMEOUT`."""
+    deadline = time.monotonic() + READY_TIMEOUT
     pause = 0.01
     while True:
         try:
@@ -265,22 +263,3 @@ def _run_coroutine(make: Callable[[], Coroutine[Any, Any, _T]]) -> _T:
     """Run a coroutine to completion from synchronous code, even inside a running loop."""
     with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="fairdrop-embedded") as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
-
-
-# -- helpers -----------------------------------------------------------------------------
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        return str(psutil.Process(pid).status()) != str(psutil.STATUS_ZOMBIE)
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # someone else's process, but alive
-        return True
-
-
-def _free_port() -> int:
-    """A TCP port on loopback that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((_HOST, 0))
-        return int(probe.getsockname()[1])

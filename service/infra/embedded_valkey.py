@@ -25,7 +25,7 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from service.infra.embedded import _HOST, _READY_TIMEOUT, _free_port, _pid_alive
+from service.infra.processes import LOOPBACK, READY_TIMEOUT, free_port, pid_alive
 
 _log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def start_valkey(directory: Path) -> tuple[str, Callable[[], None]]:
     directory.mkdir(parents=True, exist_ok=True)
     with _valkey_locked(directory):
         state = _read_valkey_state(directory)
-        others = [pid for pid in state.owners if pid != os.getpid() and _pid_alive(pid)]
+        others = [pid for pid in state.owners if pid != os.getpid() and pid_alive(pid)]
         pid = _valkey_pid(directory)
         if pid and others and state.port and _valkey_answers(state.port, pid):
             port = state.port
@@ -69,7 +69,7 @@ def start_valkey(directory: Path) -> tuple[str, Callable[[], None]]:
                 _shutdown_valkey(pid, state.port)
             port = _launch_valkey(directory)
         _write_valkey_state(directory, _ValkeyState(port=port, owners=[*others, os.getpid()]))
-    url = f"redis://{_HOST}:{port}/0"
+    url = f"redis://{LOOPBACK}:{port}/0"
     _log.info(
         "embedded Valkey ready in %.2fs: %s (data in %s)",
         time.perf_counter() - began,
@@ -83,7 +83,7 @@ def _release_valkey(directory: Path) -> None:
     """Stop the server unless another process still uses it."""
     with _valkey_locked(directory):
         state = _read_valkey_state(directory)
-        others = [pid for pid in state.owners if pid != os.getpid() and _pid_alive(pid)]
+        others = [pid for pid in state.owners if pid != os.getpid() and pid_alive(pid)]
         if others:
             _write_valkey_state(directory, _ValkeyState(port=state.port, owners=others))
             _log.info("embedded Valkey left running for processes %s", others)
@@ -106,12 +106,12 @@ def _launch_valkey(directory: Path) -> int:
         def __del__(self) -> None:
             pass
 
-    port = _free_port()
+    port = free_port()
     server = _StartOnly(
-        port=port, host=_HOST, data_dir=str(directory), persist=True, config=_VALKEY_CONFIG
+        port=port, host=LOOPBACK, data_dir=str(directory), persist=True, config=_VALKEY_CONFIG
     )
     try:
-        server.start(timeout=_READY_TIMEOUT)
+        server.start(timeout=READY_TIMEOUT)
     except ServerStartError:
         pid = _valkey_pid(directory)
         if pid:
@@ -161,7 +161,7 @@ def _exited(process: Any, timeout: float) -> bool:
     and a slow init can leave a daemon's zombie around for seconds)."""
     deadline = time.monotonic() + timeout
     pause = 0.005
-    while _pid_alive(int(process.pid)):
+    while pid_alive(int(process.pid)):
         if time.monotonic() > deadline:
             return False
         time.sleep(pause)
@@ -173,7 +173,7 @@ def _valkey_client(port: int) -> redis.Redis:
     # redis-py retries a failed connection 3 times with backoff by default, which turns
     # every "not up yet" probe and the expected disconnect of SHUTDOWN into seconds.
     return redis.Redis(
-        host=_HOST,
+        host=LOOPBACK,
         port=port,
         socket_connect_timeout=1,
         socket_timeout=5,
@@ -183,8 +183,8 @@ def _valkey_client(port: int) -> redis.Redis:
 
 def _valkey_answers(port: int, pid: int) -> bool:
     """True when the Valkey answering on `port` is process `pid`, retrying until
-    `_READY_TIMEOUT` while `pid` is alive (it may still be loading its data)."""
-    deadline = time.monotonic() + _READY_TIMEOUT
+    `READY_TIMEOUT` while `pid` is alive (it may still be loading its data)."""
+    deadline = time.monotonic() + READY_TIMEOUT
     pause = 0.01
     client = _valkey_client(port)
     try:
@@ -193,7 +193,7 @@ def _valkey_answers(port: int, pid: int) -> bool:
                 info: dict[str, Any] = client.info("server")
                 return int(info.get("process_id", 0)) == pid
             except redis.RedisError:
-                if time.monotonic() + pause > deadline or not _pid_alive(pid):
+                if time.monotonic() + pause > deadline or not pid_alive(pid):
                     return False
             time.sleep(pause)
             pause = min(pause * 2, 0.25)

@@ -2,8 +2,33 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 from collections.abc import Iterable
+
+import psutil  # type: ignore[import-untyped]  # no type information
+
+LOOPBACK = "127.0.0.1"
+"""Where the servers fairdrop starts for itself listen."""
+
+READY_TIMEOUT = 30.0
+"""How long a server fairdrop starts may take to answer."""
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        return str(psutil.Process(pid).status()) != str(psutil.STATUS_ZOMBIE)
+    except psutil.NoSuchProcess:
+        return False
+    except psutil.AccessDenied:  # someone else's process, but alive
+        return True
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        return int(probe.getsockname()[1])
 
 
 def stop(

@@ -43,7 +43,9 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
             con, launch_id=launch_id, channel="system", kind="queue.checked_in", rows=checked_in
         )
 
-    return await drain_list(deps, deps.keys(launch_id).placelog, store, batch=batch, most=most)
+    return await drain_list(
+        deps.pool, deps.redis, deps.keys(launch_id).placelog, store, batch=batch, most=most
+    )
 
 
 async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:

@@ -62,7 +62,9 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
             rows,
         )
 
-    return await drain_list(deps, deps.keys(launch_id).evlog, store, batch=batch, most=most)
+    return await drain_list(
+        deps.pool, deps.redis, deps.keys(launch_id).evlog, store, batch=batch, most=most
+    )
 
 
 # Through the registration's events (indexed by subject): a customer has few.
