@@ -10,9 +10,9 @@ from typing import Annotated, Literal, get_args
 import msgspec
 
 from service.errors import InvalidField
+from service.ids import LaunchId, StoreId
 
-LaunchId = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
-ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+ItemId = StoreId  # a store's or a SKU's id: the same shape
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 HoldSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=16)]

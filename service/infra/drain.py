@@ -10,7 +10,6 @@ lines again: each store is idempotent.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-
 from typing import Any
 
 from service.infra.db import Conn, Pool

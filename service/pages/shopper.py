@@ -19,7 +19,7 @@ from service.admin.models import Item
 from service.customers import selfservice
 from service.moments import when
 from service.pages.render import EXCEPTION_HANDLERS, page
-from service.queue import checkin, draw, signup, turns
+from service.queue import checkin, draw, registrations, signup, turns
 from service.stock import reservations
 from service.stock.codes import QR_BORDER, format_code, qr_symbol
 from service.web.auth import (
@@ -189,10 +189,8 @@ class ShopperPages(Controller):
             r.status in ("confirmed", "collected")
             for r in await reservations.for_registration(deps, launch_id, registration_id)
         )
-        preferred = registration_id is not None and await deps.pool.fetchval(
-            "SELECT preferred_store FROM registrations WHERE launch_id = $1 AND id = $2",
-            launch_id,
-            registration_id,
+        preferred = registration_id is not None and await registrations.preferred_store(
+            deps, launch_id, registration_id
         )
         return page(
             "queue.html",

@@ -154,6 +154,16 @@ async def get_registration(deps: Deps, launch_id: str, registration_id: int) -> 
     return Registration(**dict(row))
 
 
+async def preferred_store(deps: Deps, launch_id: str, registration_id: int) -> str | None:
+    """The store the customer said they prefer at sign-up, if any."""
+    store: str | None = await deps.pool.fetchval(
+        "SELECT preferred_store FROM registrations WHERE launch_id = $1 AND id = $2",
+        launch_id,
+        registration_id,
+    )
+    return store
+
+
 async def list_registrations(
     deps: Deps, launch_id: str, limit: int = 100, after: int = 0
 ) -> list[Registration]:

@@ -15,6 +15,7 @@ import msgspec
 from service import errors, events
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
+from service.ids import StoreId
 from service.infra.db import Conn
 from service.notify import enqueue_notification
 from service.queue import emails, phones
@@ -29,7 +30,7 @@ class SignUp(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     email: Annotated[str, msgspec.Meta(min_length=3, max_length=320)]
     name: Annotated[str, msgspec.Meta(max_length=200)] | None = None
     phone: Annotated[str, msgspec.Meta(max_length=40)] | None = None
-    preferred_store: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")] | None = None
+    preferred_store: StoreId | None = None
 
 
 class SignUpAccepted(msgspec.Struct):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, patch, post, put
@@ -24,14 +24,15 @@ from service.admin.models import (
 )
 from service.auth.apikeys import KeyInfo, Role, create_key, list_keys, revoke_key
 from service.errors import BadRequest
+from service.events import Event, listed
 from service.pickup.windows import now_of
 from service.queue import registrations
 from service.stock import reservations
 from service.stock.counts import postgres_counts, redis_counts
 from service.stock.models import Reservation, StockCount
 from service.stock.rebuild import RebuildReport, ensure_loaded, rebuild
-from service.web.auth import key_channel, require_key
-from service.web.params import AnyRequest, AppDeps
+from service.web.auth import key_channel, requires
+from service.web.params import AnyRequest, AppDeps, KeyId, Who
 
 _OPS: tuple[Role, ...] = ("operator",)
 
@@ -40,9 +41,6 @@ class StockView(msgspec.Struct):
     launch_id: FromPath[str]
     counts: list[StockCount]
     postgres: dict[str, tuple[int, int]]
-
-
-KeyId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{1,64}$")]
 
 
 class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
@@ -57,97 +55,71 @@ class KeyCreated(msgspec.Struct):
     role: str
 
 
-class Event(msgspec.Struct):
-    id: int
-    at: str
-    actor: str
-    channel: str
-    kind: str
-    subject: str | None
-    data: dict[str, Any]
-
-
 class AdminController(Controller):
     path = "/api/admin"
     tags = ["admin"]
+    guards = [requires(*_OPS)]
 
     @get("/launches", operation_id="listLaunches")
-    async def list_launches(self, request: AnyRequest, deps: AppDeps) -> list[Launch]:
-        await require_key(request, deps, *_OPS)
+    async def list_launches(self, deps: AppDeps) -> list[Launch]:
         return await launches.list_launches(deps)
 
     @post("/launches", operation_id="createLaunch")
-    async def create_launch(
-        self, request: AnyRequest, deps: AppDeps, data: JSONBody[LaunchCreate]
-    ) -> Launch:
-        who = await require_key(request, deps, *_OPS)
+    async def create_launch(self, deps: AppDeps, who: Who, data: JSONBody[LaunchCreate]) -> Launch:
         return await launches.create_launch(deps, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}", operation_id="getLaunchAdmin")
-    async def get_launch(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> Launch:
-        await require_key(request, deps, *_OPS)
+    async def get_launch(self, deps: AppDeps, launch_id: FromPath[str]) -> Launch:
         return await launches.get_launch(deps, launch_id)
 
     @patch("/launches/{launch_id:str}", operation_id="updateLaunch")
     async def update_launch(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[LaunchUpdate],
     ) -> Launch:
-        who = await require_key(request, deps, *_OPS)
         return await launches.update_launch(deps, launch_id, data, actor=who.actor, channel="admin")
 
     @post("/launches/{launch_id:str}/transitions", operation_id="transitionLaunch", status_code=200)
     async def transition(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[Transition],
     ) -> Launch:
-        who = await require_key(request, deps, *_OPS)
         return await launches.transition(deps, launch_id, data, actor=who.actor, channel="admin")
 
     @get("/launches/{launch_id:str}/stores", operation_id="listStores")
-    async def list_stores(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> list[Item]:
-        await require_key(request, deps, *_OPS)
+    async def list_stores(self, deps: AppDeps, launch_id: FromPath[str]) -> list[Item]:
         return await launches.list_items(deps, launch_id, "stores")
 
     @post("/launches/{launch_id:str}/stores", operation_id="createStore")
     async def create_store(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[ItemCreate],
     ) -> Item:
-        who = await require_key(request, deps, *_OPS)
         return await launches.add_item(
             deps, launch_id, "stores", data, actor=who.actor, channel="admin"
         )
 
     @get("/launches/{launch_id:str}/skus", operation_id="listSkus")
-    async def list_skus(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> list[Item]:
-        await require_key(request, deps, *_OPS)
+    async def list_skus(self, deps: AppDeps, launch_id: FromPath[str]) -> list[Item]:
         return await launches.list_items(deps, launch_id, "skus")
 
     @post("/launches/{launch_id:str}/skus", operation_id="createSku")
     async def create_sku(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[ItemCreate],
     ) -> Item:
-        who = await require_key(request, deps, *_OPS)
         return await launches.add_item(
             deps, launch_id, "skus", data, actor=who.actor, channel="admin"
         )
@@ -158,23 +130,19 @@ class AdminController(Controller):
     )
     async def set_allocation(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         store_id: FromPath[str],
         sku_id: FromPath[str],
         data: JSONBody[AllocationSet],
     ) -> StockCount:
-        who = await require_key(request, deps, *_OPS)
         return await allocations.set_allocation(
             deps, launch_id, store_id, sku_id, data.allocated, actor=who.actor, channel="admin"
         )
 
     @get("/launches/{launch_id:str}/stock", operation_id="getStock")
-    async def stock(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> StockView:
-        await require_key(request, deps, *_OPS)
+    async def stock(self, deps: AppDeps, launch_id: FromPath[str]) -> StockView:
         await launches.get_launch(deps, launch_id)
         await ensure_loaded(deps, launch_id)
         return StockView(
@@ -182,10 +150,7 @@ class AdminController(Controller):
         )
 
     @post("/launches/{launch_id:str}/rebuild", operation_id="rebuildLaunch", status_code=200)
-    async def rebuild(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> RebuildReport:
-        await require_key(request, deps, *_OPS)
+    async def rebuild(self, deps: AppDeps, launch_id: FromPath[str]) -> RebuildReport:
         return await rebuild(deps, launch_id)
 
     @post(
@@ -195,9 +160,8 @@ class AdminController(Controller):
         request_max_body_size=32 * 1024 * 1024,
     )
     async def import_registrations(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+        self, request: AnyRequest, deps: AppDeps, who: Who, launch_id: FromPath[str]
     ) -> ImportReport:
-        who = await require_key(request, deps, *_OPS)
         body = await request.body()
         kind = request.headers.get("content-type", "application/json").split(";")[0].strip()
         if kind == "text/csv":
@@ -221,13 +185,11 @@ class AdminController(Controller):
     @get("/launches/{launch_id:str}/registrations", operation_id="listRegistrations")
     async def list_registrations(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[Registration]:
-        await require_key(request, deps, *_OPS)
         return await registrations.list_registrations(deps, launch_id, limit, after)
 
     @post(
@@ -237,12 +199,10 @@ class AdminController(Controller):
     )
     async def token(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         registration_id: Annotated[int, PathParameter(ge=1, le=2**62)],
     ) -> ShopperToken:
-        await require_key(request, deps, *_OPS)
         return await registrations.issue_token(deps, launch_id, registration_id)
 
     @get(
@@ -252,38 +212,24 @@ class AdminController(Controller):
     )
     async def by_code(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         code: FromPath[str],
     ) -> Reservation:
-        await require_key(request, deps, *_OPS)
         return await reservations.by_code(deps, launch_id, code)
 
     @get("/launches/{launch_id:str}/events", operation_id="listEvents")
     async def events(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
-        await require_key(request, deps, *_OPS)
-        rows = await deps.pool.fetch(
-            "SELECT id, at, actor, channel, kind, subject, data FROM events"
-            " WHERE launch_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            launch_id,
-            after,
-            limit,
-        )
-        return [Event(**{**dict(r), "at": r["at"].isoformat()}) for r in rows]
+        return await listed(deps.pool, launch_id, after=after, limit=limit)
 
-    @post("/keys", operation_id="createKey")
-    async def create_key(
-        self, request: AnyRequest, deps: AppDeps, data: JSONBody[KeyCreate]
-    ) -> KeyCreated:
-        who = await require_key(request, deps, "admin")
+    @post("/keys", operation_id="createKey", guards=[requires("admin")])
+    async def create_key(self, deps: AppDeps, who: Who, data: JSONBody[KeyCreate]) -> KeyCreated:
         if (data.role == "staff") != (data.store_id is not None):
             raise BadRequest("A staff key needs a store_id; other roles take none.")
         key = await create_key(
@@ -297,19 +243,23 @@ class AdminController(Controller):
         )
         return KeyCreated(key=key, role=data.role)
 
-    @get("/keys", operation_id="listKeys", summary="Every API key (never its secret)")
-    async def list_keys(self, request: AnyRequest, deps: AppDeps) -> list[KeyInfo]:
-        await require_key(request, deps, "admin")
+    @get(
+        "/keys",
+        operation_id="listKeys",
+        guards=[requires("admin")],
+        summary="Every API key (never its secret)",
+    )
+    async def list_keys(self, deps: AppDeps) -> list[KeyInfo]:
         return await list_keys(deps.pool)
 
     @delete(
         "/keys/{key_id:str}",
         operation_id="revokeKey",
         status_code=200,
+        guards=[requires("admin")],
         summary="Revoke a key: refused by every worker from its next request",
     )
-    async def revoke_key(self, request: AnyRequest, deps: AppDeps, key_id: KeyId) -> KeyInfo:
-        who = await require_key(request, deps, "admin")
+    async def revoke_key(self, deps: AppDeps, who: Who, key_id: KeyId) -> KeyInfo:
         return await revoke_key(
             deps.pool,
             key_id,

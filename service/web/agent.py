@@ -7,7 +7,7 @@ from typing import Annotated
 
 import msgspec
 from litestar import Controller, get, post
-from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from service.admin.models import BoundedTimes
 from service.customers import agent_actions, search
@@ -15,8 +15,8 @@ from service.customers.story import TimelineEntry
 from service.pickup.windows import PickupWindow
 from service.stock import reservations
 from service.stock.models import Reservation
-from service.web.auth import require_key
-from service.web.params import AnyRequest, AppDeps
+from service.web.auth import requires
+from service.web.params import AppDeps, RegistrationId, ReservationId, SkuId, StoreId, Who
 
 CHANNEL = "phone"
 """Agents work the phone: their actions show on the timeline on this channel."""
@@ -24,8 +24,6 @@ CHANNEL = "phone"
 
 Reason = Annotated[str, msgspec.Meta(min_length=3, max_length=500)]
 """Why, in the customer's words or the agent's: it goes on the timeline."""
-StoreId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
-ReservationId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
 class AgentCancel(msgspec.Struct, forbid_unknown_fields=True):
@@ -55,7 +53,7 @@ class AgentNote(msgspec.Struct, forbid_unknown_fields=True):
 class AgentBooking(msgspec.Struct, forbid_unknown_fields=True):
     registration_id: Annotated[int, msgspec.Meta(ge=1, le=2**62)]
     store_id: StoreId
-    sku_id: StoreId
+    sku_id: SkuId
     reason: Reason
 
 
@@ -68,6 +66,7 @@ class Resent(msgspec.Struct, frozen=True):
 class AgentController(Controller):
     path = "/api/agent"
     tags = ["agent console"]
+    guards = [requires("agent")]
 
     @get(
         "/customers",
@@ -76,11 +75,9 @@ class AgentController(Controller):
     )
     async def customers(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         q: Annotated[str, QueryParameter(min_length=1, max_length=320)],
     ) -> list[search.CustomerView]:
-        await require_key(request, deps, "agent")
         return await search.search(deps, q)
 
     @post(
@@ -91,13 +88,12 @@ class AgentController(Controller):
     )
     async def cancel(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         reservation_id: ReservationId,
         data: JSONBody[AgentCancel],
     ) -> Reservation:
-        who = await require_key(request, deps, "agent")
         return await reservations.cancel(
             deps,
             launch_id,
@@ -115,12 +111,11 @@ class AgentController(Controller):
     )
     async def book(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[AgentBooking],
     ) -> Reservation:
-        who = await require_key(request, deps, "agent")
         return await agent_actions.book(
             deps,
             launch_id,
@@ -140,13 +135,12 @@ class AgentController(Controller):
     )
     async def move(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         reservation_id: ReservationId,
         data: JSONBody[AgentMove],
     ) -> Reservation:
-        who = await require_key(request, deps, "agent")
         return await agent_actions.move(
             deps,
             launch_id,
@@ -165,13 +159,12 @@ class AgentController(Controller):
     )
     async def extend(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         reservation_id: ReservationId,
         data: JSONBody[AgentExtend],
     ) -> PickupWindow:
-        who = await require_key(request, deps, "agent")
         return await agent_actions.extend_pickup(
             deps,
             launch_id,
@@ -190,13 +183,12 @@ class AgentController(Controller):
     )
     async def resend(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         reservation_id: ReservationId,
         data: JSONBody[AgentReason],
     ) -> Resent:
-        who = await require_key(request, deps, "agent")
         outbox_id = await agent_actions.resend_code(
             deps, launch_id, reservation_id, actor=who.actor, channel=CHANNEL, reason=data.reason
         )
@@ -209,13 +201,12 @@ class AgentController(Controller):
     )
     async def note(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
-        registration_id: ReservationId,
+        registration_id: RegistrationId,
         data: JSONBody[AgentNote],
     ) -> TimelineEntry:
-        who = await require_key(request, deps, "agent")
         return await agent_actions.add_note(
             deps, launch_id, registration_id, data.note, actor=who.actor, channel=CHANNEL
         )

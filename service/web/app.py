@@ -7,9 +7,11 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from litestar import Litestar
+from litestar import Litestar, Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers.base import BaseRouteHandler
 from litestar.types import Message, Scope
 
 from service import jobs
@@ -25,10 +27,10 @@ from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
 from service.web.admin import AdminController
 from service.web.agent import AgentController
+from service.web.auth import principal
 from service.web.dashboard import DashboardController
 from service.web.openapi import FairdropOpenAPIConfig
 from service.web.origin import refuse_cross_origin
-from service.web.params import AnyRequest
 from service.web.problems import EXCEPTION_HANDLERS
 from service.web.queue import QueueController
 from service.web.ratelimit import Limiter
@@ -71,10 +73,11 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
     return lifespan
 
 
-async def _guard(request: AnyRequest) -> None:
-    """Before every routed handler: another site's page cannot make a browser act
-    (`service.web.origin`), and text Postgres cannot store is refused
-    (`service.web.storable`)."""
+async def _guard(request: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """Before every routed handler, and before its own guards (the caller's key): another
+    site's page cannot make a browser act (`service.web.origin`), and text Postgres
+    cannot store is refused (`service.web.storable`)."""
+    assert isinstance(request, Request)  # every route is HTTP
     deps: Deps = request.app.state.deps
     refuse_cross_origin(request.scope, deps.settings.base_url)
     await refuse_unstorable(request)
@@ -118,13 +121,14 @@ def create_app(
         route_handlers=handlers,
         dependencies={
             "deps": Provide(_provide_deps, sync_to_thread=False),
+            "who": Provide(principal, sync_to_thread=False),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         template_config=template_config(),
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
         before_send=[_count_responses],
-        before_request=_guard,
+        guards=[_guard],
         openapi_config=FairdropOpenAPIConfig(
             title="fairdrop",
             version="0.1.0",

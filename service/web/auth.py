@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
+from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie
-from litestar.types import Scope
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard, Scope
 
 from service.auth.apikeys import Principal, Role, authenticate
 from service.auth.signin import session_principal
@@ -29,13 +32,43 @@ an API key (`service.auth.signin`), good for the pages and the API they call."""
 NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
 
 
-def bearer(request: AnyRequest) -> str | None:
+def bearer(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The request's `Authorization: Bearer` token ("" if the header names no token),
     or None if it sends none."""
     return _credentials(request.scope, ())[0]
 
 
-async def require_key(request: AnyRequest, deps: Deps, *roles: Role) -> Principal:
+def requires(*roles: Role) -> Guard:
+    """A guard: the caller's key (`require_key`) has one of `roles` (admin has them all).
+    Handlers read it as their `who` parameter (`principal`). Guards of a controller and
+    of its handler both run; the key is looked up once."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        known: Principal | None = connection.state.get(_PRINCIPAL)
+        if known is None:
+            connection.state[_PRINCIPAL] = await require_key(
+                connection, connection.app.state.deps, *roles
+            )
+        else:
+            known.require(*roles)
+
+    return guard
+
+
+_PRINCIPAL = "fairdrop_principal"
+
+
+def principal(request: AnyRequest) -> Principal:
+    """The `who` dependency: the key a `requires` guard let through."""
+    who: Principal | None = request.state.get(_PRINCIPAL)
+    if who is None:  # a handler that reads `who` without a guard: a bug, said plainly
+        raise RuntimeError(f"{request.scope['path']}: `who` needs a `requires(...)` guard")
+    return who
+
+
+async def require_key(
+    request: ASGIConnection[Any, Any, Any, Any], deps: Deps, *roles: Role
+) -> Principal:
     """The caller's key: `X-API-Key`, else the bearer token, else the staff pages' session
     cookie. A credential sent and wrong is refused; the next is never tried in its place."""
     presented = request.headers.get("x-api-key")

@@ -7,13 +7,14 @@ from litestar.params import FromPath
 
 from service.admin import dashboard as board
 from service.queue.status import QueueWatch
-from service.web.auth import require_key
+from service.web.auth import requires
 from service.web.params import AnyRequest, AppDeps
 
 
 class DashboardController(Controller):
     path = "/api/admin/launches/{launch_id:str}/dashboard"
     tags = ["admin"]
+    guards = [requires("operator")]
 
     @get(
         "/",
@@ -23,7 +24,6 @@ class DashboardController(Controller):
     async def dashboard(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
     ) -> board.Dashboard:
-        await require_key(request, deps, "operator")
         # The worker's admission snapshot (refreshed every ~200 ms for every launch with
         # a queue); none yet means no queue to count.
         watch: QueueWatch = request.app.state.watch

@@ -10,19 +10,17 @@ from __future__ import annotations
 from typing import Annotated
 
 from litestar import Controller, Response, get, post
-from litestar.params import FromPath, HeaderParameter, PathParameter, QueryParameter
+from litestar.params import FromPath, HeaderParameter, QueryParameter
 
 from service.customers import actions, links, selfservice
 from service.deps import Deps
 from service.queue.status import QueueWatch
 from service.stock.models import Reservation
 from service.web.auth import CUSTOMER_READERS, channel_of, customer_tokens, registration_of
-from service.web.params import AnyRequest, AppDeps
+from service.web.params import AnyRequest, AppDeps, HoldId, ReservationId
 from service.web.ratelimit import RESEND_PER_REGISTRATION, take
 
 TokenQuery = Annotated[str | None, QueryParameter(max_length=2000)]
-ReservationId = Annotated[int, PathParameter(ge=1, le=2**62)]
-HoldId = Annotated[str, PathParameter(pattern=r"^[0-9a-f]{1,64}$")]
 IdempotencyKey = Annotated[
     str | None, HeaderParameter(name="Idempotency-Key", max_length=100, required=False)
 ]

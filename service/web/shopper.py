@@ -17,14 +17,12 @@ from service.stock.counts import redis_counts
 from service.stock.models import Hold, Reservation
 from service.stock.rebuild import ensure_loaded
 from service.web.auth import channel_of, require_customer, require_ticket
-from service.web.params import AnyRequest, AppDeps
-
-ItemId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+from service.web.params import AnyRequest, AppDeps, SkuId, StoreId
 
 
 class HoldCreate(msgspec.Struct, forbid_unknown_fields=True):
-    store_id: ItemId
-    sku_id: ItemId
+    store_id: StoreId
+    sku_id: SkuId
 
 
 class ReservationOut(msgspec.Struct):

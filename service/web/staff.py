@@ -9,24 +9,21 @@ from typing import Annotated
 from litestar import Controller, Response, get, post
 from litestar.params import FromPath, QueryParameter
 
+from service.auth.apikeys import Principal
 from service.errors import BadRequest, NotFound
 from service.pickup import desk
-from service.web.auth import require_key
-from service.web.params import AnyRequest, AppDeps
+from service.web.auth import requires
+from service.web.params import AppDeps, StoreQuery, Who
 from service.web.ratelimit import LOOKUPS_PER_KEY, take
 
-StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 DayQuery = Annotated[date | None, QueryParameter(description="one day (UTC), YYYY-MM-DD")]
 
 
-async def _store(
-    request: AnyRequest, deps: AppDeps, store: str | None, launch_id: str | None = None
-) -> tuple[str, str]:
+def _store(who: Principal, store: str | None, launch_id: str | None = None) -> tuple[str, str]:
     """(store, actor): a staff key's own store; an admin names one with `?store=`.
 
     Another store, or another launch than a key's own, does not exist for that key.
     """
-    who = await require_key(request, deps, "staff")
     if who.launch_id is not None and launch_id is not None and who.launch_id != launch_id:
         raise NotFound("No such launch for this key.")
     if who.store_id is not None:
@@ -40,6 +37,7 @@ async def _store(
 
 class StaffController(Controller):
     path = "/api/staff/launches/{launch_id:str}"
+    guards = [requires("staff")]
     tags = ["pickup desk"]
 
     @get(
@@ -49,13 +47,13 @@ class StaffController(Controller):
     )
     async def lookup(
         self,
-        request: AnyRequest,
+        who: Who,
         deps: AppDeps,
         launch_id: FromPath[str],
         code: FromPath[str],
         store: StoreQuery = None,
     ) -> desk.PickupCard:
-        store_id, actor = await _store(request, deps, store, launch_id)
+        store_id, actor = _store(who, store, launch_id)
         await take(deps, launch_id, (LOOKUPS_PER_KEY, actor))
         return await desk.lookup(deps, launch_id, store_id, code)
 
@@ -67,13 +65,13 @@ class StaffController(Controller):
     )
     async def collect(
         self,
-        request: AnyRequest,
+        who: Who,
         deps: AppDeps,
         launch_id: FromPath[str],
         code: FromPath[str],
         store: StoreQuery = None,
     ) -> desk.PickupCard:
-        store_id, actor = await _store(request, deps, store, launch_id)
+        store_id, actor = _store(who, store, launch_id)
         await take(deps, launch_id, (LOOKUPS_PER_KEY, actor))
         return await desk.collect(deps, launch_id, store_id, code, actor=actor)
 
@@ -84,13 +82,13 @@ class StaffController(Controller):
     )
     async def pickups(
         self,
-        request: AnyRequest,
+        who: Who,
         deps: AppDeps,
         launch_id: FromPath[str],
         store: StoreQuery = None,
         day: DayQuery = None,
     ) -> desk.PickupList:
-        store_id, _ = await _store(request, deps, store, launch_id)
+        store_id, _ = _store(who, store, launch_id)
         return await desk.pickup_list(deps, launch_id, store_id, day)
 
     @get(
@@ -101,13 +99,13 @@ class StaffController(Controller):
     )
     async def pickups_csv(
         self,
-        request: AnyRequest,
+        who: Who,
         deps: AppDeps,
         launch_id: FromPath[str],
         store: StoreQuery = None,
         day: DayQuery = None,
     ) -> Response[str]:
-        store_id, _ = await _store(request, deps, store, launch_id)
+        store_id, _ = _store(who, store, launch_id)
         listing = await desk.pickup_list(deps, launch_id, store_id, day)
         stem = re.sub(r"[^A-Za-z0-9_-]", "_", f"pickups-{launch_id}-{store_id}")
         name = f"{stem}{'-' + day.isoformat() if day else ''}.csv"

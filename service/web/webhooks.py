@@ -8,8 +8,8 @@ from typing import Annotated
 from litestar import Controller, delete, get, patch, post
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from service.web.auth import require_key
-from service.web.params import AnyRequest, AppDeps
+from service.web.auth import requires
+from service.web.params import AppDeps, DeliveryId, Who
 from service.webhooks import endpoints
 from service.webhooks.models import (
     Delivery,
@@ -23,12 +23,12 @@ from service.webhooks.models import (
 )
 
 EndpointId = Annotated[str, PathParameter(pattern=r"^wh_[0-9a-f]{16}$")]
-DeliveryId = Annotated[int, PathParameter(ge=1, le=2**62)]
 
 
 class WebhookController(Controller):
     path = "/api/admin/launches/{launch_id:str}/webhooks"
     tags = ["admin", "webhooks"]
+    guards = [requires("operator")]
 
     @post(
         "/",
@@ -38,28 +38,23 @@ class WebhookController(Controller):
     )
     async def create(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         data: JSONBody[EndpointCreate],
     ) -> EndpointCreated:
-        who = await require_key(request, deps, "operator")
         return await endpoints.create_endpoint(
             deps, launch_id, data, actor=who.actor, channel="admin"
         )
 
     @get("/", operation_id="listWebhooks", summary="The launch's endpoints with their delivery log")
-    async def list_all(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
-    ) -> list[Endpoint]:
-        await require_key(request, deps, "operator")
+    async def list_all(self, deps: AppDeps, launch_id: FromPath[str]) -> list[Endpoint]:
         return await endpoints.list_endpoints(deps, launch_id)
 
     @get("/{endpoint_id:str}", operation_id="getWebhook")
     async def get_one(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], endpoint_id: EndpointId
+        self, deps: AppDeps, launch_id: FromPath[str], endpoint_id: EndpointId
     ) -> Endpoint:
-        await require_key(request, deps, "operator")
         return await endpoints.get_endpoint(deps, launch_id, endpoint_id)
 
     @patch(
@@ -69,13 +64,12 @@ class WebhookController(Controller):
     )
     async def update(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         endpoint_id: EndpointId,
         data: JSONBody[EndpointUpdate],
     ) -> Endpoint:
-        who = await require_key(request, deps, "operator")
         return await endpoints.update_endpoint(
             deps, launch_id, endpoint_id, data, actor=who.actor, channel="admin"
         )
@@ -88,22 +82,20 @@ class WebhookController(Controller):
     )
     async def rotate(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         endpoint_id: EndpointId,
         data: JSONBody[RotateSecret | None] = None,
     ) -> SecretRotated:
-        who = await require_key(request, deps, "operator")
         return await endpoints.rotate_secret(
             deps, launch_id, endpoint_id, data or RotateSecret(), actor=who.actor, channel="admin"
         )
 
     @delete("/{endpoint_id:str}", operation_id="deleteWebhook", summary="Remove it with its queue")
     async def remove(
-        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], endpoint_id: EndpointId
+        self, deps: AppDeps, who: Who, launch_id: FromPath[str], endpoint_id: EndpointId
     ) -> None:
-        who = await require_key(request, deps, "operator")
         await endpoints.delete_endpoint(
             deps, launch_id, endpoint_id, actor=who.actor, channel="admin"
         )
@@ -115,7 +107,6 @@ class WebhookController(Controller):
     )
     async def deliveries(
         self,
-        request: AnyRequest,
         deps: AppDeps,
         launch_id: FromPath[str],
         endpoint_id: EndpointId,
@@ -123,7 +114,6 @@ class WebhookController(Controller):
         before: Annotated[int | None, QueryParameter(ge=1, le=2**62)] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[Delivery]:
-        await require_key(request, deps, "operator")
         await endpoints.get_endpoint(deps, launch_id, endpoint_id)  # 404 for another launch's
         return await endpoints.list_deliveries(
             deps, launch_id, endpoint_id, status=status, before=before, limit=limit
@@ -137,13 +127,12 @@ class WebhookController(Controller):
     )
     async def replay(
         self,
-        request: AnyRequest,
         deps: AppDeps,
+        who: Who,
         launch_id: FromPath[str],
         endpoint_id: EndpointId,
         delivery_id: DeliveryId,
     ) -> Delivery:
-        who = await require_key(request, deps, "operator")
         return await endpoints.replay(
             deps, launch_id, endpoint_id, delivery_id, actor=who.actor, channel="admin"
         )
