@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from service.admin import allocations, launches
+from service.admin import allocations, audit, launches
+from service.admin.audit import Event
 from service.admin.models import (
     AllocationSet,
     ImportReport,
@@ -55,16 +56,6 @@ class KeyCreate(msgspec.Struct, forbid_unknown_fields=True):
 class KeyCreated(msgspec.Struct):
     key: str
     role: str
-
-
-class Event(msgspec.Struct):
-    id: int
-    at: str
-    actor: str
-    channel: str
-    kind: str
-    subject: str | None
-    data: dict[str, Any]
 
 
 class AdminController(Controller):
@@ -270,14 +261,7 @@ class AdminController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
         await require_key(request, deps, *_OPS)
-        rows = await deps.pool.fetch(
-            "SELECT id, at, actor, channel, kind, subject, data FROM events"
-            " WHERE launch_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-            launch_id,
-            after,
-            limit,
-        )
-        return [Event(**{**dict(r), "at": r["at"].isoformat()}) for r in rows]
+        return await audit.launch_events(deps, launch_id, after=after, limit=limit)
 
     @post("/keys", operation_id="createKey")
     async def create_key(

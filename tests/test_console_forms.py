@@ -1,0 +1,169 @@
+"""The launch console's forms over HTTP against the real app: the new-launch form checks
+with the admin API's own rules and says what is wrong per field (never a 500), keeps
+what was typed; an allocation below what is held is refused in words; only operators
+and admins get in; another site's page cannot post."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import msgspec
+import pytest
+from litestar.testing import AsyncTestClient
+
+from service.admin import launches
+from service.auth.apikeys import create_key
+from service.clock import FakeClock
+from service.deps import Deps
+from service.infra.settings import Settings
+from service.stock import holds
+from service.web.app import create_app
+from tests.serve import selling_launch
+
+Client = AsyncTestClient  # type: ignore[type-arg]
+SITE = "http://testserver.local"
+NEW = "/console/launches/new"
+
+
+@pytest.fixture
+async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Client]:
+    routed = create_app(msgspec.structs.replace(settings, background=False), clock=clock)
+    async with AsyncTestClient(routed, base_url=SITE) as c:
+        yield c
+
+
+async def _signed_in(deps: Deps, app: Client, role: str = "operator", **scope: str) -> None:
+    key = await create_key(deps.pool, role, **scope)  # type: ignore[arg-type]
+    r = await app.post(
+        "/staff/login", data={"key": key, "next": "/console"}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+
+
+async def test_times_out_of_order_are_field_errors_and_the_values_stay(
+    deps: Deps, app: Client
+) -> None:
+    await _signed_in(deps, app)
+    form = {
+        "name": "Fairphone 6",
+        "description": "The repairable phone",
+        "hold_seconds": "300",
+        "time_zone": "Europe/Berlin",
+        "registration_opens_at": "2026-12-10T10:00",
+        "registration_closes_at": "2026-12-09T10:00",  # before it opens
+        "sale_starts_at": "2026-12-12T10:00",
+    }
+    r = await app.post(NEW, data=form)
+    assert r.status_code == 422, r.text
+    assert "text/html" in r.headers["content-type"]
+    assert "Registration closes must be after registration opens." in r.text
+    assert 'value="2026-12-09T10:00"' in r.text and "The repairable phone" in r.text
+    assert 'id="f-registration_closes_at"' in r.text and 'aria-invalid="true"' in r.text
+    assert await launches.list_launches(deps) == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("hold_seconds", "5", "Hold seconds must be at least 10."),
+        ("hold_seconds", "soon", "Hold seconds must be a whole number."),
+        ("time_zone", "Mars/Olympus", "is not a time zone"),
+        ("id", "Has Spaces", "Launch id may hold only lower-case letters"),
+        ("sale_starts_at", "not a time", "The sale starts must be a date and time."),
+    ],
+)
+async def test_each_bad_value_is_said_at_its_field(
+    deps: Deps, app: Client, field: str, value: str, words: str
+) -> None:
+    await _signed_in(deps, app)
+    r = await app.post(NEW, data={"name": "Drop", field: value})
+    assert r.status_code == 422, r.text
+    assert words in r.text.replace("&#39;", "'")
+
+
+async def test_lottery_without_size_is_the_apis_refusal(deps: Deps, app: Client) -> None:
+    await _signed_in(deps, app)
+    r = await app.post(NEW, data={"name": "Drop", "fairness_mode": "lottery"})
+    assert r.status_code == 422
+    assert "The lottery mode needs `lottery_size`" in r.text
+
+
+async def test_a_good_form_creates_the_launch_in_its_zone(deps: Deps, app: Client) -> None:
+    await _signed_in(deps, app)
+    form = {
+        "name": "Fairphone 6",
+        "description": "Repairable",
+        "time_zone": "Europe/Berlin",
+        "registration_opens_at": "2026-12-10T10:00",
+        "sale_starts_at": "2026-12-12T10:00",
+    }
+    r = await app.post(NEW, data=form, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/console/launches/fairphone-6"
+    made = await launches.get_launch(deps, "fairphone-6")
+    assert made.description == "Repairable" and made.time_zone == "Europe/Berlin"
+    assert made.registration_opens_at is not None
+    assert made.registration_opens_at.isoformat() == "2026-12-10T09:00:00+00:00"
+    page = await app.get(r.headers["location"])
+    assert "Launch “Fairphone 6” created, as a draft." in page.text
+    again = await app.get(r.headers["location"])
+    assert "created, as a draft" not in again.text, "a notice is shown once"
+
+
+async def test_an_allocation_below_what_is_held_is_refused_in_words(
+    deps: Deps, app: Client
+) -> None:
+    regs = await selling_launch(deps, stores=("S1",), units=3, registrations=2)
+    await holds.reserve(deps, "drop", regs[0], "S1", "K1")
+    await holds.reserve(deps, "drop", regs[1], "S1", "K1")
+    await _signed_in(deps, app)
+    r = await app.post("/console/launches/drop/allocations", data={"alloc:S1/K1": "1"})
+    assert r.status_code == 200 and r.url.path == "/console/launches/drop"
+    assert "cannot go down to 1, as 2 unit(s) are held and 0 reserved" in r.text
+    assert "cannot go below 2" in r.text
+    assert 'value="1"' in r.text, "what was typed stays in the cell"
+    r = await app.post("/console/launches/drop/allocations", data={"alloc:S1/K1": "2"})
+    assert "1 allocation(s) changed." in r.text
+
+
+@pytest.mark.parametrize(("role", "scope"), [("staff", {"store_id": "S1"}), ("agent", {})])
+async def test_other_roles_are_refused(
+    deps: Deps, app: Client, role: str, scope: dict[str, str]
+) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    await _signed_in(deps, app, role, **scope)
+    for path in ("/console", NEW, "/console/launches/drop"):
+        r = await app.get(path)
+        assert r.status_code == 403, path
+    r = await app.post(NEW, data={"name": "Mine"})
+    assert r.status_code == 403
+    assert await launches.list_launches(deps) != [] and len(await launches.list_launches(deps)) == 1
+
+
+async def test_a_shopper_or_nobody_is_sent_to_sign_in(deps: Deps, app: Client) -> None:
+    r = await app.get("/console", follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"].startswith("/staff/login")
+    r = await app.post(NEW, data={"name": "X"}, follow_redirects=False)
+    assert r.status_code == 303 and await launches.list_launches(deps) == []
+
+
+async def test_operator_and_admin_get_in(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    for role in ("operator", "admin"):
+        await _signed_in(deps, app, role)
+        r = await app.get("/console")
+        assert r.status_code == 200 and "/console/launches/drop" in r.text
+
+
+async def test_another_sites_page_cannot_post(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    await _signed_in(deps, app)
+    evil = {"Origin": "https://evil.example"}
+    for path, form in (
+        (NEW, {"name": "Evil"}),
+        ("/console/launches/drop/lifecycle", {"action": "close", "confirmed": "yes"}),
+        ("/console/launches/drop/allocations", {"alloc:S1/K1": "0"}),
+    ):
+        r = await app.post(path, data=form, headers=evil)
+        assert r.status_code == 403 and "another site" in r.text, path
+    assert (await launches.get_launch(deps, "drop")).state == "selling"
+    assert len(await launches.list_launches(deps)) == 1
