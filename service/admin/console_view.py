@@ -81,7 +81,7 @@ async def set_grid(
             name = cell(store.id, sku.id)
             raw = form.get(f"alloc:{name}", "").strip()
             current = now.cells.get(name)
-            if raw == "" or (current is not None and raw == str(current.allocated)):
+            if raw in ("", str(current.allocated if current else 0)):
                 continue
             words = f"{store.name}, {sku.name}"
             try:
