@@ -73,6 +73,8 @@ async def _import_and_open(page: Any) -> None:
     await expect(report).to_contain_text("1 invalid")
     await expect(report.locator("tbody tr")).to_have_count(1)
     await expect(report.locator("tbody tr td").first).to_have_text("4")  # the CSV's line
+    await expect(report).to_contain_text("not-an-email")
+    await shoot(page, "51-console-import-report")
     await page.get_by_role("button", name="Open registration now…").click()
     await expect(
         page.get_by_role("heading", name=re.compile("Registration open”\\?"))
@@ -82,7 +84,7 @@ async def _import_and_open(page: Any) -> None:
     await page.get_by_label("Kind").select_option("registration.imported")
     await page.get_by_role("button", name="Filter").click()
     await expect(page.locator("table.audit tbody tr")).to_have_count(2)  # one a person
-    await shoot(page, "51-console-launch")
+    await shoot(page, "53-console-launch-audit")
 
 
 async def test_marketing_sets_up_a_launch_in_the_console(
