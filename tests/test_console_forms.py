@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
+from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from service.admin import launches
@@ -20,7 +21,7 @@ from service.stock import holds
 from service.web.app import create_app
 from tests.serve import selling_launch
 
-Client = AsyncTestClient  # type: ignore[type-arg]
+Client = AsyncTestClient[Litestar]
 SITE = "http://testserver.local"
 NEW = "/console/launches/new"
 

@@ -165,7 +165,7 @@ class LaunchConsole(Controller):
     ) -> Template:
         who = await _operator(request, deps, launch_id)
         launch = await launches.get_launch(deps, launch_id)
-        chosen = {"kind": kind or None, "actor": actor or None, "channel": channel or None}
+        kind, actor, channel = kind or None, actor or None, channel or None
         return page(
             "console_launch.html",
             cookies=[cleared()],
@@ -179,9 +179,11 @@ class LaunchConsole(Controller):
             campaign=deps.settings.link(f"/launches/{launch_id}"),
             controls=_controls(launch),
             exports=_exports(request, launch_id),
-            events=await audit.launch_events(deps, launch_id, newest_first=True, **chosen),
+            events=await audit.launch_events(
+                deps, launch_id, newest_first=True, kind=kind, actor=actor, channel=channel
+            ),
             facets=await audit.facets(deps, launch_id),
-            chosen=chosen,
+            chosen={"kind": kind, "actor": actor, "channel": channel},
             order=timeline.ORDER,
             labels=launch_form.LABELS,
             zone=launch.time_zone,
