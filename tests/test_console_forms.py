@@ -168,3 +168,38 @@ async def test_another_sites_page_cannot_post(deps: Deps, app: Client) -> None:
         assert r.status_code == 403 and "another site" in r.text, path
     assert (await launches.get_launch(deps, "drop")).state == "selling"
     assert len(await launches.list_launches(deps)) == 1
+
+
+async def test_an_uploaded_json_list_reports_each_kind_of_line(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    await _signed_in(deps, app)
+    body = (
+        b'[{"email": "ada@example.com"}, {"email": "ADA@example.com"},'
+        b' {"email": "nobody"}, {"mail": "x@example.com"}]'
+    )
+    r = await app.post(
+        "/console/launches/drop/import", files={"file": ("list.json", body, "application/json")}
+    )
+    assert r.status_code == 200 and r.url.path == "/console/launches/drop"
+    text = r.text.replace("&#39;", "'")
+    assert "Imported: 1 accepted, 1 duplicate(s), 2 invalid line(s)." in text
+    assert "'nobody' is not an e-mail address" in text
+    r = await app.post("/console/launches/drop/import", data={"list": "name\nAda\n"})
+    assert "The CSV needs a header row with an `email` column." in r.text
+
+
+async def test_an_irreversible_step_is_asked_once_more(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    await _signed_in(deps, app)
+    step = {"action": "close", "to": ""}
+    r = await app.post("/console/launches/drop/lifecycle", data=step)
+    assert r.status_code == 200 and "This cannot be undone." in r.text
+    assert 'name="confirmed" value="yes"' in r.text
+    assert (await launches.get_launch(deps, "drop")).state == "selling"
+    r = await app.post(
+        "/console/launches/drop/lifecycle", data=step | {"confirmed": "yes", "reason": "done"}
+    )
+    assert "The launch is now: Sale closed." in r.text
+    assert (await launches.get_launch(deps, "drop")).state == "closed"
+    r = await app.post("/console/launches/drop/lifecycle", data={"action": "pause"})
+    assert r.url.path == "/console/launches/drop"  # pause needs no second asking
