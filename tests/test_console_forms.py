@@ -184,6 +184,10 @@ async def test_an_uploaded_json_list_reports_each_kind_of_line(deps: Deps, app: 
     text = r.text.replace("&#39;", "'")
     assert "Imported: 1 accepted, 1 duplicate(s), 2 invalid line(s)." in text
     assert "'nobody' is not an e-mail address" in text
+    assert '<td class="n">2</td><td>duplicate</td>' in text
+    r = await app.post("/console/launches/drop/import", data={"list": "email\nada@example.com\n"})
+    assert '<td class="n">2</td><td>duplicate</td>' in r.text, "registered by the first import"
+    assert "Imported: 0 accepted, 1 duplicate(s), 0 invalid line(s)." in r.text
     r = await app.post("/console/launches/drop/import", data={"list": "name\nAda\n"})
     assert "The CSV needs a header row with an `email` column." in r.text
 

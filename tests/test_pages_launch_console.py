@@ -21,7 +21,10 @@ from tests.test_pages_console import _sign_in
 
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
-LIST = "email,name\nada@example.com,Ada Lovelace\ngrace@example.com,Grace Hopper\nnot-an-email,Nobody\n"
+LIST = (
+    "email,name\nada@example.com,Ada Lovelace\ngrace@example.com,Grace Hopper\n"
+    "not-an-email,Nobody\nADA@example.com,Ada again\n"
+)
 
 
 async def _new_launch(page: Any) -> None:
@@ -70,10 +73,12 @@ async def _import_and_open(page: Any) -> None:
     await page.get_by_role("button", name="Import").click()
     report = page.locator("#import-report")
     await expect(report).to_contain_text("2 accepted")
+    await expect(report).to_contain_text("1 duplicate")
     await expect(report).to_contain_text("1 invalid")
-    await expect(report.locator("tbody tr")).to_have_count(1)
-    await expect(report.locator("tbody tr td").first).to_have_text("4")  # the CSV's line
-    await expect(report).to_contain_text("not-an-email")
+    rows = report.locator("tbody tr")
+    await expect(rows).to_have_count(2)
+    await expect(rows.nth(0)).to_contain_text("4invalid'not-an-email' is not an e-mail address")
+    await expect(rows.nth(1)).to_contain_text("5duplicate")  # the CSV's lines
     await shoot(page, "51-console-import-report")
     await page.get_by_role("button", name="Open registration now…").click()
     await expect(

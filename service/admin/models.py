@@ -218,6 +218,9 @@ class ImportReport(msgspec.Struct, kw_only=True):
     created: int
     duplicates: int
     invalid: list[ImportProblem]
+    duplicate_lines: list[int] = []
+    """The lines not imported because that e-mail or phone is registered already (or
+    comes earlier in the list)."""
 
 
 class Registration(msgspec.Struct, kw_only=True):

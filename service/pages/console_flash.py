@@ -14,7 +14,8 @@ from service.web.params import AnyRequest
 
 FLASH_COOKIE = "fd_flash"
 MAX_LINES = 25
-"""Invalid lines carried in the cookie (it stays well under 4 KB); the rest are counted."""
+"""Invalid and duplicate lines carried in the cookie each (it stays under 4 KB); the rest
+are counted."""
 
 
 class Flash(msgspec.Struct, kw_only=True):
@@ -22,7 +23,8 @@ class Flash(msgspec.Struct, kw_only=True):
     """`ok` or `bad`."""
     notice: str = ""
     report: ImportReport | None = None
-    more_invalid: int = 0
+    more_lines: int = 0
+    """Lines of the report left out of the cookie."""
     cells: dict[str, str] = {}
     """Grid cell → why it was refused."""
     typed: dict[str, str] = {}
@@ -33,10 +35,15 @@ _decoder = msgspec.msgpack.Decoder(Flash)
 
 
 def flash_cookie(deps: Deps, flash: Flash) -> Cookie:
-    if flash.report is not None and len(flash.report.invalid) > MAX_LINES:
-        invalid = flash.report.invalid
-        flash.more_invalid = len(invalid) - MAX_LINES
-        flash.report = msgspec.structs.replace(flash.report, invalid=invalid[:MAX_LINES])
+    report = flash.report
+    if report is not None:
+        lines = len(report.invalid) + len(report.duplicate_lines)
+        flash.more_lines = max(0, lines - 2 * MAX_LINES)
+        flash.report = msgspec.structs.replace(
+            report,
+            invalid=report.invalid[:MAX_LINES],
+            duplicate_lines=report.duplicate_lines[:MAX_LINES],
+        )
     flash.notice = flash.notice[:600]
     return Cookie(
         key=FLASH_COOKIE,
@@ -71,3 +78,13 @@ def report_notice(report: ImportReport) -> str:
         f"Imported: {report.created} accepted, {report.duplicates} duplicate(s),"
         f" {lines} invalid line(s)."
     )
+
+
+DUPLICATE = "this e-mail or phone is registered already, or comes earlier in the list"
+
+
+def report_lines(report: ImportReport) -> list[tuple[int, str, str]]:
+    """The lines not imported, in order: (line, "invalid" or "duplicate", why)."""
+    lines = [(p.line, "invalid", p.problem) for p in report.invalid]
+    lines += [(n, "duplicate", DUPLICATE) for n in report.duplicate_lines]
+    return sorted(lines)

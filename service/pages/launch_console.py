@@ -24,7 +24,14 @@ from service.admin.models import STATES, ItemCreate, Launch, LaunchState, Transi
 from service.auth.apikeys import Principal
 from service.moments import when
 from service.pages.console import _nav, _NeedsSignIn, _to_sign_in, _visible_launches, _who
-from service.pages.console_flash import Flash, cleared, flash_cookie, read_flash, report_notice
+from service.pages.console_flash import (
+    Flash,
+    cleared,
+    flash_cookie,
+    read_flash,
+    report_lines,
+    report_notice,
+)
 from service.pages.render import EXCEPTION_HANDLERS, page
 from service.pages.shopper import iso
 from service.web.auth import key_channel
@@ -176,6 +183,7 @@ class LaunchConsole(Controller):
             grid=await console_view.grid(deps, launch_id),
             cell=console_view.cell,
             flash=read_flash(deps, request) or Flash(),
+            report_lines=report_lines,
             campaign=deps.settings.link(f"/launches/{launch_id}"),
             controls=_controls(launch),
             exports=_exports(request, launch_id),
