@@ -17,6 +17,7 @@ from service.auth.apikeys import create_key
 from service.clock import FakeClock
 from service.deps import Deps
 from service.infra.settings import Settings
+from service.queue import registrations
 from service.stock import holds
 from service.web.app import create_app
 from tests.serve import selling_launch
@@ -141,10 +142,14 @@ async def test_other_roles_are_refused(
 
 
 async def test_a_shopper_or_nobody_is_sent_to_sign_in(deps: Deps, app: Client) -> None:
-    r = await app.get("/console", follow_redirects=False)
-    assert r.status_code == 303 and r.headers["location"].startswith("/staff/login")
-    r = await app.post(NEW, data={"name": "X"}, follow_redirects=False)
-    assert r.status_code == 303 and await launches.list_launches(deps) == []
+    regs = await selling_launch(deps, units=1, registrations=1)
+    shopper = await registrations.issue_token(deps, "drop", regs[0])
+    app.cookies.set("fd_shopper", shopper.token)
+    for headers in ({}, {"Authorization": f"Bearer {shopper.token}"}):
+        r = await app.get("/console", headers=headers, follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"].startswith("/staff/login")
+        r = await app.post(NEW, data={"name": "X"}, headers=headers, follow_redirects=False)
+        assert r.status_code == 303 and len(await launches.list_launches(deps)) == 1
 
 
 async def test_operator_and_admin_get_in(deps: Deps, app: Client) -> None:

@@ -37,6 +37,8 @@ async def _new_launch(page: Any) -> None:
     await page.get_by_label("Registration closes").fill("2027-02-01T10:00")  # before it opens
     said = page.locator("#e-registration_closes_at")
     await expect(said).to_have_text("Registration closes must be after registration opens.")
+    opens = page.locator("#e-registration_opens_at")
+    await expect(opens).to_have_text("Registration opens is set after registration closes.")
     await page.get_by_role("button", name="Create the launch").click()  # the server says so too
     await expect(page.locator("#form-problems")).to_contain_text("was not created")
     await expect(said).to_have_text("Registration closes must be after registration opens.")
@@ -44,8 +46,10 @@ async def _new_launch(page: Any) -> None:
         "The phone you can repair."
     )
     await shoot(page, "50-console-new-launch-error")
+    await expect(opens).to_have_text("Registration opens is set after registration closes.")
     await page.get_by_label("Registration closes").fill("2027-03-08T10:00")
     await expect(said).to_be_hidden()
+    await expect(opens).to_be_hidden()
     await page.get_by_role("button", name="Create the launch").click()
     await expect(page.locator("#notice")).to_contain_text("Launch “Fairphone 6” created")
 

@@ -133,7 +133,10 @@ def _domain(exc: errors.InvalidRequest, body: Mapping[str, Any]) -> dict[str | N
     problems: dict[str | None, str] = {}
     for earlier, later, words in timeline.order_problems(times):
         problems.setdefault(later, words[0].upper() + words[1:] + ".")
-        problems.setdefault(earlier, f"Comes after {timeline.WORDS[later]}.")
+        first = timeline.WORDS[earlier]
+        problems.setdefault(
+            earlier, f"{first[0].upper()}{first[1:]} is set after {timeline.WORDS[later]}."
+        )
     for item in exc.extra.get("errors", []):
         problems.setdefault(item["field"], item["message"])
     return problems or {None: exc.detail}

@@ -16,7 +16,9 @@
       if (previous && (input.value < previous.value || (strict && input.value === previous.value))) {
         const how = strict ? "after" : "no earlier than";
         const words = input.dataset.words;
-        found.set(input, `${words[0].toUpperCase()}${words.slice(1)} must be ${how} ${previous.dataset.words}.`);
+        const first = previous.dataset.words;
+        found.set(input, `${words[0].toUpperCase()}${words.slice(1)} must be ${how} ${first}.`);
+        if (!found.has(previous)) found.set(previous, `${first[0].toUpperCase()}${first.slice(1)} is set after ${words}.`);
       }
       previous = input;
       strict = false;
