@@ -45,7 +45,7 @@ async def _new_launch(page: Any) -> None:
     await expect(page.get_by_label(re.compile("^Description"))).to_have_value(
         "The phone you can repair."
     )
-    await shoot(page, "50-console-new-launch-error")
+    await shoot(page, "61-console-new-launch-error")
     await expect(opens).to_have_text("Registration opens is set after registration closes.")
     await page.get_by_label("Registration closes").fill("2027-03-08T10:00")
     await expect(said).to_be_hidden()
@@ -83,7 +83,7 @@ async def _import_and_open(page: Any) -> None:
     await expect(rows).to_have_count(2)
     await expect(rows.nth(0)).to_contain_text("4invalid'not-an-email' is not an e-mail address")
     await expect(rows.nth(1)).to_contain_text("5duplicate")  # the CSV's lines
-    await shoot(page, "51-console-import-report")
+    await shoot(page, "62-console-import-report")
     await page.get_by_role("button", name="Open registration now…").click()
     await expect(
         page.get_by_role("heading", name=re.compile("Registration open”\\?"))
@@ -93,7 +93,7 @@ async def _import_and_open(page: Any) -> None:
     await page.get_by_label("Kind").select_option("registration.imported")
     await page.get_by_role("button", name="Filter").click()
     await expect(page.locator("table.audit tbody tr")).to_have_count(2)  # one a person
-    await shoot(page, "53-console-launch-audit")
+    await shoot(page, "63-console-launch-audit")
 
 
 async def test_marketing_sets_up_a_launch_in_the_console(
@@ -107,7 +107,7 @@ async def test_marketing_sets_up_a_launch_in_the_console(
 
         async def run() -> None:
             await _sign_in(page, "/console", key)
-            await shoot(page, "49-console-empty")
+            await shoot(page, "60-console-empty")
             await _new_launch(page)
             await _stock(page)
             await _import_and_open(page)
@@ -115,7 +115,7 @@ async def test_marketing_sets_up_a_launch_in_the_console(
             row = page.locator("table.launch-list tbody tr")
             await expect(row).to_contain_text("Registration open")
             await expect(row.locator("td").nth(4)).to_have_text("2")
-            await shoot(page, "52-console-list")
+            await shoot(page, "64-console-list")
             await page.get_by_role("link", name="Fairphone 6").click()
             campaign = page.get_by_label("Link for the campaign")
             await expect(campaign).to_have_value("https://shop.example/launches/fairphone-6")
