@@ -9,7 +9,8 @@ from collections.abc import AsyncIterator
 
 import msgspec
 import pytest
-from litestar import Litestar
+from litestar import Litestar, get
+from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 
 from service.admin import launches
@@ -212,3 +213,30 @@ async def test_an_irreversible_step_is_asked_once_more(deps: Deps, app: Client) 
     assert (await launches.get_launch(deps, "drop")).state == "closed"
     r = await app.post("/console/launches/drop/lifecycle", data={"action": "pause"})
     assert r.url.path == "/console/launches/drop"  # pause needs no second asking
+
+
+async def test_a_key_for_one_launch_sees_only_that_one(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    await _signed_in(deps, app, "operator", launch_id="other")
+    assert (await app.get("/console/launches/drop")).status_code == 403
+    assert "/console/launches/drop" not in (await app.get("/console")).text
+    assert (await app.post(NEW, data={"name": "Mine"})).status_code == 403
+
+
+@get("/api/admin/launches/{launch_id:str}/exports/registrations", include_in_schema=False)
+async def _export(launch_id: FromPath[str]) -> str:
+    return "email\n"
+
+
+async def test_the_launch_page_links_the_apis_exports_where_there_are_some(
+    deps: Deps, settings: Settings, clock: FakeClock, app: Client
+) -> None:
+    await selling_launch(deps, units=1, registrations=0)
+    with_exports = create_app(settings, clock=clock, extra_handlers=[_export])
+    async with AsyncTestClient(with_exports, base_url=SITE) as c:
+        await _signed_in(deps, c)
+        page = (await c.get("/console/launches/drop")).text
+        assert 'href="/api/admin/launches/drop/exports/registrations"' in page
+        assert "Registrations (CSV)" in page
+    await _signed_in(deps, app)
+    assert 'id="exports"' not in (await app.get("/console/launches/drop")).text
