@@ -240,3 +240,37 @@ async def test_the_launch_page_links_the_apis_exports_where_there_are_some(
         assert "Registrations (CSV)" in page
     await _signed_in(deps, app)
     assert 'id="exports"' not in (await app.get("/console/launches/drop")).text
+
+
+async def test_a_launchs_settings_are_edited_with_the_patch_rules(deps: Deps, app: Client) -> None:
+    await selling_launch(deps, units=1, registrations=0)  # selling: the draw's rules are set
+    await _signed_in(deps, app)
+    form = await app.get("/console/launches/drop/edit")
+    assert form.status_code == 200 and 'name="fairness_mode"' in form.text
+    values = {
+        "name": "Fairphone 6",
+        "description": "Now with a longer battery life",
+        "time_zone": "Europe/Berlin",
+        "sale_starts_at": "2026-01-02T10:00",
+        "sale_ends_at": "2026-01-02T09:00",  # before the sale starts
+    }
+    launch = await launches.get_launch(deps, "drop")
+    values |= {
+        f: str(getattr(launch, f))
+        for f in ("hold_seconds", "per_customer_limit", "admit_rate", "active_cap", "fairness_mode")
+    } | {"admission_window_seconds": str(launch.admission_window_seconds)}
+    r = await app.post("/console/launches/drop/edit", data=values)
+    assert r.status_code == 422 and "The sale ends must be after the sale starts." in r.text
+    assert "Nothing was saved" in r.text
+    r = await app.post("/console/launches/drop/edit", data=values | {"sale_ends_at": ""})
+    assert r.url.path == "/console/launches/drop" and "Launch settings saved." in r.text
+    now = await launches.get_launch(deps, "drop")
+    assert now.description == "Now with a longer battery life" and now.sale_ends_at is None
+    assert now.sale_starts_at is not None
+    assert now.sale_starts_at.isoformat() == "2026-01-02T09:00:00+00:00"
+    again = await app.get("/console/launches/drop/edit")
+    assert 'value="2026-01-02T10:00"' in again.text, "times are shown in the launch's zone"
+    other = "fifo" if launch.fairness_mode != "fifo" else "prequeue-shuffle"
+    r = await app.post("/console/launches/drop/edit", data=values | {"fairness_mode": other})
+    assert r.status_code == 422
+    assert "The queue order cannot change once registration has closed" in r.text

@@ -20,7 +20,7 @@ import msgspec
 
 from service import errors
 from service.admin import launches, timeline
-from service.admin.models import TIMINGS, Launch, LaunchCreate
+from service.admin.models import TIMINGS, Launch, LaunchCreate, LaunchUpdate
 from service.deps import Deps
 
 TIME_FIELDS: tuple[str, ...] = tuple(f for f, _ in timeline.ORDER)
@@ -142,16 +142,56 @@ def _domain(exc: errors.InvalidRequest, body: Mapping[str, Any]) -> dict[str | N
     return problems or {None: exc.detail}
 
 
-async def create(deps: Deps, form: Mapping[str, str], *, actor: str, channel: str) -> Launch:
-    """Create the launch the form describes, as `POST /api/admin/launches` would."""
-    body = to_request(form)
+def _convert(body: dict[str, Any], into: type[Any]) -> Any:
+    """`body` as the API's struct, or its problems per field."""
     try:
-        request = msgspec.convert(body, LaunchCreate, strict=False)
+        return msgspec.convert(body, into, strict=False)
     except msgspec.ValidationError as exc:
         field, words = _plain(str(exc))
         raise FormProblems({field: words}) from exc
     except errors.InvalidRequest as exc:  # a check as the struct is built (zone, years)
         raise FormProblems(_domain(exc, body)) from exc
+
+
+def values_of(launch: Launch) -> dict[str, str]:
+    """A launch as the form's values (times in its zone, as `datetime-local` spells them)."""
+    zone = zoneinfo.ZoneInfo(launch.time_zone)
+    values = {f: str(getattr(launch, f)) for f in FIELDS if f not in TIME_FIELDS}
+    values |= {f: "" for f in ("registration_cap", "lottery_size") if getattr(launch, f) is None}
+    for field in TIME_FIELDS:
+        at = getattr(launch, field)
+        values[field] = at.astimezone(zone).strftime("%Y-%m-%dT%H:%M") if at else ""
+    return values
+
+
+async def update(
+    deps: Deps, launch_id: str, form: Mapping[str, str], *, actor: str, channel: str
+) -> Launch:
+    """Change the launch as `PATCH /api/admin/launches/{id}` would, with the fields the
+    form changed (a time or cap emptied is cleared)."""
+    now = values_of(await launches.get_launch(deps, launch_id))
+    changed = {f for f in FIELDS if f != "id" and form.get(f, "").strip() != now[f]}
+    full = to_request(form)
+    full |= {f: None for f in (*TIME_FIELDS, "registration_cap", "lottery_size") if f not in full}
+    full.setdefault("description", "")
+    body = {f: v for f, v in full.items() if f in changed}
+    request = _convert(body, LaunchUpdate)
+    try:
+        return await launches.update_launch(deps, launch_id, request, actor=actor, channel=channel)
+    except errors.InvalidRequest as exc:
+        raise FormProblems(_domain(exc, full)) from exc
+    except errors.Conflict as exc:
+        words = exc.detail.replace("fairness_mode, lottery_size", "fairness_mode")
+        words = words.replace("fairness_mode", "The queue order").replace(
+            "lottery_size", "The lottery size"
+        )
+        raise FormProblems({"fairness_mode": words}) from exc
+
+
+async def create(deps: Deps, form: Mapping[str, str], *, actor: str, channel: str) -> Launch:
+    """Create the launch the form describes, as `POST /api/admin/launches` would."""
+    body = to_request(form)
+    request = _convert(body, LaunchCreate)
     try:
         return await launches.create_launch(deps, request, actor=actor, channel=channel)
     except errors.InvalidRequest as exc:

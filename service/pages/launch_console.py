@@ -77,13 +77,20 @@ def _back(deps: AppDeps, launch_id: str, flash: Flash, anchor: str = "") -> Redi
     )
 
 
-def _new_form(
-    who: Principal, values: dict[str, str], problems: dict[str | None, str], status: int = 200
+def _launch_form(
+    who: Principal,
+    values: dict[str, str],
+    problems: dict[str | None, str],
+    status: int = 200,
+    editing: Launch | None = None,
 ) -> Template:
+    """The new-launch form, or (`editing`) the same form for a launch's settings."""
     return page(
         "console_new.html",
         status=status,
-        title="New launch",
+        title=f"Edit {editing.name}" if editing else "New launch",
+        editing=editing,
+        action=f"/console/launches/{editing.id}/edit" if editing else "/console/launches/new",
         values=values,
         problems=problems,
         modes=MODES,
@@ -146,7 +153,7 @@ class LaunchConsole(Controller):
         who = await _operator(request, deps)
         if who.launch_id is not None:
             raise errors.Forbidden("This key is for one launch; it cannot create another.")
-        return _new_form(who, {"time_zone": "UTC"}, {})
+        return _launch_form(who, {"time_zone": "UTC"}, {})
 
     @post("/launches/new", operation_id="pageConsoleCreate", status_code=303)
     async def create(self, request: AnyRequest, deps: AppDeps) -> Template | Redirect:
@@ -157,7 +164,7 @@ class LaunchConsole(Controller):
         try:
             made = await launch_form.create(deps, values, actor=who.actor, channel=key_channel(who))
         except launch_form.FormProblems as exc:
-            return _new_form(who, values, exc.problems, status=422)
+            return _launch_form(who, values, exc.problems, status=422)
         return _back(deps, made.id, Flash(notice=f"Launch “{made.name}” created, as a draft."))
 
     @get("/launches/{launch_id:str}", operation_id="pageConsoleLaunch")
@@ -199,6 +206,27 @@ class LaunchConsole(Controller):
             iso=iso,
             **_nav(who, "/console"),
         )
+
+    @get("/launches/{launch_id:str}/edit", operation_id="pageConsoleEdit")
+    async def edit(self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]) -> Template:
+        who = await _operator(request, deps, launch_id)
+        launch = await launches.get_launch(deps, launch_id)
+        return _launch_form(who, launch_form.values_of(launch), {}, editing=launch)
+
+    @post("/launches/{launch_id:str}/edit", operation_id="pageConsoleUpdate", status_code=303)
+    async def update(
+        self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]
+    ) -> Template | Redirect:
+        who = await _operator(request, deps, launch_id)
+        launch = await launches.get_launch(deps, launch_id)
+        values = await _form(request)
+        try:
+            await launch_form.update(
+                deps, launch_id, values, actor=who.actor, channel=key_channel(who)
+            )
+        except launch_form.FormProblems as exc:
+            return _launch_form(who, values, exc.problems, status=422, editing=launch)
+        return _back(deps, launch_id, Flash(notice="Launch settings saved."))
 
     @post("/launches/{launch_id:str}/items", operation_id="pageConsoleItem", status_code=303)
     async def add_item(
