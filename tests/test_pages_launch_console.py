@@ -88,6 +88,7 @@ async def _import_and_open(page: Any) -> None:
     await expect(
         page.get_by_role("heading", name=re.compile("Registration open”\\?"))
     ).to_be_visible()
+    await shoot(page, "65-console-confirm-step")
     await page.get_by_role("button", name=re.compile("^Yes, move to")).click()
     await expect(page.locator("#notice")).to_have_text("The launch is now: Registration open.")
     await page.get_by_label("Kind").select_option("registration.imported")
