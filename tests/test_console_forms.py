@@ -169,11 +169,17 @@ async def test_another_sites_page_cannot_post(deps: Deps, app: Client) -> None:
         (NEW, {"name": "Evil"}),
         ("/console/launches/drop/lifecycle", {"action": "close", "confirmed": "yes"}),
         ("/console/launches/drop/allocations", {"alloc:S1/K1": "0"}),
+        ("/console/launches/drop/import", {"list": "email\nmallory@example.com\n"}),
+        ("/console/launches/drop/items", {"table": "stores", "id": "EVIL", "name": "Evil"}),
+        ("/console/launches/drop/edit", {"name": "Evil"}),
     ):
         r = await app.post(path, data=form, headers=evil)
         assert r.status_code == 403 and "another site" in r.text, path
     assert (await launches.get_launch(deps, "drop")).state == "selling"
+    assert (await launches.get_launch(deps, "drop")).name != "Evil"
     assert len(await launches.list_launches(deps)) == 1
+    assert not await deps.pool.fetchval("SELECT count(*) FROM registrations")
+    assert [s.id for s in await launches.list_items(deps, "drop", "stores")] == ["S1"]
 
 
 async def test_an_uploaded_json_list_reports_each_kind_of_line(deps: Deps, app: Client) -> None:
