@@ -106,6 +106,8 @@ async def test_a_good_form_creates_the_launch_in_its_zone(deps: Deps, app: Clien
     assert made.description == "Repairable" and made.time_zone == "Europe/Berlin"
     assert made.registration_opens_at is not None
     assert made.registration_opens_at.isoformat() == "2026-12-10T09:00:00+00:00"
+    public = await app.get("/api/launches/fairphone-6")
+    assert public.json()["description"] == "Repairable"
     page = await app.get(r.headers["location"])
     assert "Launch “Fairphone 6” created, as a draft." in page.text
     again = await app.get(r.headers["location"])
