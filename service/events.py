@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import msgspec
-
 from service.infra.db import Conn, Pool
 
 INSERT_EVENT = (
@@ -26,30 +24,6 @@ async def record(
     data: dict[str, Any] | None = None,
 ) -> None:
     await con.execute(INSERT_EVENT, launch_id, actor, channel, kind, subject, data or {})
-
-
-class Event(msgspec.Struct):
-    """One event of the audit trail, as the API lists it."""
-
-    id: int
-    at: str
-    actor: str
-    channel: str
-    kind: str
-    subject: str | None
-    data: dict[str, Any]
-
-
-async def listed(pool: Pool, launch_id: str, *, after: int, limit: int) -> list[Event]:
-    """The launch's events after id `after`, oldest first, at most `limit`."""
-    rows = await pool.fetch(
-        "SELECT id, at, actor, channel, kind, subject, data FROM events"
-        " WHERE launch_id = $1 AND id > $2 ORDER BY id LIMIT $3",
-        launch_id,
-        after,
-        limit,
-    )
-    return [Event(**{**dict(r), "at": r["at"].isoformat()}) for r in rows]
 
 
 async def record_many(

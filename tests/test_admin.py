@@ -125,7 +125,7 @@ async def test_import_normalises_deduplicates_and_reports_lines(deps: Deps) -> N
     csv_text = "Email,Name,Phone\nada@example.com,Ada,\n ADA+x@Example.com ,Ada again,\nnot-an-email,X,\n,Empty,\nbob@example.com,Bob,+44 20 7946 0958\n"
     rows = registrations.parse_csv(csv_text)
     report = await registrations.import_registrations(deps, "l1", rows, **A)
-    assert report.created == 2 and report.duplicates == 1
+    assert report.created == 2 and report.duplicates == 1 and report.duplicate_lines == [3]
     assert [p.line for p in report.invalid] == [4, 5]
     again = await registrations.import_registrations(
         deps,
@@ -134,6 +134,7 @@ async def test_import_normalises_deduplicates_and_reports_lines(deps: Deps) -> N
         **A,
     )
     assert again.created == 0 and again.duplicates == 1 and again.invalid[0].line == 2
+    assert again.duplicate_lines == [1], "registered by the first import"
     regs = await registrations.list_registrations(deps, "l1")
     assert [r.email for r in regs] == ["ada@example.com", "bob@example.com"]
     assert all(r.verified_at is not None for r in regs)

@@ -14,6 +14,7 @@ from service.ids import LaunchId, StoreId
 
 ItemId = StoreId  # a store's or a SKU's id: the same shape
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Description = Annotated[str, msgspec.Meta(max_length=2000)]
 HoldSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
 Limit = Annotated[int, msgspec.Meta(ge=1, le=16)]
 FairnessMode = Literal["prequeue-shuffle", "fifo", "lottery"]
@@ -105,6 +106,8 @@ WindowSeconds = Annotated[int, msgspec.Meta(ge=10, le=86400)]
 class LaunchCreate(Timings, kw_only=True, forbid_unknown_fields=True):
     id: LaunchId
     name: Name
+    description: Description = ""
+    """Shown on the launch's public page (plain text)."""
     hold_seconds: HoldSeconds = 300
     per_customer_limit: Limit = 1
     fairness_mode: FairnessMode = "prequeue-shuffle"
@@ -129,6 +132,7 @@ class LaunchUpdate(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
     """Only the fields given change; a timing given as null is cleared."""
 
     name: Name | msgspec.UnsetType = msgspec.UNSET
+    description: Description | msgspec.UnsetType = msgspec.UNSET
     hold_seconds: HoldSeconds | msgspec.UnsetType = msgspec.UNSET
     per_customer_limit: Limit | msgspec.UnsetType = msgspec.UNSET
     fairness_mode: FairnessMode | msgspec.UnsetType = msgspec.UNSET
@@ -151,6 +155,7 @@ class LaunchUpdate(BoundedTimes, kw_only=True, forbid_unknown_fields=True):
 class Launch(Timings, kw_only=True):
     id: str
     name: str
+    description: str = ""
     state: str
     paused: bool
     hold_seconds: int
@@ -213,6 +218,9 @@ class ImportReport(msgspec.Struct, kw_only=True):
     created: int
     duplicates: int
     invalid: list[ImportProblem]
+    duplicate_lines: list[int] = []
+    """The lines not imported because that e-mail or phone is registered already (or
+    comes earlier in the list)."""
 
 
 class Registration(msgspec.Struct, kw_only=True):

@@ -26,7 +26,7 @@ ORDER: tuple[tuple[str, bool], ...] = (
     ("pickup_ends_at", True),
     ("archive_at", False),
 )
-_WORDS = {
+WORDS = {
     "registration_opens_at": "registration opens",
     "registration_closes_at": "registration closes",
     "checkin_opens_at": "check-in opens",
@@ -54,9 +54,7 @@ def order_problems(times: Times) -> list[tuple[str, str, str]]:
             earlier, before = previous
             if at < before or (strict and at == before):
                 how = "after" if strict else "no earlier than"
-                problems.append(
-                    (earlier, field, f"{_WORDS[field]} must be {how} {_WORDS[earlier]}")
-                )
+                problems.append((earlier, field, f"{WORDS[field]} must be {how} {WORDS[earlier]}"))
         previous, strict = (field, at), False
     return problems
 

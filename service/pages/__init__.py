@@ -16,7 +16,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from service.pages import console, home, shopper
+from service.pages import console, home, launch_console, shopper
 
 STATIC = Path(__file__).parent / "static"
 
@@ -42,6 +42,7 @@ def routes() -> list[Any]:
         *home.HANDLERS,
         *shopper.HANDLERS,
         *console.HANDLERS,
+        *launch_console.HANDLERS,
         create_static_files_router(
             path="/static",
             directories=[STATIC],

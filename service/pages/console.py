@@ -115,6 +115,7 @@ def _to_sign_in(request: AnyRequest, exc: Exception) -> Redirect:
 def _nav(who: Principal, current: str) -> dict[str, Any]:
     links = []
     if who.role in ("admin", "operator"):
+        links.append(("/console", "Launches"))
         links.append(("/ops", "Operations"))
     if who.role in ("admin", "staff"):
         links.append(("/desk", "Pickup desk"))

@@ -67,24 +67,26 @@ async def import_registrations(
     """Validate, normalise and insert; invalid rows are reported by line, never dropped silently."""
     if len(rows) > MAX_IMPORT_ROWS:
         raise errors.PayloadTooLarge(f"At most {MAX_IMPORT_ROWS} registrations per import.")
-    good, invalid, duplicates = _read_rows(rows, deps.settings.phone_region)
+    good, invalid, repeated = _read_rows(rows, deps.settings.phone_region)
     async with deps.pool.acquire() as con, con.transaction():
         await allow_long(con, deps.settings)  # up to 32 MiB of rows in one statement
         if not await con.fetchval(
             "SELECT EXISTS (SELECT 1 FROM launches WHERE id = $1)", launch_id
         ):
             raise errors.NotFound(f"No launch {launch_id!r}.")
-        created: int = await con.fetchval(
+        # The ones already registered (by e-mail or phone) come back, to say which lines.
+        taken: list[str] = await con.fetchval(
             "WITH new AS ("
             " INSERT INTO registrations (launch_id, public_id, email, email_norm, name, phone,"
             "  phone_norm, channel, verified_at)"
             " SELECT $1, p, e, n, nm, ph, pn, $3, now()"
             " FROM unnest($2::text[], $4::text[], $5::text[], $6::text[], $7::text[], $9::text[])"
             "  AS t(p, e, n, nm, ph, pn)"
-            " ON CONFLICT DO NOTHING RETURNING id),"
+            " ON CONFLICT DO NOTHING RETURNING id, public_id),"
             " ev AS (INSERT INTO events (launch_id, actor, channel, kind, subject)"
             "  SELECT $1, $8, $3, 'registration.imported', 'registration:' || id FROM new)"
-            " SELECT count(*) FROM new",
+            " SELECT coalesce(array_agg(t.p), '{}') FROM unnest($2::text[]) AS t(p)"
+            " WHERE NOT EXISTS (SELECT 1 FROM new WHERE new.public_id = t.p)",
             launch_id,
             [g.public_id for g in good],
             channel,
@@ -95,11 +97,18 @@ async def import_registrations(
             actor,
             [g.phone_norm for g in good],
         )
-    duplicates += len(good) - created
-    return ImportReport(created=created, duplicates=duplicates, invalid=invalid)
+    lost = set(taken)
+    repeated += [g.line for g in good if g.public_id in lost]
+    return ImportReport(
+        created=len(good) - len(lost),
+        duplicates=len(repeated),
+        invalid=invalid,
+        duplicate_lines=sorted(repeated),
+    )
 
 
 class _Imported(NamedTuple):
+    line: int
     public_id: str
     email: str
     email_norm: str
@@ -110,12 +119,12 @@ class _Imported(NamedTuple):
 
 def _read_rows(
     rows: list[tuple[int, dict[str, object]]], region: str
-) -> tuple[list[_Imported], list[ImportProblem], int]:
-    """The rows to insert, the invalid ones by line, and how many repeat an earlier row's
-    e-mail or phone."""
+) -> tuple[list[_Imported], list[ImportProblem], list[int]]:
+    """The rows to insert, the invalid ones by line, and the lines that repeat an earlier
+    row's e-mail or phone."""
     invalid: list[ImportProblem] = []
     seen: set[str] = set()
-    duplicates = 0
+    duplicates: list[int] = []
     good: list[_Imported] = []
     for line, raw in rows:
         try:
@@ -132,13 +141,15 @@ def _read_rows(
             invalid.append(ImportProblem(line, f"{item.phone!r} is not a phone number"))
             continue
         if norm in seen or (phone_norm is not None and phone_norm in seen):
-            duplicates += 1
+            duplicates.append(line)
             continue
         seen.add(norm)
         if phone_norm is not None:
             seen.add(phone_norm)
         good.append(
-            _Imported(new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm)
+            _Imported(
+                line, new_public_id(), item.email.strip(), norm, item.name, item.phone, phone_norm
+            )
         )
     return good, invalid, duplicates
 

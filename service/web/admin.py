@@ -8,7 +8,8 @@ import msgspec
 from litestar import Controller, delete, get, patch, post, put
 from litestar.params import FromPath, JSONBody, PathParameter, QueryParameter
 
-from service.admin import allocations, launches
+from service.admin import allocations, audit, launches
+from service.admin.audit import Event
 from service.admin.models import (
     AllocationSet,
     ImportReport,
@@ -24,7 +25,6 @@ from service.admin.models import (
 )
 from service.auth.apikeys import KeyInfo, Role, create_key, list_keys, revoke_key
 from service.errors import BadRequest
-from service.events import Event, listed
 from service.pickup.windows import now_of
 from service.queue import registrations
 from service.stock import reservations
@@ -226,7 +226,7 @@ class AdminController(Controller):
         after: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 200,
     ) -> list[Event]:
-        return await listed(deps.pool, launch_id, after=after, limit=limit)
+        return await audit.launch_events(deps, launch_id, after=after, limit=limit)
 
     @post("/keys", operation_id="createKey", guards=[requires("admin")])
     async def create_key(self, deps: AppDeps, who: Who, data: JSONBody[KeyCreate]) -> KeyCreated:

@@ -39,6 +39,8 @@ class Availability(msgspec.Struct):
 class PublicLaunch(msgspec.Struct, kw_only=True):
     id: str
     name: str
+    description: str
+    """What marketing says about the launch (plain text; may be empty)."""
     state: str
     paused: bool
     hold_seconds: int
@@ -80,6 +82,7 @@ class ShopperController(Controller):
         return PublicLaunch(
             id=launch.id,
             name=launch.name,
+            description=launch.description,
             state=launch.state,
             paused=launch.paused,
             hold_seconds=launch.hold_seconds,
