@@ -26,9 +26,8 @@ from service.pages.render import EXCEPTION_HANDLERS, page
 from service.pages.shopper import STATE_LABELS, iso, script_json
 from service.pickup.windows import now_of
 from service.web.auth import KEY_COOKIE, require_key
-from service.web.params import AnyRequest, AppDeps
+from service.web.params import AnyRequest, AppDeps, StoreQuery
 
-StoreQuery = Annotated[str | None, QueryParameter(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 LaunchQuery = Annotated[str | None, QueryParameter(pattern=r"^[a-z0-9-]{0,40}$")]
 ToQuery = Annotated[str | None, QueryParameter(max_length=320)]
 
@@ -97,22 +96,22 @@ def _signed_in(deps: AppDeps, who: Principal, next: str) -> Redirect:
     return Redirect(target if target != "/" else _home(who), cookies=[cookie], status_code=303)
 
 
-class _NeedsSignIn(Exception):
+class NeedsSignIn(Exception):
     pass
 
 
-async def _who(request: AnyRequest, deps: AppDeps, *roles: Role) -> Principal:
+async def signed_in_as(request: AnyRequest, deps: AppDeps, *roles: Role) -> Principal:
     try:
         return await require_key(request, deps, *roles)
     except errors.Unauthorized as exc:
-        raise _NeedsSignIn from exc
+        raise NeedsSignIn from exc
 
 
-def _to_sign_in(request: AnyRequest, exc: Exception) -> Redirect:
+def to_sign_in(request: AnyRequest, exc: Exception) -> Redirect:
     return Redirect("/staff/login", query_params={"next": request.url.path}, status_code=303)
 
 
-def _nav(who: Principal, current: str) -> dict[str, Any]:
+def staff_nav(who: Principal, current: str) -> dict[str, Any]:
     links = []
     if who.role in ("admin", "operator"):
         links.append(("/console", "Launches"))
@@ -128,7 +127,7 @@ def _nav(who: Principal, current: str) -> dict[str, Any]:
 
 class ConsolePages(Controller):
     include_in_schema = False
-    exception_handlers = {**EXCEPTION_HANDLERS, _NeedsSignIn: _to_sign_in}
+    exception_handlers = {**EXCEPTION_HANDLERS, NeedsSignIn: to_sign_in}
 
     @get("/staff/login", operation_id="pageSignIn")
     async def sign_in_form(
@@ -183,14 +182,14 @@ class ConsolePages(Controller):
 
     @get("/desk", operation_id="pageDeskLaunches")
     async def desk_index(self, request: AnyRequest, deps: AppDeps) -> Template:
-        who = await _who(request, deps, "staff")
+        who = await signed_in_as(request, deps, "staff")
         return await _pick_launch(deps, who, "desk", "Pickup desk")
 
     @get("/desk/{launch_id:str}", operation_id="pageDesk")
     async def desk(
         self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str], store: StoreQuery = None
     ) -> Template:
-        who = await _who(request, deps, "staff")
+        who = await signed_in_as(request, deps, "staff")
         launch = await launches.get_launch(deps, launch_id)
         stores = {s.id: s.name for s in await launches.list_items(deps, launch_id, "stores")}
         store_id = who.store_id or store
@@ -203,21 +202,21 @@ class ConsolePages(Controller):
             stores=stores,
             iso=iso,
             now_ms=deps.clock.now_ms(),
-            **_nav(who, "/desk"),
+            **staff_nav(who, "/desk"),
         )
 
     @get("/ops", operation_id="pageOpsLaunches")
     async def ops_index(
         self, request: AnyRequest, deps: AppDeps, launch: LaunchQuery = None
     ) -> Template | Redirect:
-        who = await _who(request, deps, "operator")
+        who = await signed_in_as(request, deps, "operator")
         if launch:  # the dashboard's launch picker, without script
             return Redirect(f"/ops/{launch}", status_code=303)
         return await _pick_launch(deps, who, "ops", "Operations")
 
     @get("/ops/{launch_id:str}", operation_id="pageOps")
     async def ops(self, request: AnyRequest, deps: AppDeps, launch_id: FromPath[str]) -> Template:
-        who = await _who(request, deps, "operator")
+        who = await signed_in_as(request, deps, "operator")
         launch = await launches.get_launch(deps, launch_id)
         return page(
             "ops.html",
@@ -225,14 +224,14 @@ class ConsolePages(Controller):
             launch=launch,
             state_label=STATE_LABELS.get(launch.state, launch.state),
             states=" ".join(STATES),
-            launches=await _visible_launches(deps, who),
+            launches=await visible_launches(deps, who),
             labels=STATE_LABELS,
-            **_nav(who, "/ops"),
+            **staff_nav(who, "/ops"),
         )
 
     @get("/agent", operation_id="pageAgent")
     async def agent(self, request: AnyRequest, deps: AppDeps, q: FromQuery[str] = "") -> Template:
-        who = await _who(request, deps, "agent")
+        who = await signed_in_as(request, deps, "agent")
         names = {
             launch.id: {
                 "name": launch.name,
@@ -248,31 +247,31 @@ class ConsolePages(Controller):
             title="Agent console",
             q=q[:320],
             names_json=script_json(names),
-            **_nav(who, "/agent"),
+            **staff_nav(who, "/agent"),
         )
 
     @get("/outbox", operation_id="pageOutbox")
     async def outbox_page(
         self, request: AnyRequest, deps: AppDeps, launch: LaunchQuery = None, to: ToQuery = None
     ) -> Template:
-        who = await _who(request, deps, "operator")
+        who = await signed_in_as(request, deps, "operator")
         launch_id = who.launch_id or launch or None
         return page(
             "outbox.html",
             title="Outbox",
             mails=await outbox.read(deps, launch_id=launch_id, to=to or None, limit=50),
             pieces=outbox.pieces,
-            launches=await _visible_launches(deps, who),
+            launches=await visible_launches(deps, who),
             launch_id=launch_id or "",
             to=to or "",
             sending=deps.settings.notify and deps.settings.background,
             when=when,
             iso=iso,
-            **_nav(who, "/outbox"),
+            **staff_nav(who, "/outbox"),
         )
 
 
-async def _visible_launches(deps: AppDeps, who: Principal) -> list[Launch]:
+async def visible_launches(deps: AppDeps, who: Principal) -> list[Launch]:
     """Every launch, or only the one a key is scoped to."""
     all_launches = await launches.list_launches(deps)
     return [x for x in all_launches if who.launch_id in (None, x.id)]
@@ -283,11 +282,11 @@ async def _pick_launch(deps: AppDeps, who: Principal, kind: str, title: str) -> 
         "pick_launch.html",
         title=title,
         kind=kind,
-        launches=await _visible_launches(deps, who),
+        launches=await visible_launches(deps, who),
         labels=STATE_LABELS,
         when=when,
         iso=iso,
-        **_nav(who, f"/{kind}"),
+        **staff_nav(who, f"/{kind}"),
     )
 
 

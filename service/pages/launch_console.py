@@ -23,7 +23,7 @@ from service.admin import audit, console_view, launch_form, launches, timeline
 from service.admin.models import STATES, ItemCreate, Launch, LaunchState, Transition
 from service.auth.apikeys import Principal
 from service.moments import when
-from service.pages.console import _nav, _NeedsSignIn, _to_sign_in, _visible_launches, _who
+from service.pages.console import NeedsSignIn, signed_in_as, staff_nav, to_sign_in, visible_launches
 from service.pages.console_flash import (
     Flash,
     cleared,
@@ -57,7 +57,7 @@ MODES = {
 
 
 async def _operator(request: AnyRequest, deps: AppDeps, launch_id: str | None = None) -> Principal:
-    who = await _who(request, deps, "operator")
+    who = await signed_in_as(request, deps, "operator")
     if launch_id is not None and who.launch_id not in (None, launch_id):
         raise errors.Forbidden("This key is for another launch.")
     return who
@@ -97,7 +97,7 @@ def _launch_form(
         zones=sorted(zoneinfo.available_timezones()),
         order=timeline.ORDER,
         labels=launch_form.LABELS,
-        **_nav(who, "/console"),
+        **staff_nav(who, "/console"),
     )
 
 
@@ -132,12 +132,12 @@ def _controls(launch: Launch) -> list[tuple[str, str, str]]:
 class LaunchConsole(Controller):
     path = "/console"
     include_in_schema = False
-    exception_handlers = {**EXCEPTION_HANDLERS, _NeedsSignIn: _to_sign_in}
+    exception_handlers = {**EXCEPTION_HANDLERS, NeedsSignIn: to_sign_in}
 
     @get("/", operation_id="pageConsole")
     async def index(self, request: AnyRequest, deps: AppDeps) -> Template:
         who = await _operator(request, deps)
-        shown = await console_view.summaries(deps, await _visible_launches(deps, who))
+        shown = await console_view.summaries(deps, await visible_launches(deps, who))
         return page(
             "console_list.html",
             title="Launches",
@@ -145,7 +145,7 @@ class LaunchConsole(Controller):
             words=STATE_WORDS,
             when=when,
             iso=iso,
-            **_nav(who, "/console"),
+            **staff_nav(who, "/console"),
         )
 
     @get("/launches/new", operation_id="pageConsoleNew")
@@ -204,7 +204,7 @@ class LaunchConsole(Controller):
             zone=launch.time_zone,
             when=when,
             iso=iso,
-            **_nav(who, "/console"),
+            **staff_nav(who, "/console"),
         )
 
     @get("/launches/{launch_id:str}/edit", operation_id="pageConsoleEdit")
@@ -338,7 +338,7 @@ async def _confirm(
         target=STATE_WORDS.get(target, target),
         now=STATE_WORDS[launch.state],
         consequence=CONSEQUENCES.get(target, ""),
-        **_nav(who, "/console"),
+        **staff_nav(who, "/console"),
     )
 
 
