@@ -53,31 +53,14 @@ def verification_link(deps: Deps, launch_id: str, registration_id: int) -> str:
 
 
 async def sign_up(deps: Deps, launch_id: str, body: SignUp, *, channel: str) -> SignUpAccepted:
+    """Register `body` for the launch and e-mail its verification link. The answer is the
+    same whether or not the address or number was registered already (someone else's
+    sign-up must not tell them); an unverified registration gets its link again."""
     if not emails.is_valid(body.email):
         raise errors.InvalidField("This is not an e-mail address.", field="email")
-    region = deps.settings.phone_region
-    phone_norm = phones.normalize(body.phone, region) if body.phone else None
-    if body.phone and phone_norm is None:
-        raise errors.InvalidField(
-            "This is not a phone number: give it with its country code (+49 30 …),"
-            " or as dialled within the country.",
-            field="phone",
-        )
-    national = phones.national(body.phone, region) if body.phone else None
+    phone_norm, national = _phone_of(deps, body.phone)
     async with deps.pool.acquire() as con, con.transaction():
-        launch = await con.fetchrow(
-            "SELECT state, registration_cap FROM launches WHERE id = $1 FOR SHARE", launch_id
-        )
-        if launch is None:
-            raise errors.NotFound(f"No launch {launch_id!r}.")
-        if launch["state"] != "registration_open":
-            raise errors.RegistrationClosed()
-        if body.preferred_store is not None and not await con.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM stores WHERE launch_id = $1 AND id = $2)",
-            launch_id,
-            body.preferred_store,
-        ):
-            raise errors.InvalidField("The launch has no such store.", field="preferred_store")
+        cap = await _open_for(con, launch_id, body.preferred_store)
         existing = await con.fetchrow(
             "SELECT id, verified_at FROM registrations WHERE launch_id = $1"
             f" AND (email_norm = $2 OR {phones.same_number('phone_norm', 3)})",
@@ -90,15 +73,8 @@ async def sign_up(deps: Deps, launch_id: str, body: SignUp, *, channel: str) -> 
             if existing["verified_at"] is None:
                 await _send_link(deps, con, launch_id, existing["id"])
             return SignUpAccepted()
-        cap = launch["registration_cap"]
         if cap is not None:
-            # Serialise sign-ups of this launch so the cap holds exactly.
-            await con.execute("SELECT pg_advisory_xact_lock(hashtext('signup:' || $1))", launch_id)
-            count = await con.fetchval(
-                "SELECT count(*) FROM registrations WHERE launch_id = $1", launch_id
-            )
-            if count >= cap:
-                raise errors.RegistrationFull()
+            await _refuse_over_cap(con, launch_id, cap)
         try:
             registration_id: int = await con.fetchval(
                 "INSERT INTO registrations (launch_id, public_id, email, email_norm, name, phone,"
@@ -126,6 +102,48 @@ async def sign_up(deps: Deps, launch_id: str, body: SignUp, *, channel: str) -> 
         )
         await _send_link(deps, con, launch_id, registration_id)
     return SignUpAccepted()
+
+
+def _phone_of(deps: Deps, phone: str | None) -> tuple[str | None, str | None]:
+    """The number in E.164 and as dialled within its country (None, None: none given)."""
+    if not phone:
+        return None, None
+    region = deps.settings.phone_region
+    normalized = phones.normalize(phone, region)
+    if normalized is None:
+        raise errors.InvalidField(
+            "This is not a phone number: give it with its country code (+49 30 …),"
+            " or as dialled within the country.",
+            field="phone",
+        )
+    return normalized, phones.national(phone, region)
+
+
+async def _open_for(con: Conn, launch_id: str, preferred_store: str | None) -> int | None:
+    """Check the launch takes sign-ups (and has the store preferred); its cap, if any."""
+    launch = await con.fetchrow(
+        "SELECT state, registration_cap FROM launches WHERE id = $1 FOR SHARE", launch_id
+    )
+    if launch is None:
+        raise errors.NotFound(f"No launch {launch_id!r}.")
+    if launch["state"] != "registration_open":
+        raise errors.RegistrationClosed()
+    if preferred_store is not None and not await con.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM stores WHERE launch_id = $1 AND id = $2)",
+        launch_id,
+        preferred_store,
+    ):
+        raise errors.InvalidField("The launch has no such store.", field="preferred_store")
+    cap: int | None = launch["registration_cap"]
+    return cap
+
+
+async def _refuse_over_cap(con: Conn, launch_id: str, cap: int) -> None:
+    # Serialise sign-ups of this launch so the cap holds exactly.
+    await con.execute("SELECT pg_advisory_xact_lock(hashtext('signup:' || $1))", launch_id)
+    count = await con.fetchval("SELECT count(*) FROM registrations WHERE launch_id = $1", launch_id)
+    if count >= cap:
+        raise errors.RegistrationFull()
 
 
 async def _send_link(deps: Deps, con: Conn, launch_id: str, registration_id: int) -> None:
