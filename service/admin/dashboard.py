@@ -117,31 +117,8 @@ async def dashboard(
         launch_id,
     )
     assert regs is not None  # an aggregate always returns its row
-    collected = {
-        (r["store_id"], r["sku_id"]): r["n"]
-        for r in await deps.pool.fetch(
-            "SELECT store_id, sku_id, count(*) AS n FROM reservations"
-            " WHERE launch_id = $1 AND status = 'collected' GROUP BY store_id, sku_id",
-            launch_id,
-        )
-    }
-    stores = {s.id: s.name for s in await launches.list_items(deps, launch_id, "stores")}
-    skus = {s.id: s.name for s in await launches.list_items(deps, launch_id, "skus")}
     checked_in = await deps.redis.hlen(deps.keys(launch_id).qpos)
-    stock = [
-        StockRow(
-            store_id=c.store_id,
-            store_name=stores.get(c.store_id, c.store_id),
-            sku_id=c.sku_id,
-            sku_name=skus.get(c.sku_id, c.sku_id),
-            allocated=c.allocated,
-            available=c.available,
-            held=c.held,
-            confirmed=c.confirmed,
-            collected=collected.get((c.store_id, c.sku_id), 0),
-        )
-        for c in await redis_counts(deps, launch_id)
-    ]
+    stock = await _stock(deps, launch_id)
     drawn = snap is not None and snap.phase == "drawn"
     qlen = snap.qlen if snap is not None and drawn else 0
     admitted = snap.admitted if snap is not None and drawn else 0
@@ -171,3 +148,31 @@ async def dashboard(
         stock=stock,
         webhooks_disabled=await disabled_endpoints(deps, launch_id),
     )
+
+
+async def _stock(deps: Deps, launch_id: str) -> list[StockRow]:
+    """Each store and SKU's counts as Redis keeps them, with names and pickups beside."""
+    collected = {
+        (r["store_id"], r["sku_id"]): r["n"]
+        for r in await deps.pool.fetch(
+            "SELECT store_id, sku_id, count(*) AS n FROM reservations"
+            " WHERE launch_id = $1 AND status = 'collected' GROUP BY store_id, sku_id",
+            launch_id,
+        )
+    }
+    stores = {s.id: s.name for s in await launches.list_items(deps, launch_id, "stores")}
+    skus = {s.id: s.name for s in await launches.list_items(deps, launch_id, "skus")}
+    return [
+        StockRow(
+            store_id=c.store_id,
+            store_name=stores.get(c.store_id, c.store_id),
+            sku_id=c.sku_id,
+            sku_name=skus.get(c.sku_id, c.sku_id),
+            allocated=c.allocated,
+            available=c.available,
+            held=c.held,
+            confirmed=c.confirmed,
+            collected=collected.get((c.store_id, c.sku_id), 0),
+        )
+        for c in await redis_counts(deps, launch_id)
+    ]
