@@ -1,6 +1,6 @@
 """Self-service over HTTP: one JSON view of a registration through the signed link or
 the queue ticket; cancel a hold or a reservation (stock returns once, however many
-cancels race); re-send the code; the pickup window as a calendar file; the QR code.
+cancels race); re-send the code. The calendar file and the QR code: test_selfservice_calendar.py.
 
 The app runs on the test's fake clock, so hold times and link expiry are exact.
 """
@@ -10,82 +10,39 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
 
 import msgspec
 import pytest
-from litestar.testing import AsyncTestClient
 
 from service import errors
 from service.auth.tokens import ShopperClaims
 from service.clock import FakeClock
-from service.customers import actions, agent_actions, links
+from service.customers import actions, links
 from service.deps import Deps
 from service.infra.settings import Settings
 from service.notify import send_pending
-from service.notify.templates import qr_png
 from service.pickup import desk
 from service.queue.signup import verification_link
-from service.queue.status import QueueWatch
 from service.stock.codes import format_code
-from service.stock.confirm import confirm
-from service.stock.hold_log import drain_events
 from service.stock.holds import reserve
 from service.stock.models import Reservation
-from service.web.app import create_app
 from tests.mail import smtp_server
-from tests.serve import assert_consistent, selling_launch, tickets_for
-
-L = "drop"
-PROBLEM = "application/problem+json"
-STORE = "Store One, Main St; Level 2"
-PICKUP = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)
-Client = AsyncTestClient  # type: ignore[type-arg]
+from tests.selfservice_kit import (
+    PROBLEM,
+    STORE,
+    Client,
+    L,
+    app_on,
+    link,
+    shop,
+)
+from tests.serve import assert_consistent, selling_launch
 
 
 @pytest.fixture
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Client]:
-    """The app on the test's fake clock (no background sweeper)."""
-    application = create_app(msgspec.structs.replace(settings, background=False), clock=clock)
-    async with AsyncTestClient(application) as c:
-        yield c
-
-
-class Shop(msgspec.Struct):
-    regs: list[int]
-    ticket: str
-    reservation: Reservation
-    hold_id: str
-
-
-async def shop(deps: Deps, clock: FakeClock) -> Shop:
-    """Ada (regs[0]) checks in, is admitted, confirms one unit at S1 and holds one at S2;
-    Bob (regs[1]) confirms one at S1."""
-    regs = await selling_launch(deps, L, stores=("S1", "S2"), units=2, registrations=3, limit=2)
-    await deps.pool.execute("UPDATE stores SET name = $1 WHERE id = 'S1'", STORE)
-    await deps.pool.execute("UPDATE skus SET name = 'Phone 17' WHERE id = 'K1'")
-    await deps.pool.execute(
-        "UPDATE launches SET pickup_starts_at = $2, pickup_ends_at = $3 WHERE id = $1",
-        L,
-        PICKUP,
-        PICKUP + timedelta(hours=8),
-    )
-    [ticket] = await tickets_for(deps, L, regs[:1])
-    watch = QueueWatch(deps)
-    await watch.refresh(L)
-    clock.advance(1)
-    assert (await watch.refresh(L)).admitted == 1
-    first = await reserve(deps, L, regs[0], "S1", "K1", rank=0)
-    reservation = await confirm(deps, L, regs[0], first.hold_id, channel="app")
-    second = await reserve(deps, L, regs[0], "S2", "K1")
-    bobs = await reserve(deps, L, regs[1], "S1", "K1")
-    await confirm(deps, L, regs[1], bobs.hold_id)
-    await drain_events(deps, L)
-    return Shop(regs=regs, ticket=ticket, reservation=reservation, hold_id=second.hold_id)
-
-
-def link(deps: Deps, registration: int, launch_id: str = L) -> dict[str, str]:
-    return {"token": links.manage_token(deps, launch_id, registration)}
+    async with app_on(settings, clock) as client:
+        yield client
 
 
 async def test_one_view_of_everything_about_a_registration(
@@ -313,100 +270,3 @@ async def test_the_code_is_resent_once_per_window_and_once_per_request(
     clock.advance(600)
     gone = await app.post(path, params=params)
     assert gone.status_code == 409, "a cancelled code is not sent again"
-
-
-def unfold(text: str) -> list[str]:
-    """RFC 5545 §3.1: CRLF followed by one space or tab continues the line."""
-    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
-    return text.replace("\r\n ", "").replace("\r\n\t", "").split("\r\n")[:-1]
-
-
-def unescape(value: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "\\":
-            nxt = value[i + 1]
-            out.append("\n" if nxt in "nN" else nxt)
-            i += 2
-        else:
-            out.append(value[i])
-            i += 1
-    return "".join(out)
-
-
-async def test_the_pickup_window_as_a_calendar_event(
-    deps: Deps, clock: FakeClock, app: Client
-) -> None:
-    s = await shop(deps, clock)
-    path = f"/api/launches/{L}/manage/reservations/{s.reservation.id}/calendar.ics"
-
-    r = await app.get(path, params=link(deps, s.regs[0]))
-
-    assert r.status_code == 200, r.text
-    assert r.headers["content-type"].startswith("text/calendar")
-    raw = r.content
-    assert all(len(line) <= 75 for line in raw.split(b"\r\n")), "folded at 75 octets"
-    lines = unfold(raw.decode())
-    assert lines[0] == "BEGIN:VCALENDAR" and lines[-1] == "END:VCALENDAR"
-    props = dict(line.split(":", 1) for line in lines)
-    assert props["VERSION"] == "2.0" and "PRODID" in props
-    assert lines.count("BEGIN:VEVENT") == 1
-    assert props["DTSTART"] == "20270201T090000Z" and props["DTEND"] == "20270201T170000Z"
-    assert props["LOCATION"] == "Store One\\, Main St\\; Level 2"
-    assert unescape(props["LOCATION"]) == STORE
-    description = unescape(props["DESCRIPTION"])
-    assert f"Reservation code: {format_code(s.reservation.code)}\n" in description
-    assert props["UID"].startswith(f"reservation-{s.reservation.id}-{L}@")
-    assert props["STATUS"] == "CONFIRMED" and props["SUMMARY"] == "Pick up Phone 17 (Drop)"
-
-    await deps.pool.execute("UPDATE launches SET pickup_starts_at = NULL WHERE id = $1", L)
-    unset = await app.get(path, params=link(deps, s.regs[0]))
-    assert unset.status_code == 409 and unset.headers["content-type"] == PROBLEM
-
-
-async def test_a_changed_or_cancelled_pickup_updates_the_same_calendar_event(
-    deps: Deps, clock: FakeClock, app: Client
-) -> None:
-    """A calendar replaces an event it holds when the file says the same UID with a
-    higher SEQUENCE: a move, a later end and a cancel each raise it, and a cancelled
-    one says STATUS:CANCELLED, so the calendar drops the pickup."""
-    s = await shop(deps, clock)
-    path = f"/api/launches/{L}/manage/reservations/{s.reservation.id}/calendar.ics"
-
-    async def event() -> dict[str, str]:
-        r = await app.get(path, params=link(deps, s.regs[0]))
-        assert r.status_code == 200, r.text
-        lines = unfold(r.content.decode())
-        return dict(line.split(":", 1) for line in lines if not line.startswith(("BEGIN", "END")))
-
-    booked = await event()
-    staff = {"actor": "agent", "channel": "phone", "reason": "asked"}
-    await agent_actions.move(deps, L, s.reservation.id, "S2", **staff)
-    moved = await event()
-    later = PICKUP + timedelta(days=2)
-    await agent_actions.extend_pickup(deps, L, s.reservation.id, later, **staff)
-    extended = await event()
-    await actions.cancel_reservation(deps, L, s.regs[0], s.reservation.id, channel="web")
-    cancelled = await event()
-
-    assert booked["UID"] == moved["UID"] == extended["UID"] == cancelled["UID"]
-    sequences = [int(e["SEQUENCE"]) for e in (booked, moved, extended, cancelled)]
-    assert sequences == sorted(set(sequences)), f"each change raises SEQUENCE: {sequences}"
-    assert moved["LOCATION"] == "S2" and extended["DTEND"] == "20270203T090000Z"
-    assert [e["STATUS"] for e in (booked, moved, extended)] == ["CONFIRMED"] * 3
-    assert cancelled["STATUS"] == "CANCELLED"
-    assert cancelled["SUMMARY"].startswith("Cancelled: ")
-    assert "no longer collects" in unescape(cancelled["DESCRIPTION"])
-
-
-async def test_the_code_as_qr_png_and_svg(deps: Deps, clock: FakeClock, app: Client) -> None:
-    s = await shop(deps, clock)
-    base = f"/api/launches/{L}/manage/reservations/{s.reservation.id}"
-
-    png = await app.get(f"{base}/qr.png", params=link(deps, s.regs[0]))
-    svg = await app.get(f"{base}/qr.svg", headers={"Authorization": f"Bearer {s.ticket}"})
-
-    assert png.status_code == 200 and png.headers["content-type"] == "image/png"
-    assert png.content == qr_png(s.reservation.code)
-    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
-    assert b"<svg" in svg.content and s.reservation.code.encode() in svg.content
