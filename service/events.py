@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from service.infra.db import Conn, Pool
 
 INSERT_EVENT = (
     "INSERT INTO events (launch_id, actor, channel, kind, subject, data)"
-    " VALUES ($1, $2, $3, $4, $5, $6)"
+    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING at"
 )
 
 
@@ -22,8 +23,12 @@ async def record(
     kind: str,
     subject: str | None = None,
     data: dict[str, Any] | None = None,
-) -> None:
-    await con.execute(INSERT_EVENT, launch_id, actor, channel, kind, subject, data or {})
+) -> datetime:
+    """Record one event; returns when it was recorded (the transaction's time)."""
+    at: datetime = await con.fetchval(
+        INSERT_EVENT, launch_id, actor, channel, kind, subject, data or {}
+    )
+    return at
 
 
 async def record_many(

@@ -262,14 +262,14 @@ async def add_note(
         )
         if exists is None:
             raise errors.NotFound("No such registration in this launch.")
-        at = await con.fetchval(
-            "INSERT INTO events (launch_id, actor, channel, kind, subject, data)"
-            " VALUES ($1, $2, $3, 'customer.note', $4, $5) RETURNING at",
-            launch_id,
-            actor,
-            channel,
-            f"registration:{registration_id}",
-            {"note": note},
+        at = await events.record(
+            con,
+            launch_id=launch_id,
+            actor=actor,
+            channel=channel,
+            kind="customer.note",
+            subject=f"registration:{registration_id}",
+            data={"note": note},
         )
     return TimelineEntry(
         at=at, kind="customer.note", actor=actor, channel=channel, data={"note": note}
