@@ -114,6 +114,20 @@ async def test_a_good_form_creates_the_launch_in_its_zone(deps: Deps, app: Clien
     assert "created, as a draft" not in again.text, "a notice is shown once"
 
 
+async def test_the_audit_trail_names_keys_by_their_label(deps: Deps, app: Client) -> None:
+    key = await create_key(deps.pool, "operator", label="Marketing team")
+    r = await app.post(
+        "/staff/login", data={"key": key, "next": "/console"}, follow_redirects=False
+    )
+    assert r.status_code == 303, r.text
+    r = await app.post(NEW, data={"name": "Audit me"}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    page = (await app.get(r.headers["location"])).text
+    trail = page[page.index('id="audit"') :]
+    assert "Marketing team" in trail
+    assert "key:" not in trail.replace('value="key:', "")  # only the filter's values name ids
+
+
 async def test_an_allocation_below_what_is_held_is_refused_in_words(
     deps: Deps, app: Client
 ) -> None:

@@ -197,6 +197,12 @@ async def key_labels(con: Conn | Pool, actors: Iterable[str]) -> dict[str, str]:
     return {a: label for a, (label, _, _) in (await _keys_of(con, actors, None)).items() if label}
 
 
+async def key_names(con: Conn | Pool, actors: Iterable[str], launch_id: str) -> dict[str, str]:
+    """`key:<id>` actors among `actors` → how people are shown each key (`key_name`)."""
+    keys = await _keys_of(con, actors, launch_id)
+    return {actor: key_name(*key) for actor, key in keys.items()}
+
+
 async def _keys_of(
     con: Conn | Pool, actors: Iterable[str], launch_id: str | None
 ) -> dict[str, tuple[str, str, str | None]]:

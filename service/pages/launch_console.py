@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 from service import errors
 from service.admin import audit, console_view, launch_form, launches, timeline
 from service.admin.models import STATES, ItemCreate, Launch, LaunchState, Transition
-from service.auth.apikeys import Principal
+from service.auth.apikeys import Principal, key_names
 from service.moments import when
 from service.pages.console import NeedsSignIn, signed_in_as, staff_nav, to_sign_in, visible_launches
 from service.pages.console_flash import (
@@ -180,6 +180,7 @@ class LaunchConsole(Controller):
         who = await _operator(request, deps, launch_id)
         launch = await launches.get_launch(deps, launch_id)
         kind, actor, channel = kind or None, actor or None, channel or None
+        facets = await audit.facets(deps, launch_id)
         return page(
             "console_launch.html",
             cookies=[cleared()],
@@ -197,7 +198,8 @@ class LaunchConsole(Controller):
             events=await audit.launch_events(
                 deps, launch_id, newest_first=True, kind=kind, actor=actor, channel=channel
             ),
-            facets=await audit.facets(deps, launch_id),
+            facets=facets,
+            names=await key_names(deps.pool, facets.actors, launch_id),
             chosen={"kind": kind, "actor": actor, "channel": channel},
             order=timeline.ORDER,
             labels=launch_form.LABELS,
