@@ -9,14 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from litestar import Request
 
-from service.errors import Unauthorized
 from service.web.auth import (
+    KEY_COOKIE,
     SHOPPER_COOKIE,
     TICKET_COOKIE,
-    bearer,
     channel_of,
-    customer_tokens,
-    scope_token,
+    credentials,
 )
 
 TOKEN = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.", min_size=1)
@@ -36,7 +34,7 @@ def litestar_bearer(r: Request[Any, Any, Any]) -> str | None:
 
 
 def litestar_tokens(r: Request[Any, Any, Any]) -> list[str]:
-    """What `customer_tokens` must give, from Litestar's maps: a bearer alone, if sent."""
+    """What `Credentials.customer_tokens` must give, from Litestar's maps: a bearer alone, if sent."""
     sent = litestar_bearer(r)
     if sent is not None:
         return [sent]
@@ -49,7 +47,7 @@ def litestar_tokens(r: Request[Any, Any, Any]) -> list[str]:
         st.tuples(st.sampled_from(["Bearer", "bearer", "Basic"]), TOKEN | st.just(" ")),
         max_size=2,
     ),
-    cookies=st.lists(st.tuples(COOKIE_NAMES, TOKEN), max_size=4, unique_by=lambda c: c[0]),
+    cookies=st.lists(st.tuples(COOKIE_NAMES, TOKEN | st.just("")), max_size=5),
     auth_first=st.booleans(),
 )
 def test_customer_tokens_match_litestars_parsing(
@@ -60,21 +58,25 @@ def test_customer_tokens_match_litestars_parsing(
     authorization = [(b"authorization", f"{s} {t}".encode()) for s, t in auths]
     headers += authorization + cookie if auth_first else cookie + authorization
     r = request(headers)
-    assert bearer(r) == litestar_bearer(r)
-    assert customer_tokens(r) == litestar_tokens(r)
+    sent = credentials(r.scope)
+    assert sent.bearer == litestar_bearer(r)
+    assert sent.customer_tokens() == litestar_tokens(r)
     expected = litestar_bearer(r)
     if expected is None:
         expected = r.cookies.get(TICKET_COOKIE) or None
-    if expected is not None:
-        assert scope_token(r.scope, TICKET_COOKIE) == expected
-    else:
-        with pytest.raises(Unauthorized):
-            scope_token(r.scope, TICKET_COOKIE)
+    assert sent.token(TICKET_COOKIE) == expected
+    for name in (SHOPPER_COOKIE, TICKET_COOKIE, KEY_COOKIE):
+        assert sent.cookie(name) == (r.cookies.get(name) or None)
 
 
 def test_cookies_split_over_several_headers_are_all_read() -> None:
     r = request([(b"cookie", b"other=1"), (b"cookie", f"{TICKET_COOKIE}=t.k".encode())])
-    assert customer_tokens(r) == ["t.k"]
+    assert credentials(r.scope).customer_tokens() == ["t.k"]
+
+
+def test_the_first_api_key_header_counts_as_in_litestars_map() -> None:
+    r = request([(b"x-api-key", b"fd_one"), (b"x-api-key", b"fd_two")])
+    assert credentials(r.scope).api_key == r.headers.get("x-api-key") == "fd_one"
 
 
 @pytest.mark.parametrize(

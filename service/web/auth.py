@@ -26,16 +26,76 @@ TICKET_COOKIE = "fd_ticket"
 KEY_COOKIE = "fd_key"
 """Set by the staff sign-in page (HttpOnly, SameSite=Strict): a signed session naming
 an API key (`service.auth.signin`), good for the pages and the API they call."""
+_COOKIES = frozenset((SHOPPER_COOKIE, TICKET_COOKIE, KEY_COOKIE))
 
 
 # Shoppers read these (apps are told how to send credentials in the API's docs).
 NOT_SIGNED_IN = "You are not signed in: open the link we e-mailed you, on this device."
+NO_TICKET = (
+    "You have no place in the queue yet: open the waiting room from the link we e-mailed you."
+)
 
 
-def bearer(request: ASGIConnection[Any, Any, Any, Any]) -> str | None:
-    """The request's `Authorization: Bearer` token ("" if the header names no token),
-    or None if it sends none."""
-    return _credentials(request.scope, ())[0]
+class Credentials:
+    """What a request carries to say who it is, read off its raw headers in one pass:
+    the first `Authorization: Bearer` token ("" if it names none: sent, and wrong), the
+    first `X-API-Key`, fairdrop's cookies (parsed only if asked for), the channel. The
+    routed handlers and the fast lane read them here alike; building Litestar's header
+    and cookie maps cost a hold or a poll more than checking its token."""
+
+    __slots__ = ("_channel", "_cookie_headers", "_cookies", "api_key", "bearer")
+
+    def __init__(self, scope: Scope) -> None:
+        self.bearer: str | None = None
+        self.api_key: str | None = None
+        self._channel: str | None = None
+        self._cookie_headers: list[bytes] = []
+        self._cookies: dict[str, str] | None = None
+        authorized = False  # only the first Authorization header counts, as in headers.get
+        for name, value in scope["headers"]:
+            if name == b"authorization" and not authorized:
+                authorized, self.bearer = True, _bearer(value)
+            elif name == b"cookie":
+                self._cookie_headers.append(value)
+            elif name == b"x-api-key" and self.api_key is None:
+                self.api_key = value.decode("latin-1")
+            elif name == b"x-fairdrop-channel" and self._channel is None:
+                self._channel = value.decode("latin-1").lower()
+
+    def cookie(self, name: str) -> str | None:
+        """One of fairdrop's cookies (None if unsent or empty); of two of one name, the
+        last, as in Litestar's cookie map."""
+        if self._cookies is None:
+            self._cookies = {}
+            for value in self._cookie_headers:
+                for part in value.decode("latin-1").split(";"):
+                    key, _, item = part.partition("=")
+                    if key.strip() in _COOKIES:
+                        self._cookies[key.strip()] = item.strip().strip('"')
+        return self._cookies.get(name) or None
+
+    def token(self, cookie: str) -> str | None:
+        """The bearer token if one is sent (a wrong one is refused, never stood in for by a
+        cookie), else the `cookie`."""
+        return self.bearer if self.bearer is not None else self.cookie(cookie)
+
+    def customer_tokens(self) -> list[str]:
+        """What a shopper's request carries: its bearer token alone, else its shopper and
+        ticket cookies."""
+        if self.bearer is not None:
+            return [self.bearer]
+        return [t for t in (self.cookie(SHOPPER_COOKIE), self.cookie(TICKET_COOKIE)) if t]
+
+    @property
+    def channel(self) -> str:
+        """The channel a shopper's request comes through: `X-Fairdrop-Channel: app` from
+        the app, else `web`. A shopper cannot name a staff channel: the audit trail would
+        say the store or an operator did what the shopper did."""
+        return self._channel if self._channel in SHOPPER_CHANNELS else "web"
+
+
+def credentials(scope: Scope) -> Credentials:
+    return Credentials(scope)
 
 
 def requires(*roles: Role) -> Guard:
@@ -71,12 +131,11 @@ async def require_key(
 ) -> Principal:
     """The caller's key: `X-API-Key`, else the bearer token, else the staff pages' session
     cookie. A credential sent and wrong is refused; the next is never tried in its place."""
-    presented = request.headers.get("x-api-key")
-    if presented is None:
-        presented = bearer(request)
+    sent = credentials(request.scope)
+    presented = sent.api_key if sent.api_key is not None else sent.bearer
     if presented is not None:
         principal = await authenticate(deps.pool, presented, now_of(deps))
-    elif session := request.cookies.get(KEY_COOKIE):
+    elif session := sent.cookie(KEY_COOKIE):
         principal = await session_principal(deps, session)
     else:
         raise Unauthorized("Send an API key as `Authorization: Bearer fd_…` or `X-API-Key`.")
@@ -97,8 +156,7 @@ def shopper_cookie(deps: Deps, token: str) -> Cookie:
 
 
 def require_shopper(request: AnyRequest, deps: Deps, launch_id: str) -> ShopperClaims:
-    token, (cookie,) = _credentials(request.scope, (SHOPPER_COOKIE,), bearer_wins=True)
-    presented = token if token is not None else cookie
+    presented = credentials(request.scope).token(SHOPPER_COOKIE)
     if presented is None:
         raise Unauthorized(NOT_SIGNED_IN)
     return shopper_claims(deps, presented, launch_id)
@@ -115,46 +173,12 @@ ROLE_CHANNELS: dict[Role, str] = {
 
 
 def channel_of(request: AnyRequest) -> str:
-    return scope_channel(request.scope)
-
-
-def scope_channel(scope: Scope) -> str:
-    """The channel a shopper's request comes through: `X-Fairdrop-Channel: app` from the
-    app, else `web`. A shopper cannot name a staff channel: the audit trail would say
-    the store or an operator did what the shopper did."""
-    channel = (scope_header(scope, b"x-fairdrop-channel") or "web").lower()
-    return channel if channel in SHOPPER_CHANNELS else "web"
+    return credentials(request.scope).channel
 
 
 def key_channel(who: Principal) -> str:
     """The channel of a key's requests, by its role (whatever a header says)."""
     return ROLE_CHANNELS[who.role]
-
-
-def _credentials(
-    scope: Scope, cookies: tuple[str, ...], *, bearer_wins: bool = False
-) -> tuple[str | None, list[str | None]]:
-    """The bearer token and the named cookies of a request, off its raw headers: what
-    `bearer` and `request.cookies` give, without building the request's header and
-    cookie maps (which cost a hold or a confirm more than checking its token).
-    A bearer header that names no token gives "" (sent, and wrong), not None.
-    With `bearer_wins`, a bearer token ends the reading: the cookies are not looked at
-    (the caller must not use them), so they come back as None."""
-    token: str | None = None
-    authorized = False  # only the first Authorization header counts, as in headers.get
-    found: dict[str, str] = {}
-    for name, value in scope["headers"]:
-        if name == b"authorization" and not authorized:
-            authorized = True
-            token = _bearer(value)
-            if token is not None and bearer_wins:
-                return token, [None] * len(cookies)
-        elif name == b"cookie":
-            for part in value.decode("latin-1").split(";"):
-                key, _, item = part.strip().partition("=")
-                if key in cookies and item and key not in found:
-                    found[key] = item.strip('"')
-    return token, [found.get(c) for c in cookies]
 
 
 def _bearer(authorization: bytes) -> str | None:
@@ -164,41 +188,16 @@ def _bearer(authorization: bytes) -> str | None:
     return given.strip() if scheme.lower() == "bearer" else None
 
 
-def scope_header(scope: Scope, name: bytes) -> str | None:
-    """The first value of header `name` (lower case), off the raw headers."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def scope_token(scope: Scope, cookie: str) -> str:
-    """The bearer token of a bare ASGI request (even an empty one: sent, and wrong), else
-    its `cookie`; `Unauthorized` if none."""
-    for name, value in scope["headers"]:  # an app's hold or poll: the bearer, found at once
-        if name == b"authorization":
-            bearer_token = _bearer(value)
-            if bearer_token is not None:
-                return bearer_token
-            break  # only the first Authorization header counts; the cookie, then
-    token, (found,) = _credentials(scope, (cookie,), bearer_wins=True)
-    if token is not None:
-        return token
-    if found is not None:
-        return found
-    raise Unauthorized(
-        "You have no place in the queue yet: open the waiting room from the link we e-mailed you."
-    )
-
-
 def require_ticket(request: AnyRequest, deps: Deps, launch_id: str) -> TicketClaims:
-    """The caller's queue ticket (bearer or cookie), genuine and for this launch.
+    """The caller's queue ticket (bearer or cookie), genuine and for this launch."""
+    return read_ticket(deps, credentials(request.scope), launch_id)
 
-    Read off the raw headers: a hold and a status poll need nothing else of them, and
-    building the request's header and cookie maps cost a hold more than checking the
-    ticket's signature did.
-    """
-    return tickets.read(deps, scope_token(request.scope, TICKET_COOKIE), launch_id)
+
+def read_ticket(deps: Deps, sent: Credentials, launch_id: str) -> TicketClaims:
+    token = sent.token(TICKET_COOKIE)
+    if token is None:
+        raise Unauthorized(NO_TICKET)
+    return tickets.read(deps, token, launch_id)
 
 
 def as_shopper(deps: Deps, token: str, launch_id: str) -> int:
@@ -211,20 +210,6 @@ def as_ticket(deps: Deps, token: str, launch_id: str) -> int:
 
 TokenReader = Callable[[Deps, str, str], int]
 CUSTOMER_READERS: tuple[TokenReader, ...] = (as_shopper, as_ticket)
-
-
-def customer_tokens(request: AnyRequest) -> list[str]:
-    """The credentials a shopper's request carries: its bearer token alone if it sends
-    one (a wrong bearer is refused, never stood in for by a cookie), else its shopper
-    and ticket cookies."""
-    return scope_customer_tokens(request.scope)
-
-
-def scope_customer_tokens(scope: Scope) -> list[str]:
-    token, cookies = _credentials(scope, (SHOPPER_COOKIE, TICKET_COOKIE), bearer_wins=True)
-    if token is not None:
-        return [token]
-    return [t for t in cookies if t]
 
 
 def registration_of(
@@ -252,4 +237,4 @@ def registration_of(
 
 def require_customer(request: AnyRequest, deps: Deps, launch_id: str) -> int:
     """The registration the caller speaks for: by shopper link token or queue ticket."""
-    return registration_of(deps, launch_id, customer_tokens(request))
+    return registration_of(deps, launch_id, credentials(request.scope).customer_tokens())

@@ -36,16 +36,9 @@ from litestar.enums import ScopeType
 from litestar.types import HTTPScope, Receive, Scope, Send
 
 from service.errors import FairdropError
-from service.queue import tickets
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health, problems
-from service.web.auth import (
-    TICKET_COOKIE,
-    registration_of,
-    scope_channel,
-    scope_customer_tokens,
-    scope_token,
-)
+from service.web.auth import credentials, read_ticket, registration_of
 from service.web.forwarded import scope_address
 from service.web.origin import from_elsewhere
 from service.web.queue import answer_status
@@ -85,7 +78,7 @@ class FastLane:
         if not launch_id or "/" in launch_id or watch is None or limiter is None:
             return False  # not this route, or not started yet
         try:
-            claims = tickets.read(watch.deps, scope_token(scope, TICKET_COOKIE), launch_id)
+            claims = read_ticket(watch.deps, credentials(scope), launch_id)
             address = scope_address(scope, watch.deps.settings.trusted_networks)
             limiter.check(STATUS_PER_ADDRESS, address)
             limiter.check(STATUS_PER_TICKET, f"{launch_id}:{claims.registration_id}")
@@ -105,15 +98,14 @@ class FastLane:
         launch_id, _, hold_id = parts
         if from_elsewhere(cast(HTTPScope, scope), confirmer.deps.settings.base_url):
             return False  # another site's page sent it: the routed app refuses it
+        sent = credentials(scope)
         try:
-            registration_id = registration_of(
-                confirmer.deps, launch_id, scope_customer_tokens(scope)
-            )
+            registration_id = registration_of(confirmer.deps, launch_id, sent.customer_tokens())
         except FairdropError:
             return False  # nothing has happened yet: the routed handler explains it
         try:
             reservation = await confirmer.confirm(
-                launch_id, registration_id, hold_id, channel=scope_channel(scope)
+                launch_id, registration_id, hold_id, channel=sent.channel
             )
         except Exception as exc:
             await _send_problem(send, "confirmHold", problems.exception_parts("POST", path, exc))

@@ -16,7 +16,7 @@ from service.customers import actions, links, selfservice
 from service.deps import Deps
 from service.queue.status import QueueWatch
 from service.stock.models import Reservation
-from service.web.auth import CUSTOMER_READERS, channel_of, customer_tokens, registration_of
+from service.web.auth import CUSTOMER_READERS, channel_of, credentials, registration_of
 from service.web.params import AnyRequest, AppDeps, HoldId, ReservationId
 from service.web.ratelimit import RESEND_PER_REGISTRATION, take
 
@@ -34,7 +34,7 @@ def self_registration(request: AnyRequest, deps: Deps, launch_id: str, token: st
     return registration_of(
         deps,
         launch_id,
-        [token] if token is not None else customer_tokens(request),
+        [token] if token is not None else credentials(request.scope).customer_tokens(),
         (links.read, *CUSTOMER_READERS),
         missing="You are not signed in: open the link we e-mailed you.",
     )
