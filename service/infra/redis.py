@@ -14,7 +14,7 @@ from typing import Any
 import hiredis
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import DataError, NoScriptError, RedisError
+from redis.exceptions import DataError, NoScriptError, RedisError, ResponseError
 
 from service.errors import Unavailable
 from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
@@ -118,6 +118,16 @@ def script_source(name: str) -> str:
     call, and making them all cost each script ~2 us of Redis CPU (most capture several
     keys). Keys it does not name stay nil locals, so a script that reached for one
     would fail loudly."""
+    return assemble(name)[0]
+
+
+Origins = tuple[tuple[int, str, int], ...]
+"""Where each part of an assembled script comes from: (its first line in the script,
+its file, that line's number in the file), in order."""
+
+
+def assemble(name: str) -> tuple[str, Origins]:
+    """`script_source`, with where each of its lines comes from."""
     folder = _lua_dir()
     names = script_keys(name)
     binding = [f"local {_key_local(n)} = KEYS[{i}]" for i, n in enumerate(names, 1)]
@@ -125,10 +135,33 @@ def script_source(name: str) -> str:
     if others:
         binding.append(f"local {', '.join(others)}")
     body = (folder / f"{name}.lua").read_text()
+    shared = (folder / "_shared.lua").read_text()
     header, helpers = shared_helpers()
     used = helpers_used(body, helpers)
     kept = [text for helper, text in helpers.items() if helper in used]  # defined in order
-    return "\n".join([*binding, header + "".join(kept), body])
+    parts = [("\n".join(binding) + "\n", f"{name}.lua (its keys)", 1), (header, "_shared.lua", 1)]
+    parts += [(text, "_shared.lua", shared[: shared.index(text)].count("\n") + 1) for text in kept]
+    parts += [("\n" + body, f"{name}.lua", 0)]  # the blank line before it: line 0
+    origins, line = [], 1
+    for text, file, first in parts:
+        origins.append((line, file, first))
+        line += text.count("\n")
+    return "".join(text for text, _, _ in parts), tuple(origins)
+
+
+def where(origins: Origins, line: int) -> str:
+    """`lua/<file>:<line>` of an assembled script's `line`."""
+    start, file, first = max((o for o in origins if o[0] <= line), key=lambda o: o[0])
+    return f"lua/{file}:{first + line - start}"
+
+
+_SCRIPT_LINE = re.compile(r"user_script:(\d+)")
+
+
+def located(origins: Origins, error: ResponseError) -> ResponseError:
+    """`error` with each `user_script:<line>` Redis names as the file and line it is."""
+    text = _SCRIPT_LINE.sub(lambda m: where(origins, int(m.group(1))), str(error))
+    return error if text == str(error) else type(error)(text)
 
 
 @dataclass(frozen=True)
@@ -138,12 +171,20 @@ class _Script:
     """The names of the launch keys it takes, in order."""
     sha: str
     """Its SHA1, by which Redis knows it (a name, not a security measure)."""
+    origins: Origins
 
     @classmethod
     def named(cls, name: str) -> _Script:
-        source = script_source(name)
+        source, origins = assemble(name)
         sha = hashlib.sha1(source.encode(), usedforsecurity=False).hexdigest()
-        return cls(source, script_keys(name), sha)
+        return cls(source, script_keys(name), sha, origins)
+
+    def failed(self, exc: RedisError) -> Exception:
+        """What a failed call raises: an outage as `Unavailable`; a script's own error
+        naming the Lua file and line (not the assembled script's)."""
+        if (down := outage(exc)) is not None:
+            return down
+        return located(self.origins, exc) if isinstance(exc, ResponseError) else exc
 
 
 def _body(packed: bytes) -> bytes:
@@ -313,9 +354,7 @@ class Scripts:
         except NoScriptError:
             return await self._load_and_run(script, keys.named(script.keys), args)
         except RedisError as exc:
-            if (down := outage(exc)) is None:
-                raise
-            raise down from exc
+            raise script.failed(exc) from exc
 
     async def _load_and_run(
         self, script: _Script, keys: tuple[str, ...], args: tuple[str | int | float, ...]
@@ -324,9 +363,7 @@ class Scripts:
             await self.client.script_load(script.source)
             return await self.client.evalsha(script.sha, len(keys), *keys, *args)
         except RedisError as exc:
-            if (down := outage(exc)) is None:
-                raise
-            raise down from exc
+            raise script.failed(exc) from exc
 
     async def run_many(
         self, name: str, keys: LaunchKeys, calls: Sequence[Sequence[str | int | float]]
@@ -373,9 +410,8 @@ class Scripts:
                 await self.client.script_load(script.source)
                 pending = missing
         except RedisError as exc:
-            if (down := outage(exc)) is None:
-                raise
-            raise down from exc
+            raise script.failed(exc) from exc
+        results = [script.failed(r) if isinstance(r, RedisError) else r for r in results]
         if raise_on_error:
             for reply in results:
                 if isinstance(reply, Exception):
