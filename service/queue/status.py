@@ -204,7 +204,7 @@ class QueueWatch:
         self.selling: set[str] = set()  # launches whose stock Redis must have
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
-        self.launches: list[str] = []  # active launches, as last loaded
+        self.launches: list[str] | None = None  # active launches, as last loaded
         # Per launch: the ranks given up, as far as learnt (the count learnt so far).
         self._left: dict[str, tuple[int, set[int]]] = {}
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
@@ -343,13 +343,16 @@ class QueueWatch:
             for r in rows
             if r["fairness_mode"] == "lottery" and r["state"] in ("selling", "sold_out")
         }
-        self.launches = [r["id"] for r in rows if r["id"] not in self.closed]
-        return self.launches
+        self.launches = launches = [r["id"] for r in rows if r["id"] not in self.closed]
+        return launches
 
     async def refresh_all(self) -> None:
         """Refresh every active launch this process knows of, and those asked about since
-        the last look (a launch that opened meanwhile is refreshed from its first poll)."""
-        for launch_id in dict.fromkeys([*self.launches, *self.snapshots]):
+        the last look (a launch that opened meanwhile is refreshed from its first poll).
+        The first refresh learns the active launches first: admission starts at once."""
+        if self.launches is None:
+            await self.load_active()
+        for launch_id in dict.fromkeys([*(self.launches or ()), *self.snapshots]):
             if launch_id not in self.closed:
                 await self.refresh(launch_id)
 
