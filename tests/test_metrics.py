@@ -49,44 +49,39 @@ async def test_one_scrape_reports_every_worker(deps: Deps, tmp_path: Path) -> No
     (tmp_path / "counter_1.db").write_bytes(b"an earlier run's")  # emptied at start
     env = {metrics.MULTIPROC_ENV: str(tmp_path)}
     with serving(deps.settings, workers=2, cli=True, env=env) as base:
-        assert not (tmp_path / "counter_1.db").exists()
-        # The start-up's health checks, however many: every scrape has them too.
-        sent = value(samples(httpx.get(f"{base}/metrics").text), _HEALTH, **_OK)
-        for _ in range(500):
-            if _workers_counted(tmp_path) == 2:
-                break
-            with httpx.Client() as fresh:  # a connection of its own: either worker takes it
-                assert fresh.get(f"{base}/healthz").status_code == 200
-            sent += 1
-        assert _workers_counted(tmp_path) == 2, "the requests all went to one worker"
-        for ticket in tickets:  # answered by the fast lane
-            r = httpx.get(f"{base}/api/launches/{L}/queue/status", headers=_bearer(ticket))
-            assert r.status_code == 200, r.text
-        assert httpx.get(f"{base}/api/launches/{L}/nope/1").status_code == 404
-        for _ in range(4):  # each scrape lands on either worker, and says the same
-            with httpx.Client() as fresh:
-                found = samples(fresh.get(f"{base}/metrics").text)
-            assert (
-                value(found, "fairdrop_http_requests_total", route="health", status="200") == sent
-            )
-            assert (
-                value(found, "fairdrop_http_request_duration_seconds_count", route="health") == sent
-            )
-            assert (
-                value(found, "fairdrop_http_requests_total", route="queueStatus", status="200") == 2
-            )
-            assert (
-                value(found, "fairdrop_http_requests_total", route="unmatched", status="404") == 1
-            )
-            assert value(found, "fairdrop_launch_registered", launch=L) == 3
-            assert value(found, "fairdrop_launch_checked_in", launch=L) == 2
-            assert value(found, "fairdrop_launch_selling", launch=L) == 1
-            assert value(found, "fairdrop_launch_available", launch=L) == 10
-            assert value(found, "fairdrop_backend_up", backend="redis") == 1
-            assert value(found, "fairdrop_backend_up", backend="postgres") == 1
-            assert value(found, "fairdrop_outbox_pending") >= 0
-            assert value(found, "fairdrop_postgres_query_duration_seconds_count", outcome="ok") > 0
-    assert not list(tmp_path.glob("gauge_live*.db"))
+        _scrape_two_workers(base, tmp_path, tickets)
+
+
+def _scrape_two_workers(base: str, tmp_path: Path, tickets: list[str]) -> None:
+    assert not (tmp_path / "counter_1.db").exists()
+    # The start-up's health checks, however many: every scrape has them too.
+    sent = value(samples(httpx.get(f"{base}/metrics").text), _HEALTH, **_OK)
+    for _ in range(500):
+        if _workers_counted(tmp_path) == 2:
+            break
+        with httpx.Client() as fresh:  # a connection of its own: either worker takes it
+            assert fresh.get(f"{base}/healthz").status_code == 200
+        sent += 1
+    assert _workers_counted(tmp_path) == 2, "the requests all went to one worker"
+    for ticket in tickets:  # answered by the fast lane
+        r = httpx.get(f"{base}/api/launches/{L}/queue/status", headers=_bearer(ticket))
+        assert r.status_code == 200, r.text
+    assert httpx.get(f"{base}/api/launches/{L}/nope/1").status_code == 404
+    for _ in range(4):  # each scrape lands on either worker, and says the same
+        with httpx.Client() as fresh:
+            found = samples(fresh.get(f"{base}/metrics").text)
+        assert value(found, "fairdrop_http_requests_total", route="health", status="200") == sent
+        assert value(found, "fairdrop_http_request_duration_seconds_count", route="health") == sent
+        assert value(found, "fairdrop_http_requests_total", route="queueStatus", status="200") == 2
+        assert value(found, "fairdrop_http_requests_total", route="unmatched", status="404") == 1
+        assert value(found, "fairdrop_launch_registered", launch=L) == 3
+        assert value(found, "fairdrop_launch_checked_in", launch=L) == 2
+        assert value(found, "fairdrop_launch_selling", launch=L) == 1
+        assert value(found, "fairdrop_launch_available", launch=L) == 10
+        assert value(found, "fairdrop_backend_up", backend="redis") == 1
+        assert value(found, "fairdrop_backend_up", backend="postgres") == 1
+        assert value(found, "fairdrop_outbox_pending") >= 0
+        assert value(found, "fairdrop_postgres_query_duration_seconds_count", outcome="ok") > 0
 
 
 async def test_redis_calls_are_timed_by_script(deps: Deps) -> None:
