@@ -29,6 +29,7 @@ from service.web.admin import AdminController
 from service.web.agent import AgentController
 from service.web.auth import principal
 from service.web.dashboard import DashboardController
+from service.web.exports import ExportController
 from service.web.openapi import FairdropOpenAPIConfig
 from service.web.origin import refuse_cross_origin
 from service.web.problems import EXCEPTION_HANDLERS
@@ -104,6 +105,7 @@ def create_app(
         AgentController,
         SelfServiceController,
         DashboardController,
+        ExportController,
         WebhookController,
         health.healthz,
         health.readyz,
