@@ -258,4 +258,3 @@ def pickup_csv(listing: PickupList) -> str:
         }
         writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
     return out.getvalue()
-
