@@ -21,6 +21,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.infra import metrics
 from service.infra.tasks import background
 
 log = logging.getLogger(__name__)
@@ -49,13 +50,17 @@ def _next_wait(job: Job, sooner: float | None) -> float:
 
 
 async def _attempt(job: Job) -> float | None:
+    """One run, counted (`fairdrop_job_runs_total`)."""
     try:
-        return await job.run()
+        sooner = await job.run()
     except asyncio.CancelledError:
         raise
     except Exception:
+        metrics.count_job(job.name, failed=True)
         log.exception("background job %s failed; next try in %.1fs", job.name, job.every)
         return None
+    metrics.count_job(job.name, failed=False)
+    return sooner
 
 
 async def _own_task(job: Job) -> None:
