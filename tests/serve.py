@@ -68,10 +68,12 @@ def serving(
     env: dict[str, str] | None = None,
     workers: int = 1,
     cli: bool = False,
+    output: IO[str] | None = None,
 ) -> Iterator[str]:
     """Run the real app (granian, `workers` processes); yields its base URL, stops it on
     exit. `env` adds to (or overrides) the variables `server_env` gives it. With `cli`
-    it runs as `fairdrop serve` does (migrations, then granian, a metrics folder)."""
+    it runs as `fairdrop serve` does (migrations, then granian, a metrics folder). Its
+    output goes to `output` when given (a file the test reads), else to a scratch file."""
     port = free_port()
     where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
     if cli:
@@ -79,7 +81,7 @@ def serving(
     else:
         command = [sys.executable, "-m", "granian", "--interface", "asgi", *where, "--no-ws"]
         command.append("service.web.asgi:app")
-    with tempfile.TemporaryFile("w+") as log:
+    with contextlib.nullcontext(output) if output else tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
             command,
             # Where it listens, as `fairdrop serve` tells its workers: links start there.

@@ -34,8 +34,7 @@ def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
     from granian.constants import Interfaces, Loops
 
     _export(settings)
-    given = os.environ.get(metrics.MULTIPROC_ENV)
-    folder = metrics.prepare_dir(given)
+    folder = metrics.prepare_dir(settings.metrics_dir)
     granian = Granian(
         target=target,
         address=settings.host,
@@ -51,7 +50,7 @@ def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
     try:
         granian.serve()
     finally:
-        if given is None:
+        if settings.metrics_dir is None:
             metrics.remove_dir(folder)
 
 

@@ -5,8 +5,9 @@ happy path (`service/web/fastpath.py`), every request counted and timed
 (`service/web/observe.py`).
 """
 
+from service.infra.settings import get_settings
 from service.web.app import create_app
 from service.web.fastpath import FastLane
 from service.web.observe import Observed
 
-app = Observed(FastLane(create_app()))
+app = Observed(FastLane(create_app()), get_settings())
