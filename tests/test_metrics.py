@@ -7,7 +7,9 @@ the launch's numbers read at scrape time.
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,9 +37,6 @@ def value(
     return found.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-_HEALTH, _OK = "fairdrop_http_requests_total", {"route": "health", "status": "200"}
-
-
 def _workers_counted(folder: Path) -> int:
     """How many processes have counted a request (each keeps a counter file of its own)."""
     return len(list(folder.glob("counter_*.db")))
@@ -54,26 +53,30 @@ async def test_one_scrape_reports_every_worker(deps: Deps, tmp_path: Path) -> No
 
 def _scrape_two_workers(base: str, tmp_path: Path, tickets: list[str]) -> None:
     assert not (tmp_path / "counter_1.db").exists()
-    # The start-up's health checks, however many: every scrape has them too.
-    sent = value(samples(httpx.get(f"{base}/metrics").text), _HEALTH, **_OK)
-    for _ in range(500):
+    sent = 0  # readiness checks: nothing else asks for them
+    for _ in range(1000):
         if _workers_counted(tmp_path) == 2:
             break
         with httpx.Client() as fresh:  # a connection of its own: either worker takes it
-            assert fresh.get(f"{base}/healthz").status_code == 200
+            assert fresh.get(f"{base}/readyz").status_code == 200
         sent += 1
+        time.sleep(0.01)  # a retry interval: each worker writes its counts every second
     assert _workers_counted(tmp_path) == 2, "the requests all went to one worker"
     for ticket in tickets:  # answered by the fast lane
         r = httpx.get(f"{base}/api/launches/{L}/queue/status", headers=_bearer(ticket))
         assert r.status_code == 200, r.text
     assert httpx.get(f"{base}/api/launches/{L}/nope/1").status_code == 404
+    expected = {
+        ("fairdrop_http_requests_total", (("route", "ready"), ("status", "200"))): sent,
+        ("fairdrop_http_request_duration_seconds_count", (("route", "ready"),)): sent,
+        ("fairdrop_http_requests_total", (("route", "queueStatus"), ("status", "200"))): 2,
+        ("fairdrop_http_requests_total", (("route", "unmatched"), ("status", "404"))): 1,
+    }
+    _until_counted(base, expected)
     for _ in range(4):  # each scrape lands on either worker, and says the same
         with httpx.Client() as fresh:
             found = samples(fresh.get(f"{base}/metrics").text)
-        assert value(found, "fairdrop_http_requests_total", route="health", status="200") == sent
-        assert value(found, "fairdrop_http_request_duration_seconds_count", route="health") == sent
-        assert value(found, "fairdrop_http_requests_total", route="queueStatus", status="200") == 2
-        assert value(found, "fairdrop_http_requests_total", route="unmatched", status="404") == 1
+        assert {k: found.get(k) for k in expected} == expected
         assert value(found, "fairdrop_launch_registered", launch=L) == 3
         assert value(found, "fairdrop_launch_checked_in", launch=L) == 2
         assert value(found, "fairdrop_launch_selling", launch=L) == 1
@@ -82,6 +85,43 @@ def _scrape_two_workers(base: str, tmp_path: Path, tickets: list[str]) -> None:
         assert value(found, "fairdrop_backend_up", backend="postgres") == 1
         assert value(found, "fairdrop_outbox_pending") >= 0
         assert value(found, "fairdrop_postgres_query_duration_seconds_count", outcome="ok") > 0
+
+
+def _until_counted(base: str, expected: dict[Any, int]) -> None:
+    """Scrape until the counts are `expected`: each worker writes its own every second
+    (`metrics.FLUSH_SECONDS`); at most 10 s, a bound on the wall clock."""
+    deadline = time.monotonic() + 10
+    while True:
+        found = samples(httpx.get(f"{base}/metrics").text)
+        if {k: found.get(k) for k in expected} == expected:
+            return
+        assert time.monotonic() < deadline, {k: found.get(k) for k in expected}
+        time.sleep(0.1)  # a retry interval
+
+
+def test_a_tally_buckets_as_prometheus_client_does() -> None:
+    """The tallies written in one go read as the same observations one by one."""
+    from prometheus_client import CollectorRegistry, Histogram
+
+    bounds = (0.001, 0.01, 0.1)
+    seen = [0.0, 0.0005, 0.001, 0.0010001, 0.01, 0.05, 0.1, 0.2, 5.0, 0.001]
+    direct, tallied = CollectorRegistry(), CollectorRegistry()
+    one = Histogram("t", "t", ("k",), buckets=bounds, registry=direct)
+    tally = metrics._Tally(Histogram("t", "t", ("k",), buckets=bounds, registry=tallied), bounds)
+    for v in seen:
+        one.labels("a").observe(v)
+        tally.add(("a",), v)
+    tally.flush()
+    tally.flush()  # nothing twice
+    by_one = {
+        (s.name, tuple(s.labels.items())): s.value for f in direct.collect() for s in f.samples
+    }
+    by_tally = {
+        (s.name, tuple(s.labels.items())): s.value for f in tallied.collect() for s in f.samples
+    }
+    assert {k: v for k, v in by_tally.items() if not k[0].endswith("_created")} == {
+        k: v for k, v in by_one.items() if not k[0].endswith("_created")
+    }
 
 
 async def test_redis_calls_are_timed_by_script(deps: Deps) -> None:
