@@ -3,7 +3,7 @@
 Every answer carries `X-Request-Id` (a trusted proxy's own, if plain, else a new one),
 problem details repeat it, and with `FAIRDROP_LOG_FORMAT=json` the server writes one
 JSON line per request (the client as `service/web/forwarded.py` resolves it) and per
-sweep.
+run of a background job.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 
 def _until_logged(path: Path, **fields: object) -> dict[str, Any]:
-    """The first JSON line with `fields`, retried for at most 20 s (the sweep's own
+    """The first JSON line with `fields`, retried for at most 20 s (the jobs' own
     pace; a bound on the wall clock, not a wait for a fixed time)."""
     deadline = time.monotonic() + 20
     while True:
@@ -85,7 +85,7 @@ def _check_server(base: str, log: Path, ticket: str) -> None:
     assert r.status_code == 200 and _NEW_ID.fullmatch(r.headers["x-request-id"])
     line = _until_logged(log, request_id=r.headers["x-request-id"])
     assert line["route"] == "queueStatus" and line["client"] == "127.0.0.1"
-    job = _until_logged(log, logger="fairdrop.job", job="sweep")
+    job = _until_logged(log, logger="fairdrop.job", job="holds")
     assert job["outcome"] == "ok" and job["duration_ms"] >= 0
 
 
