@@ -75,7 +75,9 @@ def _scrape_two_workers(base: str, tmp_path: Path, tickets: list[str]) -> None:
     _until_counted(base, expected)
     for _ in range(4):  # each scrape lands on either worker, and says the same
         with httpx.Client() as fresh:
-            found = samples(fresh.get(f"{base}/metrics").text)
+            scraped = fresh.get(f"{base}/metrics")
+        assert scraped.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+        found = samples(scraped.text)
         assert {k: found.get(k) for k in expected} == expected
         assert value(found, "fairdrop_launch_registered", launch=L) == 3
         assert value(found, "fairdrop_launch_checked_in", launch=L) == 2
@@ -127,9 +129,9 @@ def test_a_tally_buckets_as_prometheus_client_does() -> None:
 async def test_redis_calls_are_timed_by_script(deps: Deps) -> None:
     regs = await selling_launch(deps, L, registrations=1)
     key = ("fairdrop_redis_call_duration_seconds_count", (("script", "checkin"),))
-    before = samples(metrics.exposition()[0].decode()).get(key, 0.0)
+    before = samples(metrics.exposition().decode()).get(key, 0.0)
     await check_in(deps, L, regs[0])
-    assert samples(metrics.exposition()[0].decode())[key] > before
+    assert samples(metrics.exposition().decode())[key] > before
 
 
 def _bearer(token: str) -> dict[str, str]:

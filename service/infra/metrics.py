@@ -165,10 +165,11 @@ def flush() -> None:
     _metrics().flush()
 
 
-def exposition(*collectors: Any) -> tuple[bytes, str]:
-    """The text a scrape gets (and its content type): the counters and histograms of
-    every worker (multiprocess mode) or of this one, then `collectors`' metrics."""
-    from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+def exposition(*collectors: Any) -> bytes:
+    """The text a scrape gets (Prometheus text format 0.0.4): the counters and
+    histograms of every worker (multiprocess mode) or of this one, then `collectors`'
+    metrics."""
+    from prometheus_client import CollectorRegistry, generate_latest
     from prometheus_client.multiprocess import MultiProcessCollector
 
     m = _metrics()
@@ -180,7 +181,7 @@ def exposition(*collectors: Any) -> tuple[bytes, str]:
         registry.register(_Forward(m.registry))
     for collector in collectors:
         registry.register(collector)
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return generate_latest(registry)
 
 
 class _Forward:

@@ -24,6 +24,8 @@ from service.web.params import AnyRequest, AppDeps
 
 log = logging.getLogger(__name__)
 
+_TEXT_FORMAT = "text/plain; version=0.0.4"
+
 # Launches whose numbers move (a draft has none yet; an archived launch no longer).
 _LAUNCHES = "SELECT id FROM launches WHERE state NOT IN ('draft', 'archived') ORDER BY id"
 
@@ -142,9 +144,9 @@ async def gather(deps: Deps, watch: QueueWatch | None) -> list[Metric]:
     operation_id="metrics",
     tags=["ops"],
     summary="Prometheus metrics of the whole deployment (all workers)",
-    media_type="text/plain; version=0.0.4",
+    media_type=_TEXT_FORMAT,
 )
 async def metrics(request: AnyRequest, deps: AppDeps) -> Response[bytes]:
     watch: QueueWatch | None = request.app.state.get("watch")
-    body, content_type = proc_metrics.exposition(_Gathered(await gather(deps, watch)))
-    return Response(body, media_type=content_type)
+    body = proc_metrics.exposition(_Gathered(await gather(deps, watch)))
+    return Response(body, media_type=_TEXT_FORMAT)  # Litestar adds `; charset=utf-8`
