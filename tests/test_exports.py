@@ -13,6 +13,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from service.admin import exports
+from service.auth.apikeys import create_key
 from service.deps import Deps
 from service.queue.checkin import check_in, current_rank
 from service.queue.places import drain_places
@@ -92,6 +93,18 @@ async def test_an_unknown_launch_or_no_key_is_refused(
     )
     assert r.status_code == 404
     assert r.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_key_of_another_launch_finds_none(
+    deps: Deps,
+    client: AsyncTestClient,  # type: ignore[type-arg]
+) -> None:
+    await selling_launch(deps, L, registrations=1)
+    other = await create_key(deps.pool, "operator", label="other", launch_id="other")
+    mine = await create_key(deps.pool, "operator", label="mine", launch_id=L)
+    url = f"/api/admin/launches/{L}/exports/registrations.csv"
+    assert (await client.get(url, headers={"X-API-Key": other})).status_code == 404
+    assert (await client.get(url, headers={"X-API-Key": mine})).status_code == 200
 
 
 def test_safe_cell() -> None:

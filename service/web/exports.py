@@ -7,6 +7,7 @@ from litestar.params import FromPath
 from litestar.response import Stream
 
 from service.admin import exports
+from service.errors import NotFound
 from service.web.auth import require_key
 from service.web.params import AnyRequest, AppDeps
 
@@ -14,7 +15,9 @@ _CSV = "text/csv; charset=utf-8"
 
 
 async def _stream(request: AnyRequest, deps: AppDeps, launch_id: str, name: str) -> Stream:
-    await require_key(request, deps, "operator")
+    who = await require_key(request, deps, "operator")
+    if who.launch_id is not None and who.launch_id != launch_id:
+        raise NotFound("No such launch for this key.")  # as the desk's keys are told
     chunks = await exports.export(deps, launch_id, name)
     return Stream(
         chunks,
