@@ -12,11 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import msgspec
+from litestar.testing import AsyncTestClient
 from prometheus_client.parser import text_string_to_metric_families
 
+from service.auth.tokens import ShopperClaims
+from service.clock import FakeClock
 from service.deps import Deps
 from service.infra import metrics
+from service.infra.settings import Settings
 from service.queue.checkin import check_in
+from service.stock.holds import reserve
+from service.web.app import create_app
+from service.web.fastpath import FastLane
+from service.web.observe import Observed
 from tests.serve import selling_launch, serving, tickets_for
 
 L = "metered"
@@ -136,3 +145,29 @@ async def test_redis_calls_are_timed_by_script(deps: Deps) -> None:
 
 def _bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+async def test_the_fast_lanes_confirm_is_counted_as_its_route(
+    settings: Settings, deps: Deps, clock: FakeClock
+) -> None:
+    """The confirm answered beside the framework counts under `confirmHold`, a refusal
+    there too (with its status), as the routed handler's would."""
+    regs = await selling_launch(deps, "fm", units=5, registrations=1, hold_seconds=60)
+    token = deps.signer.sign(ShopperClaims("fm", regs[0], clock.now_ms() + 3_600_000))
+    hold = await reserve(deps, "fm", regs[0], "S1", "K1")
+    app = Observed(
+        FastLane(create_app(msgspec.structs.replace(settings, background=False), clock)), settings
+    )
+
+    def count(status: str) -> float:
+        key = ("fairdrop_http_requests_total", (("route", "confirmHold"), ("status", status)))
+        return samples(metrics.exposition().decode()).get(key, 0.0)
+
+    before = count("201")
+    async with AsyncTestClient(app) as client:  # type: ignore[arg-type]
+        bearer = {"Authorization": f"Bearer {token}"}
+        url = f"/api/launches/fm/holds/{hold.hold_id}/confirm"
+        assert (await client.post(url, headers=bearer)).status_code == 201
+        refused = await client.post("/api/launches/fm/holds/nope/confirm", headers=bearer)
+    assert count("201") == before + 1
+    assert count(str(refused.status_code)) >= 1 and refused.status_code >= 400
