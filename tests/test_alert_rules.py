@@ -8,7 +8,10 @@ matchers, ranges, grouping clauses, functions and keywords.
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +101,27 @@ def test_the_dashboard_uses_only_exported_metrics(scraped: set[str]) -> None:
         names = metric_names(expr)
         assert names, title
         assert names <= scraped, (title, sorted(names - scraped))
+
+
+def test_promtool_reads_the_rules_and_the_dashboards_queries(tmp_path: Path) -> None:
+    """Prometheus's own checker (Debian's `prometheus` package) parses every rule and,
+    as recording rules, every dashboard query; skipped where it is not installed."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        if os.environ.get("FAIRDROP_REQUIRE_PROMTOOL") == "1":
+            pytest.fail("FAIRDROP_REQUIRE_PROMTOOL=1 but no promtool on PATH")
+        pytest.skip("no promtool on PATH (apt-get install prometheus)")
+    queries = [
+        {"record": f"dashboard:query{i}", "expr": re.sub(r"\$__rate_interval", "5m", e)}
+        for i, (_, e) in enumerate(_dashboard_exprs())
+        if not e.startswith("label_values")
+    ]
+    for rule in queries:
+        rule["expr"] = rule["expr"].replace("$launch", ".*")
+    board = tmp_path / "dashboard.yml"
+    board.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": queries}]}))
+    for path in (RULES, board):
+        checked = subprocess.run(
+            [promtool, "check", "rules", str(path)], capture_output=True, text=True, check=False
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
