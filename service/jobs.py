@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from service.admin.launches import advance_due, follow_stock, next_timing_ms
 from service.deps import Deps
-from service.infra import scheduler
+from service.infra import metrics, scheduler
 from service.infra.scheduler import Job, Run
 from service.notify.schedule import run_schedules
 from service.notify.sender import send_pending
@@ -89,7 +89,8 @@ def exclusive_jobs(deps: Deps) -> list[Job]:
 
 
 def process_jobs(watch: QueueWatch) -> list[Job]:
-    """The jobs every process runs: its view of the queues (admission runs with it)."""
+    """The jobs every process runs: its view of the queues (admission runs with it), and
+    writing its metrics where the other workers' scrapes read them."""
 
     async def lotteries() -> None:
         await watch.move_waiting_lists()
@@ -103,7 +104,11 @@ def process_jobs(watch: QueueWatch) -> list[Job]:
     async def counters() -> None:
         await watch.save_counters()
 
+    async def flush_metrics() -> None:
+        metrics.flush()
+
     return [
+        Job("metrics", metrics.FLUSH_SECONDS, flush_metrics, exclusive=False),
         Job("active-launches", LOAD_EVERY_SECONDS, launches, exclusive=False),
         Job("queues", REFRESH_SECONDS, queues, exclusive=False),
         Job("waiting-lists", 1.0, lotteries, exclusive=False),

@@ -67,27 +67,23 @@ def serving(
     startup_timeout: float = 30.0,
     env: dict[str, str] | None = None,
     workers: int = 1,
+    cli: bool = False,
+    output: IO[str] | None = None,
 ) -> Iterator[str]:
     """Run the real app (granian, `workers` processes); yields its base URL, stops it on
-    exit. `env` adds to (or overrides) the variables `server_env` gives it."""
+    exit. `env` adds to (or overrides) the variables `server_env` gives it. With `cli`
+    it runs as `fairdrop serve` does (migrations, then granian, a metrics folder). Its
+    output goes to `output` when given (a file the test reads), else to a scratch file."""
     port = free_port()
-    with tempfile.TemporaryFile("w+") as log:
+    where = ["--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    if cli:
+        command = [sys.executable, "-m", "service", "serve", *where]
+    else:
+        command = [sys.executable, "-m", "granian", "--interface", "asgi", *where, "--no-ws"]
+        command.append("service.web.asgi:app")
+    with contextlib.nullcontext(output) if output else tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "granian",
-                "--interface",
-                "asgi",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-                "--no-ws",
-                "service.web.asgi:app",
-            ],
+            command,
             # Where it listens, as `fairdrop serve` tells its workers: links start there.
             env=server_env(settings)
             | {"FAIRDROP_HOST": "127.0.0.1", "FAIRDROP_PORT": str(port)}

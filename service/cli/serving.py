@@ -12,6 +12,7 @@ import msgspec
 
 from service.cli._base import Subparsers, fail, resolved, with_deps
 from service.deps import Deps
+from service.infra import metrics
 from service.infra.settings import Settings
 
 
@@ -25,12 +26,16 @@ def _export(settings: Settings) -> None:
 
 
 def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
-    """Serve the ASGI app `target` names with granian, as `settings` say."""
+    """Serve the ASGI app `target` names with granian, as `settings` say.
+
+    The workers share one metrics folder (`service.infra.metrics`): the one
+    `PROMETHEUS_MULTIPROC_DIR` names, emptied first, or a temporary one removed after."""
     from granian import Granian
     from granian.constants import Interfaces, Loops
 
     _export(settings)
-    Granian(
+    folder = metrics.prepare_dir(settings.metrics_dir)
+    granian = Granian(
         target=target,
         address=settings.host,
         port=settings.port,
@@ -41,7 +46,12 @@ def serve_app(settings: Settings, target: str = "service.web.asgi:app") -> None:
         # A worker that dies (killed, out of memory) is replaced; without this granian
         # stops the healthy workers too and exits.
         respawn_failed_workers=True,
-    ).serve()
+    )
+    try:
+        granian.serve()
+    finally:
+        if settings.metrics_dir is None:
+            metrics.remove_dir(folder)
 
 
 def _check_port(settings: Settings) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 import asyncpg
 
+from service.infra import metrics
 from service.infra.settings import Settings
 
 # pg_advisory_lock key for "applying migrations" (any stable 64-bit number).
@@ -33,6 +34,11 @@ _SCHEMA = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
 async def _init_connection(con: Conn) -> None:
     await con.set_type_codec("jsonb", encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+    con.add_query_logger(_timed)  # every statement, as asyncpg times it
+
+
+def _timed(query: asyncpg.connection.LoggedQuery) -> None:
+    metrics.observe_postgres(query.elapsed, query.exception is not None)
 
 
 _MARGIN = 1.0

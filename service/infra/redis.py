@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -17,6 +18,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import DataError, NoScriptError, RedisError, ResponseError
 
 from service.errors import Unavailable
+from service.infra import metrics
 from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
 from service.infra.outages import outage
 from service.infra.settings import Settings
@@ -317,7 +319,8 @@ class Scripts:
     Each call is a plain EVALSHA; on NOSCRIPT (a restarted or failed-over Redis, a
     cluster shard that never saw the script) the script is loaded and the call sent
     again. Redis out (down, timing out, BUSY) surfaces as `Unavailable` here
-    (`service.infra.outages`), the one seam between the scripts and the backend.
+    (`service.infra.outages`), the one seam between the scripts and the backend, where
+    each call is timed too (`fairdrop_redis_call_duration_seconds`).
     """
 
     def __init__(self, client: Redis) -> None:
@@ -340,6 +343,7 @@ class Scripts:
         keys packed once (`ScriptHead`): the hold path is this call and little else."""
         script = self._scripts[name]
         send = self._send
+        start = time.perf_counter()
         try:
             if send is None:
                 given = keys.named(script.keys)
@@ -355,6 +359,8 @@ class Scripts:
             return await self._load_and_run(script, keys.named(script.keys), args)
         except RedisError as exc:
             raise script.failed(exc) from exc
+        finally:
+            metrics.observe_redis(name, time.perf_counter() - start)
 
     async def _load_and_run(
         self, script: _Script, keys: tuple[str, ...], args: tuple[str | int | float, ...]
@@ -392,6 +398,7 @@ class Scripts:
         names = script.keys
         results: list[Any] = [None] * len(calls)
         pending = list(range(len(calls)))
+        start = time.perf_counter()
         try:
             for attempt in (1, 2):
                 async with self.client.pipeline(transaction=False) as pipe:
@@ -411,6 +418,8 @@ class Scripts:
                 pending = missing
         except RedisError as exc:
             raise script.failed(exc) from exc
+        finally:
+            metrics.observe_redis(name, time.perf_counter() - start)
         results = [script.failed(r) if isinstance(r, RedisError) else r for r in results]
         if raise_on_error:
             for reply in results:

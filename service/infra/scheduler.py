@@ -17,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from service.infra import logs, metrics
 from service.infra.tasks import background
 
 log = logging.getLogger(__name__)
@@ -49,13 +51,23 @@ def _next_wait(job: Job, sooner: float | None) -> float:
 
 
 async def _attempt(job: Job) -> float | None:
+    """One run, counted (`fairdrop_job_runs_total`) and, with JSON logs, logged: every
+    run of an exclusive job, a failed run of any (each process's own jobs run several
+    times a second)."""
+    began = time.perf_counter()
     try:
-        return await job.run()
+        sooner = await job.run()
     except asyncio.CancelledError:
         raise
-    except Exception:
+    except Exception as exc:
+        metrics.count_job(job.name, failed=True)
+        logs.job(job.name, time.perf_counter() - began, exc)
         log.exception("background job %s failed; next try in %.1fs", job.name, job.every)
         return None
+    metrics.count_job(job.name, failed=False)
+    if job.exclusive:
+        logs.job(job.name, time.perf_counter() - began)
+    return sooner
 
 
 async def _own_task(job: Job) -> None:

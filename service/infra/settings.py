@@ -7,6 +7,7 @@ import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
+from typing import Literal
 from urllib.parse import urlsplit
 
 import msgspec
@@ -111,6 +112,14 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     CIDRs) whose `X-Forwarded-For` / `Forwarded` is believed for the client's address,
     which rate limits go by (`service/web/forwarded.py`). Empty: trust nobody, and take
     the TCP peer's address."""
+    metrics_dir: str | None = msgspec.field(default=None, name="PROMETHEUS_MULTIPROC_DIR")
+    """`PROMETHEUS_MULTIPROC_DIR`: the folder where `fairdrop serve`'s workers keep their
+    metrics for one another (emptied at start); unset, a temporary one
+    (`service/infra/metrics.py`)."""
+    log_format: Literal["text", "json"] = msgspec.field(default="text", name="FAIRDROP_LOG_FORMAT")
+    """`FAIRDROP_LOG_FORMAT`: `text` (log lines for people), or `json`: one JSON object a
+    line, a line for each request and each background job run besides
+    (`service/infra/logs.py`)."""
     rate_limits: bool = msgspec.field(default=True, name="FAIRDROP_RATE_LIMITS")
     """`FAIRDROP_RATE_LIMITS`: per-address and per-ticket limits on sign-up, check-in and
     status (off for load tests)."""

@@ -105,7 +105,10 @@ def _exports(request: AnyRequest, launch_id: str) -> list[tuple[str, str]]:
     """The admin API's CSV exports of a launch, where the app has them: (name, link)."""
     prefix = "/api/admin/launches/{launch_id:str}/exports/"
     return [
-        (r.path.removeprefix(prefix), r.path.replace("{launch_id:str}", launch_id))
+        (
+            r.path.removeprefix(prefix).removesuffix(".csv"),
+            r.path.replace("{launch_id:str}", launch_id),
+        )
         for r in request.app.routes
         if r.path.startswith(prefix) and "{" not in r.path.removeprefix(prefix)
     ]

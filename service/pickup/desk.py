@@ -12,6 +12,7 @@ import msgspec
 from asyncpg import Record
 
 from service import errors, events
+from service.admin.exports import safe_cell
 from service.admin.models import check_years
 from service.auth.apikeys import display_names
 from service.deps import Deps
@@ -255,9 +256,5 @@ def pickup_csv(listing: PickupList) -> str:
             "collected_at": _iso(card.collected_at) or "",
             "collected_by": card.collected_by or "",
         }
-        writer.writerow([_cell(row[c]) for c in CSV_COLUMNS])
+        writer.writerow([safe_cell(row[c]) for c in CSV_COLUMNS])
     return out.getvalue()
-
-
-def _cell(value: str) -> str:
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -13,6 +13,7 @@ from __future__ import annotations
 import msgspec
 
 from service.deps import Deps
+from service.infra import metrics
 from service.infra.db import Conn
 from service.infra.drain import drain_list
 
@@ -45,6 +46,7 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
     (`service/infra/drain.py`); a line copied twice is kept once (`source_id`)."""
 
     async def store(con: Conn, lines: list[str]) -> None:
+        events = [parse_hold_event(line) for line in lines]
         rows = [
             (
                 launch_id,
@@ -54,13 +56,14 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
                 {"hold": e.hold, "store": e.store, "sku": e.sku, "at_ms": e.at_ms},
                 f"{launch_id}:{e.hold}:{e.kind}:{e.at_ms}",
             )
-            for e in map(parse_hold_event, lines)
+            for e in events
         ]
         await con.executemany(
             "INSERT INTO events (launch_id, actor, channel, kind, subject, data, source_id)"
             " VALUES ($1, $2, 'system', $3, $4, $5, $6) ON CONFLICT (source_id) DO NOTHING",
             rows,
         )
+        metrics.count_hold_events(launch_id, (e.kind for e in events))
 
     return await drain_list(
         deps.pool, deps.redis, deps.keys(launch_id).evlog, store, batch=batch, most=most

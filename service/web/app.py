@@ -12,12 +12,11 @@ from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers.base import BaseRouteHandler
-from litestar.types import Message, Scope
 
 from service import jobs
 from service.clock import Clock, SystemClock
 from service.deps import Deps
-from service.infra import db
+from service.infra import db, metrics
 from service.infra.redis import redis_for
 from service.infra.settings import Settings, get_settings
 from service.pages import routes as page_routes
@@ -25,10 +24,12 @@ from service.pages import template_config
 from service.queue.status import QueueWatch
 from service.stock.confirm_batch import ConfirmBatcher
 from service.web import health
+from service.web import metrics as metrics_route
 from service.web.admin import AdminController
 from service.web.agent import AgentController
 from service.web.auth import principal
 from service.web.dashboard import DashboardController
+from service.web.exports import ExportController
 from service.web.openapi import FairdropOpenAPIConfig
 from service.web.origin import refuse_cross_origin
 from service.web.problems import EXCEPTION_HANDLERS
@@ -69,6 +70,7 @@ def _lifespan(settings: Settings, clock: Clock) -> Any:
         finally:
             await redis.aclose()
             await pool.close()
+            metrics.worker_exit()
 
     return lifespan
 
@@ -81,13 +83,6 @@ async def _guard(request: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandle
     deps: Deps = request.app.state.deps
     refuse_cross_origin(request.scope, deps.settings.base_url)
     await refuse_unstorable(request)
-
-
-async def _count_responses(message: Message, scope: Scope) -> None:
-    if message["type"] == "http.response.start":
-        handler = scope.get("route_handler")
-        route = getattr(handler, "operation_id", None) or "unmatched"
-        health.count_response(str(route), int(message["status"]))
 
 
 def create_app(
@@ -110,10 +105,11 @@ def create_app(
         AgentController,
         SelfServiceController,
         DashboardController,
+        ExportController,
         WebhookController,
         health.healthz,
         health.readyz,
-        health.metrics,
+        metrics_route.metrics,
         *page_routes(),
     ]
     handlers += extra_handlers
@@ -127,7 +123,6 @@ def create_app(
         template_config=template_config(),
         lifespan=[_lifespan(settings, clock or SystemClock())],
         request_max_body_size=settings.max_body_bytes,
-        before_send=[_count_responses],
         guards=[_guard],
         openapi_config=FairdropOpenAPIConfig(
             title="fairdrop",

@@ -37,9 +37,10 @@ from litestar.types import HTTPScope, Receive, Scope, Send
 
 from service.errors import FairdropError
 from service.stock.confirm_batch import ConfirmBatcher
-from service.web import health, problems
+from service.web import problems
 from service.web.auth import credentials, read_ticket, registration_of
 from service.web.forwarded import scope_address
+from service.web.observe import name_route
 from service.web.origin import from_elsewhere
 from service.web.queue import answer_status
 from service.web.ratelimit import STATUS_PER_ADDRESS, STATUS_PER_TICKET
@@ -87,7 +88,8 @@ class FastLane:
             return False  # nothing was sent: the routed handler explains it, outages too
         if out.ticket is not None:
             return False  # a fresh ticket goes out as a cookie: the routed handler sets it
-        await _send(send, "queueStatus", 200, _JSON, _encoder.encode(out))
+        name_route(scope, "queueStatus")
+        await _send(send, 200, _JSON, _encoder.encode(out))
         return True
 
     async def _confirm(self, scope: Scope, send: Send, path: str) -> bool:
@@ -103,36 +105,32 @@ class FastLane:
             registration_id = registration_of(confirmer.deps, launch_id, sent.customer_tokens())
         except FairdropError:
             return False  # nothing has happened yet: the routed handler explains it
+        name_route(scope, "confirmHold")
         try:
             reservation = await confirmer.confirm(
                 launch_id, registration_id, hold_id, channel=sent.channel
             )
         except Exception as exc:
-            await _send_problem(send, "confirmHold", problems.exception_parts("POST", path, exc))
+            await _send_problem(send, problems.exception_parts("POST", path, exc))
         else:
             body = _encoder.encode(reservation_out(reservation))
-            await _send(send, "confirmHold", 201, _JSON, body)
+            await _send(send, 201, _JSON, body)
         return True
 
 
-async def _send_problem(
-    send: Send, route: str, parts: tuple[dict[str, Any], dict[str, str] | None]
-) -> None:
+async def _send_problem(send: Send, parts: tuple[dict[str, Any], dict[str, str] | None]) -> None:
     body, headers = parts
     extra = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    await _send(send, route, body["status"], _PROBLEM, _encoder.encode(body), extra)
+    await _send(send, body["status"], _PROBLEM, _encoder.encode(body), extra)
 
 
 async def _send(
     send: Send,
-    route: str,
     status: int,
     media_type: bytes,
     body: bytes,
     headers: list[tuple[bytes, bytes]] | None = None,
 ) -> None:
-    """Answer, counted under the routed handler's operation id (as the app counts it)."""
-    health.count_response(route, status)
     await send(
         {
             "type": "http.response.start",

@@ -51,6 +51,13 @@ def scope_address(scope: Scope, trusted: tuple[Network, ...]) -> str:
     return str(here)
 
 
+def from_trusted(scope: Scope, trusted: tuple[Network, ...]) -> bool:
+    """Whether the request's TCP peer is a trusted proxy."""
+    client = scope.get("client")
+    here = _address(client[0]) if client else None
+    return here is not None and _within(here, trusted)
+
+
 def _within(address: Address, networks: tuple[Network, ...]) -> bool:
     return any(address in n for n in networks)
 

@@ -38,6 +38,10 @@ PROBLEM: dict[str, Any] = {
         "status": {"type": "integer", "description": "The HTTP status, again."},
         "detail": {"type": "string", "description": "What went wrong this time, in words."},
         "instance": {"type": "string", "description": "The path asked for."},
+        "request_id": {
+            "type": "string",
+            "description": "The request's id, as in the `X-Request-Id` header (and the logs).",
+        },
     },
     "required": ["type", "title", "status", "detail", "instance"],
     "additionalProperties": True,

@@ -18,6 +18,7 @@ from service.errors import (
     FieldError,
     InvalidRequest,
 )
+from service.infra.logs import REQUEST_ID
 from service.infra.outages import outage
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def problem_parts(
         # A path may hold what JSON cannot spell (a lone surrogate): shown as "?".
         "instance": path if path.isascii() else path.encode("utf-8", "replace").decode(),
     }
+    if (request_id := REQUEST_ID.get()) is not None:
+        body["request_id"] = request_id  # as in the answer's X-Request-Id header
     body |= {k: v for k, v in extra.items() if k not in body}
     retry = extra.get("retry_after", 1 if status == 503 else None)
     return body, None if retry is None else {"Retry-After": str(retry)}

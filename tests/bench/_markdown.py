@@ -53,6 +53,11 @@ FIGURES: dict[str, Callable[[Result], str]] = {
         f"{_n(r['units'])} units: {r['rebuild_s']} s to rebuild vs {r['read_s']} s to read; "
         f"{_n(r['redis_stock_bytes'])} B of Redis"
     ),
+    "export": lambda r: (
+        f"{_n(r['large']['rows'])} rows in {r['large']['seconds']} s"
+        f" ({_n(r['large']['rows_per_s'])}/s), worker RSS +{r['large']['rss_rise_mb']} MB vs"
+        f" {_n(r['small']['rows'])} in {r['small']['seconds']} s, +{r['small']['rss_rise_mb']} MB"
+    ),
 }
 
 

@@ -10,6 +10,7 @@
     python tests/bench/run.py reserve-ir  # reserve's ratio in CPU instructions (callgrind)
     python tests/bench/run.py rebuild   # rebuild 600k units ÷ their Postgres read; Redis bytes
     python tests/bench/run.py webhooks  # webhook deliveries/s ÷ the same signed POSTs from httpx
+    python tests/bench/run.py export    # 10⁶-row registrations.csv: RSS rise ÷ a 10⁵-row one's
     python tests/bench/run.py all --markdown  # every bench, then one Markdown table of them
     python tests/bench/run.py table FILE      # that table from saved result lines
 
@@ -45,6 +46,7 @@ from _env import (
     say,
     serving,
 )
+from _export_bench import bench_export
 from _instructions import bench_reserve_instructions
 from _join_bench import bench_join
 from _load import Load, LoadResult, combine, cpu_ratio, drive, ensure_wrk, paired
@@ -318,6 +320,7 @@ BENCHES = {
     "reserve-ir": bench_reserve_instructions,
     "rebuild": bench_rebuild,
     "webhooks": bench_webhooks,
+    "export": bench_export,
 }
 
 
@@ -370,7 +373,7 @@ def main() -> None:
         type=int,
         default=None,
         help="poll: checked in (10,000); draw: drawn (1,000,000); join: registrations"
-        " (200,000); webhooks: events a round (5,000)",
+        " (200,000); webhooks: events a round (5,000); export: rows (1,000,000)",
     )
     parser.add_argument("--small", type=int, default=1_000, help="poll-scale: the small queue")
     parser.add_argument("--large", type=int, default=1_000_000, help="poll-scale: the large one")
