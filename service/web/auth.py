@@ -14,7 +14,7 @@ from service.auth.apikeys import Principal, Role, authenticate
 from service.auth.signin import session_principal
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.errors import Unauthorized
+from service.errors import NotFound, Unauthorized
 from service.pickup.windows import now_of
 from service.queue import tickets
 from service.queue.admission import shopper_claims
@@ -99,18 +99,21 @@ def credentials(scope: Scope) -> Credentials:
 
 
 def requires(*roles: Role) -> Guard:
-    """A guard: the caller's key (`require_key`) has one of `roles` (admin has them all).
+    """A guard: the caller's key (`require_key`) has one of `roles` (admin has them all);
+    a key made for one launch finds no other in the path.
     Handlers read it as their `who` parameter (`principal`). Guards of a controller and
     of its handler both run; the key is looked up once."""
 
     async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         known: Principal | None = connection.state.get(_PRINCIPAL)
         if known is None:
-            connection.state[_PRINCIPAL] = await require_key(
-                connection, connection.app.state.deps, *roles
-            )
+            known = await require_key(connection, connection.app.state.deps, *roles)
+            connection.state[_PRINCIPAL] = known
         else:
             known.require(*roles)
+        launch_id = connection.path_params.get("launch_id")
+        if known.launch_id is not None and launch_id is not None and known.launch_id != launch_id:
+            raise NotFound("No such launch for this key.")  # another launch, as far as it knows
 
     return guard
 
