@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import subprocess
 import sys
@@ -18,11 +19,13 @@ from pathlib import Path
 import pytest
 
 from service.infra.settings import Settings
-from service.rehearse import measures, nginx
+from service.rehearse import desk, measures, nginx
 from service.rehearse.analyse import INVARIANTS, server_errors
+from service.rehearse.desk import Pace, codes_per_desk, sample
 from service.rehearse.journey import Answer, retry_in
 from service.rehearse.monitor import Sample
 from service.rehearse.records import Journey, Poll
+from service.web.ratelimit import LOOKUPS_PER_KEY
 
 SEED = 1811
 SMALL = [
@@ -83,6 +86,8 @@ def test_a_small_rehearsal_keeps_every_invariant(base_settings: Settings, tmp_pa
     assert done.returncode == 0, done.stderr[-4000:]
     assert summary["shoppers"] == 240 and summary["confirmed"] > 0
     assert 0 < summary["confirmed"] - summary["cancelled"] <= 24
+    assert summary["never_checked_in"] == 0 and summary["desk_refused_429"] == 0
+    assert summary["collected"] > 0
     page = Path(summary["report"]).read_text()
     assert "http://" not in page.split("<svg", 1)[0] and "<script" not in page  # offline
     titles = re.findall(r"<text[^>]*>([^<]*)</text>", page)
@@ -174,3 +179,21 @@ def test_a_spike_turned_away_with_retry_after_is_retried_until_the_stop() -> Non
 def test_a_503_is_counted_apart_from_the_services_failures() -> None:
     assert server_errors([200, 503, 503, 429, 0]) == 0
     assert server_errors([500, 502, 504, 503]) == 3
+
+
+def test_the_desk_keeps_to_the_staff_limit_on_its_side() -> None:
+    pace = Pace(rate=2.0, burst=30.0)
+    pace.last = 0.0
+    assert [pace.delay(0.0) for _ in range(30)] == [0.0] * 30  # the burst at once
+    assert pace.delay(0.0) == 0.5  # then two a second
+    assert pace.delay(0.5) == 0.5
+
+
+def test_each_store_collects_what_its_desks_manage_at_the_limit() -> None:
+    per_desk = codes_per_desk(desk.BUDGET_S)
+    assert per_desk == int((LOOKUPS_PER_KEY.burst + LOOKUPS_PER_KEY.rate * desk.BUDGET_S) // 2)
+    codes = {"big": [f"B{i}" for i in range(1000)], "small": [f"S{i}" for i in range(10)]}
+    keys = {"big": ["k1", "k2"], "small": ["k3", "k4"]}
+    chosen = sample(codes, keys, random.Random(1))
+    assert len(chosen["big"]) == 2 * per_desk < 500
+    assert len(chosen["small"]) == 5

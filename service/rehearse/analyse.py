@@ -153,6 +153,7 @@ def summarise(e: Evidence) -> dict[str, object]:
             m.percentile([p.late_s for j in journeys for p in j.polls], 99), 2
         ),
         "collected": e.desk.collected if e.desk else 0,
+        "desk_refused_429": sum(n for k, n in desk if k.endswith(" 429")),
         "no_shows_released": e.desk.no_shows_released if e.desk else None,
         "outcomes": dict(outcomes.most_common()),
         "unexpected_answers": dict(notes(e).most_common(20)),
