@@ -217,6 +217,7 @@ def _watch(
         now = time.time()
         requests = sum(p.requests for p in latest.values())
         errors = sum(p.errors for p in latest.values())
+        away = sum(p.turned_away for p in latest.values())
         phases: dict[str, int] = {}
         for p in latest.values():
             for name, n in p.phases.items():
@@ -232,7 +233,7 @@ def _watch(
             f"{state:<19} t{now - timeline.sale_starts_at:+5.0f}s"
             f"  asleep {phases.get('asleep', 0)} waiting {phases.get('waiting', 0)}"
             f" admitted {phases.get('admitted', 0)} done {phases.get('done', 0)}"
-            f"  {rate:5.0f} req/s  errors {errors}  {stock}"
+            f"  {rate:5.0f} req/s  errors {errors} turned away {away}  {stock}"
         )
     for proc, _ in procs:
         proc.wait()
