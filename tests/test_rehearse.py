@@ -191,7 +191,9 @@ def test_the_desk_keeps_to_the_staff_limit_on_its_side() -> None:
 
 def test_each_store_collects_what_its_desks_manage_at_the_limit() -> None:
     per_desk = codes_per_desk(desk.BUDGET_S)
-    assert per_desk == int((LOOKUPS_PER_KEY.burst + LOOKUPS_PER_KEY.rate * desk.BUDGET_S) // 2)
+    pace, limit = Pace(), LOOKUPS_PER_KEY  # a little under the limit
+    assert pace.rate < limit.rate and pace.burst < limit.burst
+    assert per_desk == int((desk.BURST + desk.RATE * desk.BUDGET_S) // 2)
     codes = {"big": [f"B{i}" for i in range(1000)], "small": [f"S{i}" for i in range(10)]}
     keys = {"big": ["k1", "k2"], "small": ["k3", "k4"]}
     chosen = sample(codes, keys, random.Random(1))
