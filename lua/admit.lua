@@ -4,12 +4,13 @@
 --   free units (no point admitting people to nothing). Ranks admitted now get a window
 --   to place a hold; windows past their time lapse and free their capacity.
 --   A rank given up (left) is passed by: it takes no window, room or unit.
--- KEYS: meta free fresh held qmeta window shopping left
+-- KEYS: meta free fresh held qmeta window shopping left leftpre
 -- ARGV: 1 now_ms
 -- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
 --   restored_ms (when queue_restore last rebuilt this queue, 0 = never), rate_milli (set),
 --   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling),
---   nleft (ranks given up so far), loaded (1: the launch's stock is in Redis)}.
+--   nleft (ranks given up so far), loaded (1: the launch's stock is in Redis),
+--   nleftpre (registrations that left the pre-queue, until the draw gives up their ranks)}.
 local now = tonumber(ARGV[1])
 
 local function num(field, default) return tonumber(redis.call('HGET', K_QMETA, field) or default) end
@@ -69,4 +70,4 @@ redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', n
   'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
 return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
   num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0,
-  nleft, loaded and 1 or 0}
+  nleft, loaded and 1 or 0, redis.call('SCARD', K_LEFTPRE)}

@@ -12,7 +12,7 @@ local rank = redis.call('HGET', K_QPOS, reg)
 if not rank then return {'not-in-queue'} end
 rank = tonumber(rank)
 if rank < 0 then
-  redis.call('SADD', K_LEFTPRE, reg)
+  if redis.call('SADD', K_LEFTPRE, reg) == 0 then return {'ok', -1, 'left'} end
   return {'ok', -1, 'prequeue'}
 end
 if redis.call('ZSCORE', K_LEFT, rank) then return {'ok', rank, 'left'} end

@@ -14,7 +14,7 @@ from service.clock import SystemClock
 from service.deps import Deps
 from service.queue.registrations import issue_token
 from tests.browser import Browser, browser, no_script_errors, shoot
-from tests.serve import selling_launch, serving
+from tests.serve import advance, selling_launch, serving, stocked_launch
 
 __all__ = ["browser", "no_script_errors"]  # fixtures used by name
 
@@ -163,3 +163,35 @@ async def test_a_turn_handed_back_from_the_page_lets_the_next_in(
 
     kinds = await deps.pool.fetch("SELECT data FROM events WHERE kind = 'queue.left'")
     assert [r["data"] for r in kinds] == [{"rank": 0, "from": "turn"}]
+
+
+async def test_leaving_the_prequeue_on_one_device_shows_left_on_the_other(
+    deps: Deps, browser: Browser, no_script_errors: None
+) -> None:
+    """Before the draw: the shopper leaves on their phone; the page still open on their
+    laptop says they left (not "checked in, the order is drawn when the sale starts")."""
+    deps.clock = SystemClock()
+    regs = await stocked_launch(deps, L, units=3, registrations=2)
+    await _dress(deps, preferred="S1")
+    await advance(deps, L, "checkin_open")
+
+    with serving(deps.settings) as base:
+        phone = await _signed_in(deps, browser, base, regs[0])
+        laptop = await _signed_in(deps, browser, base, regs[0])
+
+        async def journey() -> None:
+            await phone.goto(f"/launches/{L}/queue")
+            await expect(phone.locator("#view-prequeue")).to_be_visible()
+            await laptop.goto(f"/launches/{L}/queue")
+            await expect(laptop.locator("#view-prequeue")).to_be_visible()
+
+            await phone.get_by_role("button", name="Leave the queue").click()
+            await phone.get_by_role("button", name="Yes, leave").click()
+            await expect(phone.locator("#view-left")).to_be_visible()
+
+            await expect(laptop.locator("#view-left")).to_be_visible()
+            await expect(laptop.locator("#view-left")).to_contain_text("cannot queue again")
+            await expect(laptop.locator("#view-prequeue")).to_be_hidden()
+            await shoot(laptop, "56-left-the-prequeue-elsewhere")
+
+        await browser.run(journey())

@@ -12,6 +12,7 @@ from service import errors
 from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.clock import FakeClock
+from service.customers import selfservice
 from service.deps import Deps
 from service.queue import checkin, lifecycle, places, registrations, tickets
 from service.queue.leave import leave
@@ -77,7 +78,12 @@ async def test_a_place_left_in_line_is_passed_by(deps: Deps, clock: FakeClock) -
     await leave(deps, L, regs[1], channel="app")  # waiting, one ahead
     await leave(deps, L, regs[2], channel="app")
     await _tick(watch, clock, 0.2)
-    assert [(await watch.status(c)).state for c in claims] == ["admitted", "left", "left", "waiting"]
+    assert [(await watch.status(c)).state for c in claims] == [
+        "admitted",
+        "left",
+        "left",
+        "waiting",
+    ]
 
     hold = await holds.reserve(deps, L, regs[0], "S1", "K1", rank=0)
     await holds.release(deps, L, regs[0], hold.hold_id)
@@ -129,11 +135,34 @@ async def test_the_prequeue_can_be_left_before_the_draw(deps: Deps, clock: FakeC
 
     with pytest.raises(errors.LeftQueue):
         await checkin.check_in(deps, L, regs[2])
-    drawn = [tickets.read(deps, (await checkin.check_in(deps, L, r)).ticket, L)
-             for r in regs if r != regs[2]]
+    drawn = [
+        tickets.read(deps, (await checkin.check_in(deps, L, r)).ticket, L)
+        for r in regs
+        if r != regs[2]
+    ]
     assert {(await watch.status(c)).state for c in drawn} == {"admitted"}
     snap = watch.snapshots[L]
     assert (snap.admitted, snap.active, snap.left) == (6, 5, 1)
+
+
+async def test_leaving_the_prequeue_shows_left_on_every_ticket_before_the_draw(
+    deps: Deps, clock: FakeClock
+) -> None:
+    regs, claims = await _queue(deps, 3, admit_rate=50.0, active_cap=100)
+    watch = QueueWatch(deps)
+    await _tick(watch, clock)
+    assert (await watch.status(claims[1])).state == "prequeue"
+    assert await leave(deps, L, regs[1], channel="web") is None  # on one device
+    assert await leave(deps, L, regs[1], channel="app") is None  # and again on another
+    await _tick(watch, clock)
+
+    # The ticket another device holds (or another process reads) says so, not "prequeue".
+    assert [(await watch.status(c)).state for c in claims] == ["prequeue", "left", "prequeue"]
+    assert (await QueueWatch(deps).status(claims[1])).state == "left"
+    mine = await selfservice.view(deps, L, regs[1], QueueWatch(deps))  # "My registration"
+    assert mine.queue is not None and mine.queue.state == "left"
+    n = await deps.pool.fetchval("SELECT count(*) FROM events WHERE kind = 'queue.left'")
+    assert n == 1, "leaving the pre-queue twice is leaving once"
 
 
 async def test_a_rebuilt_queue_keeps_the_places_given_up(deps: Deps, clock: FakeClock) -> None:
@@ -157,7 +186,8 @@ async def test_a_rebuilt_queue_keeps_the_places_given_up(deps: Deps, clock: Fake
 
 
 async def test_leaving_over_http_and_coming_back(
-    client: AsyncTestClient, admin_key: str  # type: ignore[type-arg]
+    client: AsyncTestClient,
+    admin_key: str,  # type: ignore[type-arg]
 ) -> None:
     admin = {"Authorization": f"Bearer {admin_key}"}
     base = f"/api/admin/launches/{L}"
@@ -177,13 +207,20 @@ async def test_leaving_over_http_and_coming_back(
     )
     assert r.status_code == 200, r.text
     api = f"/api/launches/{L}/queue"
-    assert (await client.post(f"{api}/checkin", headers=shopper)).status_code == 200
+    r = await client.post(f"{api}/checkin", headers=shopper)
+    assert r.status_code == 200
     assert "fd_ticket" in client.cookies
+    other_device = {"Authorization": f"Bearer {r.json()['ticket']}"}
+    r = await client.get(f"{api}/status", headers=other_device)
+    assert r.json()["status"]["state"] == "prequeue"
 
     r = await client.post(f"{api}/leave", headers=shopper)
 
     assert r.status_code == 200, r.text
     assert r.json()["status"]["state"] == "left"
+    # The ticket another device keeps: "left" before the draw too, never "prequeue".
+    r = await client.get(f"{api}/status", headers=other_device)
+    assert r.json()["status"]["state"] == "left", r.text
     assert "fd_ticket" not in client.cookies
     r = await client.post(f"{api}/checkin", headers=shopper)
     assert r.status_code == 409

@@ -28,6 +28,7 @@ from service.pickup import desk
 from service.pickup.windows import release_no_shows
 from service.queue import signup
 from service.queue.checkin import check_in
+from service.queue.leave import leave
 from service.queue.places import drain_places
 from service.queue.registrations import import_registrations, list_registrations
 from service.queue.status import QueueWatch
@@ -102,10 +103,12 @@ async def test_every_event_type_arrives_signed_and_verifiable(deps: Deps, clock:
         await launches.transition(deps, L, Transition(action="advance", to="selling"), **ACTOR)
         for reg in (r1, r2, r3):  # the waiting room: checked in, then admitted
             await check_in(deps, L, reg)
+        await check_in(deps, L, newcomer)  # checked in, then left before their turn
+        await leave(deps, L, newcomer, channel="web")
         watch = QueueWatch(deps)
         await watch.refresh(L)
         clock.advance(1)
-        assert (await watch.refresh(L)).admitted == 3
+        assert (await watch.refresh(L)).admitted == 4  # the place given up is passed by
 
         async def confirmed(reg: int, store: str = "S1") -> int:
             hold = await holds.reserve(deps, L, reg, store, "K1")
@@ -145,7 +148,9 @@ async def test_every_event_type_arrives_signed_and_verifiable(deps: Deps, clock:
         assert by_type["registration.verified"].data.customer.email == "late@example.com"  # type: ignore[union-attr]
         assert by_type["launch.sold_out"].launch_id == L
         placed = [e for e in events if e.__struct_config__.tag == "queue.checked_in"]
-        assert sorted(e.data.place for e in placed) == [1, 2, 3]  # type: ignore[union-attr]
+        assert sorted(e.data.place for e in placed) == [1, 2, 3, 4]  # type: ignore[union-attr]
+        left = by_type["queue.left"].data
+        assert (left.place, left.stage, left.customer.email) == (4, "waiting", "late@example.com")  # type: ignore[union-attr]
         # A receiver holding another secret refuses every one of them.
         with pytest.raises(WebhookVerificationError):
             Webhook(endpoints.new_secret()).verify(got[0].body, got[0].headers)

@@ -21,9 +21,7 @@ _REFUSED = {
 }
 
 
-async def leave(
-    deps: Deps, launch_id: str, registration_id: int, *, channel: str
-) -> int | None:
+async def leave(deps: Deps, launch_id: str, registration_id: int, *, channel: str) -> int | None:
     """Give up the registration's place (or unused turn); the same if done before.
     Returns the rank given up (None from the pre-queue: the draw has not ranked it).
     The audit trail says from where: the pre-queue, waiting in line, or a turn."""
@@ -35,7 +33,7 @@ async def leave(
         raise errors.NotFound("This registration has not checked in to the waiting room.")
     rank, how = int(reply[1]), str(reply[2])
     if how == "left":
-        return rank  # left before: nothing new to record
+        return None if rank < 0 else rank  # left before: nothing new to record
     await events.record(
         deps.pool,
         launch_id=launch_id,

@@ -62,6 +62,8 @@ class Snapshot(msgspec.Struct, frozen=True):
     """Places given up so far (`lua/leave.lua`)."""
     loaded: bool = True
     """Redis has the launch's stock (a Redis that lost it has not rebuilt it yet)."""
+    left_prequeue: int = 0
+    """Registrations that left the pre-queue (until the draw gives up their ranks)."""
 
 
 class QueueStatus(msgspec.Struct, frozen=True, kw_only=True):
@@ -121,6 +123,7 @@ def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
         admitting=int(str(admitting)) == 1,
         left=int(str(left)),
         loaded=int(str(loaded)) == 1,
+        left_prequeue=int(str(reply[16])) if len(reply) > 16 else 0,
     )
 
 
@@ -207,6 +210,8 @@ class QueueWatch:
         self.launches: list[str] | None = None  # active launches, as last loaded
         # Per launch: the ranks given up, as far as learnt (the count learnt so far).
         self._left: dict[str, tuple[int, set[int]]] = {}
+        # Per launch: the registrations that left the pre-queue (their count, them).
+        self._left_pre: dict[str, tuple[int, set[int]]] = {}
         # Per launch: when (ms) the admitted count changed, and to what, oldest first.
         self._times: dict[str, deque[int]] = {}
         self._counts: dict[str, deque[int]] = {}
@@ -233,6 +238,9 @@ class QueueWatch:
         self.snapshots[launch_id] = snap
         if snap.left != self._left.get(launch_id, (0, None))[0]:
             await self._learn_left(launch_id, snap.left)
+        if snap.left_prequeue != self._left_pre.get(launch_id, (0, None))[0]:
+            members = await self.deps.redis.smembers(self.deps.keys(launch_id).leftpre)
+            self._left_pre[launch_id] = (snap.left_prequeue, {int(m) for m in members})
         times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
         counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
         if not counts or counts[-1] != snap.admitted:
@@ -257,9 +265,14 @@ class QueueWatch:
         ranks.update(int(rank) for rank, _ in new)
         self._left[launch_id] = (max([seen, *(int(score) for _, score in new)]), ranks)
 
-    def has_left(self, launch_id: str, rank: int) -> bool:
-        known = self._left.get(launch_id)
-        return known is not None and rank in known[1]
+    def has_left(self, claims: TicketClaims) -> bool:
+        """The ticket's holder gave their place up (in line, in a turn, or from the
+        pre-queue: then the ticket has no rank, and the draw has not given it up yet)."""
+        if claims.rank == PREQUEUE:
+            known = self._left_pre.get(claims.launch_id)
+            return known is not None and claims.registration_id in known[1]
+        known = self._left.get(claims.launch_id)
+        return known is not None and claims.rank in known[1]
 
     def pace(self, launch_id: str) -> Pace | None:
         """Admission's measured pace (None until measured, or while it does not run)."""
@@ -292,7 +305,7 @@ class QueueWatch:
             claims.launch_id in self.closed,
             self.pace(claims.launch_id),
             self.sale_starts.get(claims.launch_id),
-            self.has_left(claims.launch_id, claims.rank),
+            self.has_left(claims),
         )
         if status.state in ("admitted", "lapsed"):
             # Memory cannot see a turn that ended early or goes on after a confirmation:

@@ -13,6 +13,13 @@ from service.rehearse.records import KIND, Journey
 INVARIANTS = ("oversold", "double_booked", "errors_5xx", "fairness_inversions")
 
 
+def server_errors(statuses: list[int]) -> int:
+    """Answers that are the service failing: a 5xx other than 503. A 503 is the service
+    (or nginx in front of it) turning a request away with `Retry-After` while it is
+    busy or a backend is down, which shoppers retry; the summary counts those apart."""
+    return sum(1 for s in statuses if 500 <= s <= 599 and s != 503)
+
+
 def sale_started_at(e: Evidence) -> float:
     """When the launch entered `selling` (its audit trail; else when the monitor first
     saw it selling; else the scheduled time)."""
@@ -85,10 +92,14 @@ def summarise(e: Evidence) -> dict[str, object]:
     holds = m.latencies(calls, KIND["hold"])
     confirms = m.latencies(calls, KIND["confirm"])
     span = int(max((c.t for c in calls), default=started) - min((c.t for c in calls), default=0))
-    peak = max(m.per_second((c.t for c in calls), min((c.t for c in calls), default=0), span + 1),
-               default=0)
+    peak = max(
+        m.per_second((c.t for c in calls), min((c.t for c in calls), default=0), span + 1),
+        default=0,
+    )
     ranks = [j.rank for j in journeys if j.rank is not None]
-    desk_5xx = sum(n for k, n in (e.desk.answers.items() if e.desk else []) if k[-3] == "5")
+    desk = e.desk.answers.items() if e.desk else []
+    desk_5xx = sum(n for k, n in desk if server_errors([int(k.rsplit(" ", 1)[-1])]))
+    statuses = [c.status for c in calls]
     drawn = o.mode != "fifo"
     cpu = sizing.cpu_per_request(e)
     outcomes = Counter(j.outcome for j in journeys)
@@ -108,8 +119,14 @@ def summarise(e: Evidence) -> dict[str, object]:
         "sold_out_after_s": m.rounded(sold - started) if sold else None,
         "oversold": oversold,
         "double_booked": double,
-        "errors_5xx": sum(1 for c in calls if 500 <= c.status <= 599) + desk_5xx,
-        "no_response": sum(1 for c in calls if c.status == 0),
+        "errors_5xx": server_errors(statuses) + desk_5xx,
+        "turned_away_503": statuses.count(503),
+        "no_response": statuses.count(0),
+        "never_checked_in": sum(
+            1
+            for j in journeys
+            if j.arrived_at and j.checked_in_at is None and j.outcome != "not_invited"
+        ),
         "fairness_inversions": m.inversions(journeys),
         "draw_rank_mismatches": m.rank_mismatches(journeys, e.draw_order, e.prepared.public_ids),
         "duplicate_ranks": len(ranks) - len(set(ranks)),
@@ -136,6 +153,7 @@ def summarise(e: Evidence) -> dict[str, object]:
             m.percentile([p.late_s for j in journeys for p in j.polls], 99), 2
         ),
         "collected": e.desk.collected if e.desk else 0,
+        "desk_refused_429": sum(n for k, n in desk if k.endswith(" 429")),
         "no_shows_released": e.desk.no_shows_released if e.desk else None,
         "outcomes": dict(outcomes.most_common()),
         "unexpected_answers": dict(notes(e).most_common(20)),

@@ -43,7 +43,7 @@ class Botting:
         )
         label = f"{kind} {answer.status}"
         self.r.answers[label] = self.r.answers.get(label, 0) + 1
-        if answer.status >= 500 or answer.status == 0:
+        if answer.status == 0 or (answer.status >= 500 and answer.status != 503):
             self.r.notes.append(f"{label} {problem(answer)}".strip())
         return answer
 

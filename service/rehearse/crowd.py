@@ -66,6 +66,7 @@ class Crowd:
         self.bots = [BotResult(index=b.index, kind=b.kind) for b in plan.bots]
         self.calls: list[Call] = []
         self.errors = 0
+        self.turned_away = 0
         self.finished = 0
         self._next_shopper = 0
         self._next_bot = 0
@@ -85,7 +86,7 @@ class Crowd:
         for j in self.journeys:
             phases[PHASES.get(j.outcome, "done")] += 1
         return Progress(t=time.time(), phases=phases, requests=len(self.calls),
-                        errors=self.errors, cpu_s=cpu_s)
+                        errors=self.errors, turned_away=self.turned_away, cpu_s=cpu_s)
 
 
 class _Http:
@@ -120,7 +121,9 @@ class _Http:
             retry = reply.headers.get("retry-after") if reply.headers else None
         ms = (time.perf_counter() - began) * 1000
         self.crowd.calls.append(Call(sent, KIND[kind], status, round(ms, 2), bot))
-        if status == 0 or status >= 500:
+        if status == 503:
+            self.crowd.turned_away += 1
+        elif status == 0 or status >= 500:
             self.crowd.errors += 1
         decoded: object = None
         if raw and "json" in kind_header:

@@ -18,9 +18,12 @@ PATIENCE_S = 20.0
 TURNS = 5
 """Admitted again after every store was out: tries at most this many turns."""
 RETRY_FOR_S = 60.0
-"""A request the service asks to repeat (429/503) is repeated for this long at most,
-as the waiting room's page does: waiting as `Retry-After` says."""
+"""A request that failed without guidance (no answer, a 5xx other than 503) is repeated
+for this long at most. One the service asks to repeat (429, or 503 with `Retry-After`,
+as nginx answers a spike it turns away) is repeated until the rehearsal stops, waiting
+as `Retry-After` says: the waiting room's page does the same."""
 RETRYABLE = (0, 429, 500, 502, 503, 504)
+POLITE = (429, 503)
 
 
 class Answer(NamedTuple):
@@ -29,14 +32,32 @@ class Answer(NamedTuple):
     retry_after: float | None
 
 
+def retry_in(answer: Answer, first_sent: float, now: float) -> float | None:
+    """Seconds to wait before repeating `answer`'s request (None: do not repeat)."""
+    if answer.status not in RETRYABLE:
+        return None
+    if answer.status in POLITE and answer.retry_after is not None:
+        return answer.retry_after
+    if now - first_sent > RETRY_FOR_S:
+        return None
+    return answer.retry_after or 1.0
+
+
 class Client(Protocol):
     """The crowd's HTTP and clock, as a journey sees them."""
 
     stop_at: float
 
     def call(
-        self, kind: str, method: str, path: str, *, token: str | None, address: str,
-        body: object | None = None, bot: bool = False,
+        self,
+        kind: str,
+        method: str,
+        path: str,
+        *,
+        token: str | None,
+        address: str,
+        body: object | None = None,
+        bot: bool = False,
     ) -> Answer: ...
 
 
@@ -58,19 +79,28 @@ def pause(client: Client, seconds: float) -> bool:
 
 
 def retrying(
-    client: Client, journey: Journey | None, kind: str, method: str, path: str, *,
-    token: str | None, address: str, body: object | None = None, bot: bool = False,
+    client: Client,
+    journey: Journey | None,
+    kind: str,
+    method: str,
+    path: str,
+    *,
+    token: str | None,
+    address: str,
+    body: object | None = None,
+    bot: bool = False,
 ) -> Answer:
-    """A call repeated while the service asks to come back (429/503 with Retry-After)
-    or gave no answer; a 5xx other than 503 is noted, then retried too."""
-    give_up = time.time() + RETRY_FOR_S
+    """A call repeated while `retry_in` says so; a 5xx other than 503 (or no answer)
+    is noted, then retried too."""
+    first = time.time()
     while True:
         answer = client.call(kind, method, path, token=token, address=address, body=body, bot=bot)
         if answer.status not in RETRYABLE:
             return answer
-        if journey is not None and answer.status not in (429, 503):
+        if journey is not None and answer.status not in POLITE:
             journey.notes.append(describe(kind, answer))
-        if time.time() > give_up or not pause(client, answer.retry_after or 1.0):
+        wait = retry_in(answer, first, time.time())
+        if wait is None or not pause(client, wait):
             return answer
 
 
@@ -84,8 +114,14 @@ class Shop:
 
     def _call(self, kind: str, method: str, path: str, token: str, body: object = None) -> Answer:
         return retrying(
-            self.c, self.j, kind, method, self.api + path, token=token,
-            address=self.s.address, body=body,
+            self.c,
+            self.j,
+            kind,
+            method,
+            self.api + path,
+            token=token,
+            address=self.s.address,
+            body=body,
         )
 
     def run(self) -> None:
@@ -129,7 +165,10 @@ class Shop:
             if sent >= self.c.stop_at:
                 return "waiting"
             answer = self.c.call(
-                "status", "GET", self.api + "/queue/status", token=self.ticket,
+                "status",
+                "GET",
+                self.api + "/queue/status",
+                token=self.ticket,
                 address=self.s.address,
             )
             if answer.status in RETRYABLE:
@@ -147,8 +186,15 @@ class Shop:
             st = answer.body["status"]
             state, wait = st["state"], float(st["next_poll_seconds"])
             j.polls.append(
-                Poll(sent, state, st["rank"], st["ahead"], st["eta_seconds"], wait,
-                     max(0.0, sent - asked) if asked else 0.0)
+                Poll(
+                    sent,
+                    state,
+                    st["rank"],
+                    st["ahead"],
+                    st["eta_seconds"],
+                    wait,
+                    max(0.0, sent - asked) if asked else 0.0,
+                )
             )
             if st["rank"] is not None:
                 j.rank = st["rank"]
@@ -215,8 +261,9 @@ class Shop:
         if answer.status != 200:
             self.j.notes.append(describe("launch", answer))
             return choices
-        free = {(a["store_id"], a["sku_id"]) for a in answer.body["availability"]
-                if a["available"] > 0}
+        free = {
+            (a["store_id"], a["sku_id"]) for a in answer.body["availability"] if a["available"] > 0
+        }
         return [c for c in choices if c in free]
 
     def keep(self, hold_id: str, expires_at: float) -> str:
@@ -262,7 +309,8 @@ class Shop:
         answer = self._call("me", "GET", "/me", self.s.token)
         if answer.status == 200:
             live = [
-                r for r in answer.body["reservations"]
+                r
+                for r in answer.body["reservations"]
                 if r["reservation"]["status"] in ("confirmed", "collected")
             ]
             self.j.live_at_end = len(live)

@@ -154,4 +154,7 @@ class Progress(msgspec.Struct, frozen=True, kw_only=True):
     phases: dict[str, int]
     requests: int
     errors: int
+    """No answer, or a 5xx other than 503."""
+    turned_away: int = 0
+    """503 with Retry-After (busy or a backend down): retried as it says."""
     cpu_s: float

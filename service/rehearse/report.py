@@ -188,8 +188,11 @@ def _seen(s: dict[str, object]) -> str:
          f"p50 {s['confirm_latency_ms_p50']} ms, p99 {s['confirm_latency_ms_p99']} ms"),
         ("requests", f"{s['requests']:,}, peak {s['requests_per_s_peak']:,}/s"),
         ("answered 429", f"shoppers {s['rate_limited_shoppers']}, bots {s['rate_limited_bots']}"),
-        ("5xx / no answer", f"{s['errors_5xx']} / {s['no_response']}"),
-        ("pickup", f"{s['collected']} collected, {s['no_shows_released']} no-shows released"),
+        ("5xx (other than 503) / no answer", f"{s['errors_5xx']} / {s['no_response']}"),
+        ("turned away (503 + Retry-After, retried)", f"{s['turned_away_503']:,}"),
+        ("shoppers who never checked in", s["never_checked_in"]),
+        ("pickup", f"{s['collected']} collected ({s['desk_refused_429']} desk requests"
+                   f" answered 429), {s['no_shows_released']} no-shows released"),
         ("the operator's dashboard", f"slowest answer {s['dashboard_ms_max']} ms"),
         ("the crowd's own lag",
          f"p99 {s['crowd_poll_late_s_p99']} s late against the asked poll interval;"

@@ -81,21 +81,36 @@ def _launch(options: Options, out: Path, target: stack.Target, admin: setup.Admi
         stores=prepared.stores,
         skus=prepared.skus,
     )
-    evidence = Evidence(options=options, prepared=prepared, timeline=timeline, setup_s=setup_s,
-                        local=target.local is not None, server_log=str(target.log or ""),
-                        redis_owned=target.local is not None and target.local.redis_owned,
-                        bot_emails={x: b.index for b in plan.bots for x in b.emails})
+    evidence = Evidence(
+        options=options,
+        prepared=prepared,
+        timeline=timeline,
+        setup_s=setup_s,
+        local=target.local is not None,
+        server_log=str(target.log or ""),
+        redis_owned=target.local is not None and target.local.redis_owned,
+        bot_emails={x: b.index for b in plan.bots for x in b.emails},
+    )
     with Monitor(admin, prepared.launch_id, target.local) as monitor:
         evidence.crowd = _crowd(plan, options.crowd_processes, out, monitor, evidence.crowd_cpu)
         say("the crowd is done; closing the sale")
         if refused := setup.transition(admin, prepared.launch_id, "close"):
             evidence.notes.append(f"closing the sale was refused: {refused}")
-        live = [(j.hold_store, j.code) for j in evidence.crowd.journeys
-                if j.code and j.cancelled_at is None and j.hold_store]
+        live = [
+            (j.hold_store, j.code)
+            for j in evidence.crowd.journeys
+            if j.code and j.cancelled_at is None and j.hold_store
+        ]
         if prepared.staff_keys and live:
-            say(f"pickup day: staff collect about half of the {len(live)} reservations")
-            evidence.desk = pickup_day(admin, prepared.launch_id, prepared.staff_keys,
-                                       [(str(s), str(c)) for s, c in live], options.seed)
+            desks = sum(len(k) for k in prepared.staff_keys.values())
+            say(f"pickup day: {desks} desks collect a sample of the {len(live)} reservations")
+            evidence.desk = pickup_day(
+                admin,
+                prepared.launch_id,
+                prepared.staff_keys,
+                [(str(s), str(c)) for s, c in live],
+                options.seed,
+            )
         evidence.samples = list(monitor.samples)
         evidence.seed_hash = monitor.seed_hash
         evidence.monitor_errors = list(monitor.errors)
@@ -150,8 +165,10 @@ def _crowd(
         threading.Thread(target=_read_progress, args=(proc, k, latest), daemon=True).start()
         procs.append((proc, result_path))
     starts_in = plan.timeline.sale_starts_at - time.time()
-    say(f"crowd of {len(plan.shoppers)} shoppers and {len(plan.bots)} bots in {processes}"
-        f" Locust process(es); the sale starts in {starts_in:.0f} s")
+    say(
+        f"crowd of {len(plan.shoppers)} shoppers and {len(plan.bots)} bots in {processes}"
+        f" Locust process(es); the sale starts in {starts_in:.0f} s"
+    )
     try:
         _watch(procs, latest, monitor, plan.timeline, cpu)
     except KeyboardInterrupt:
@@ -200,6 +217,7 @@ def _watch(
         now = time.time()
         requests = sum(p.requests for p in latest.values())
         errors = sum(p.errors for p in latest.values())
+        away = sum(p.turned_away for p in latest.values())
         phases: dict[str, int] = {}
         for p in latest.values():
             for name, n in p.phases.items():
@@ -215,7 +233,7 @@ def _watch(
             f"{state:<19} t{now - timeline.sale_starts_at:+5.0f}s"
             f"  asleep {phases.get('asleep', 0)} waiting {phases.get('waiting', 0)}"
             f" admitted {phases.get('admitted', 0)} done {phases.get('done', 0)}"
-            f"  {rate:5.0f} req/s  errors {errors}  {stock}"
+            f"  {rate:5.0f} req/s  errors {errors} turned away {away}  {stock}"
         )
     for proc, _ in procs:
         proc.wait()

@@ -39,7 +39,8 @@ class Prepared(msgspec.Struct, kw_only=True):
     """(registration id, shopper token), in shopper order."""
     bot_tokens: list[str]
     public_ids: dict[int, str]
-    staff_keys: dict[str, str] = msgspec.field(default_factory=dict)
+    staff_keys: dict[str, list[str]] = msgspec.field(default_factory=dict)
+    """Store → its desks' staff keys (`DESKS_PER_STORE` each)."""
     notes: list[str] = msgspec.field(default_factory=list)
 
 
@@ -82,9 +83,7 @@ class Admin:
         """The answer's JSON, or `SetupFailed` when its status is not one of `ok`."""
         reply = self.send(method, path, **kw)
         if reply.status_code not in ok:
-            raise SetupFailed(
-                f"{method} {path} answered {reply.status_code}: {reply.text[:500]}"
-            )
+            raise SetupFailed(f"{method} {path} answered {reply.status_code}: {reply.text[:500]}")
         return reply.json() if reply.content else None
 
 
@@ -172,7 +171,8 @@ def registrations(admin: Admin, launch_id: str) -> list[dict[str, Any]]:
     while True:
         after = out[-1]["id"] if out else 0
         page = admin.call(
-            "GET", f"/api/admin/launches/{launch_id}/registrations",
+            "GET",
+            f"/api/admin/launches/{launch_id}/registrations",
             params={"after": after, "limit": PAGE},
         )
         out += page
@@ -186,7 +186,8 @@ def transitions(admin: Admin, launch_id: str) -> dict[str, float]:
     after = 0
     while True:
         page = admin.call(
-            "GET", f"/api/admin/launches/{launch_id}/events",
+            "GET",
+            f"/api/admin/launches/{launch_id}/events",
             params={"after": after, "limit": PAGE},
         )
         for event in page:
@@ -198,16 +199,25 @@ def transitions(admin: Admin, launch_id: str) -> dict[str, float]:
         after = page[-1]["id"]
 
 
+DESKS_PER_STORE = 2
+"""Staff at each store's pickup desk, each with a key of their own."""
+
+
 def _staff_keys(admin: Admin, prepared: Prepared) -> None:
     for store in prepared.stores:
-        body = {"role": "staff", "store_id": store, "label": f"rehearsal desk {store}"}
-        reply = admin.send("POST", "/api/admin/keys", json=body)
-        if reply.status_code == 403:
-            prepared.notes.append("the admin key may not create staff keys: no pickup desk")
-            return
-        if reply.status_code not in (200, 201):
-            raise SetupFailed(f"creating a staff key answered {reply.status_code}: {reply.text}")
-        prepared.staff_keys[store] = str(reply.json()["key"])
+        for desk in range(1, DESKS_PER_STORE + 1):
+            label = f"rehearsal desk {desk} at {store}"
+            body = {"role": "staff", "store_id": store, "label": label}
+            reply = admin.send("POST", "/api/admin/keys", json=body)
+            if reply.status_code == 403:
+                prepared.notes.append("the admin key may not create staff keys: no pickup desk")
+                prepared.staff_keys.clear()
+                return
+            if reply.status_code not in (200, 201):
+                raise SetupFailed(
+                    f"creating a staff key answered {reply.status_code}: {reply.text}"
+                )
+            prepared.staff_keys.setdefault(store, []).append(str(reply.json()["key"]))
 
 
 def iso(t: float) -> str:

@@ -212,6 +212,14 @@ BUILDERS: dict[str, Builder] = {
         p.QueueAdmitted,
         lambda c, d: p.AdmittedData(customer=c, turn_ends_at=_ms(d.get("until_ms"))),
     ),
+    "queue.left": _customer_event(
+        p.QueueLeft,
+        lambda c, d: p.LeftData(
+            customer=c,
+            place=None if d.get("rank") is None else int(d["rank"]) + 1,
+            stage=d.get("from") or "waiting",
+        ),
+    ),
     "hold.held": _hold(p.HoldPlaced),
     "hold.released": _hold(p.HoldReleased),
     "hold.expired": _hold(p.HoldExpired),

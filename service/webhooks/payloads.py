@@ -18,6 +18,7 @@ EventType = Literal[
     "registration.verified",
     "queue.checked_in",
     "queue.admitted",
+    "queue.left",
     "hold.placed",
     "hold.released",
     "hold.expired",
@@ -64,6 +65,14 @@ class AdmittedData(msgspec.Struct, frozen=True, kw_only=True):
     customer: WebhookCustomer
     turn_ends_at: datetime | None
     """Until when the customer may place a hold."""
+
+
+class LeftData(msgspec.Struct, frozen=True, kw_only=True):
+    customer: WebhookCustomer
+    place: int | None
+    """The place given up (1 = first); null from the pre-queue, before the draw ranked it."""
+    stage: Literal["prequeue", "waiting", "turn"]
+    """Where they left from: the pre-queue, waiting in line, or a turn they did not use."""
 
 
 class HoldData(msgspec.Struct, frozen=True, kw_only=True):
@@ -143,6 +152,13 @@ class QueueAdmitted(WebhookEvent, frozen=True, kw_only=True, tag="queue.admitted
     data: AdmittedData
 
 
+class QueueLeft(WebhookEvent, frozen=True, kw_only=True, tag="queue.left"):
+    """A customer left the queue for good: their place, or their unused turn, went to
+    the people behind them."""
+
+    data: LeftData
+
+
 class HoldPlaced(WebhookEvent, frozen=True, kw_only=True, tag="hold.placed"):
     """A unit is held for a customer until they confirm it or the hold runs out."""
 
@@ -210,6 +226,7 @@ PAYLOADS: dict[str, type[WebhookEvent]] = {
         RegistrationVerified,
         QueueCheckedIn,
         QueueAdmitted,
+        QueueLeft,
         HoldPlaced,
         HoldReleased,
         HoldExpired,
@@ -230,6 +247,7 @@ AnyWebhookEvent = (
     | RegistrationVerified
     | QueueCheckedIn
     | QueueAdmitted
+    | QueueLeft
     | HoldPlaced
     | HoldReleased
     | HoldExpired
