@@ -72,3 +72,22 @@ async def shop(deps: Deps, clock: FakeClock) -> Shop:
 
 def link(deps: Deps, registration: int, launch_id: str = L) -> dict[str, str]:
     return {"token": links.manage_token(deps, launch_id, registration)}
+
+
+def unfold(text: str) -> list[str]:
+    """RFC 5545 §3.1: CRLF followed by one space or tab continues the line."""
+    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
+    return text.replace("\r\n ", "").replace("\r\n\t", "").split("\r\n")[:-1]
+
+
+def unescape(value: str) -> str:
+    out, i = [], 0
+    while i < len(value):
+        if value[i] == "\\":
+            nxt = value[i + 1]
+            out.append("\n" if nxt in "nN" else nxt)
+            i += 2
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from service.customers.calendar import escape, fold
-from tests.test_selfservice import unescape, unfold
+from tests.selfservice_kit import unescape, unfold
 
 
 @given(st.text(max_size=400))

@@ -22,7 +22,7 @@ from service.notify.sender import send_pending
 from service.web.app import create_app
 from tests.mail import Inbox
 from tests.serve import free_port, server_env
-from tests.test_selfservice import link, shop, unescape, unfold
+from tests.selfservice_kit import link, shop, unescape, unfold
 
 A = {"actor": "test", "channel": "admin"}
 

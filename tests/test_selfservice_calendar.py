@@ -22,6 +22,8 @@ from tests.selfservice_kit import (
     app_on,
     link,
     shop,
+    unescape,
+    unfold,
 )
 
 
@@ -29,25 +31,6 @@ from tests.selfservice_kit import (
 async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[Client]:
     async with app_on(settings, clock) as client:
         yield client
-
-
-def unfold(text: str) -> list[str]:
-    """RFC 5545 §3.1: CRLF followed by one space or tab continues the line."""
-    assert text.endswith("\r\n") and "\n" not in text.replace("\r\n", "")
-    return text.replace("\r\n ", "").replace("\r\n\t", "").split("\r\n")[:-1]
-
-
-def unescape(value: str) -> str:
-    out, i = [], 0
-    while i < len(value):
-        if value[i] == "\\":
-            nxt = value[i + 1]
-            out.append("\n" if nxt in "nN" else nxt)
-            i += 2
-        else:
-            out.append(value[i])
-            i += 1
-    return "".join(out)
 
 
 async def test_the_pickup_window_as_a_calendar_event(
