@@ -21,8 +21,8 @@ from service.infra.settings import from_env
 from service.notify.sender import send_pending
 from service.web.app import create_app
 from tests.mail import Inbox
-from tests.serve import free_port, server_env
 from tests.selfservice_kit import link, shop, unescape, unfold
+from tests.serve import free_port, server_env
 
 A = {"actor": "test", "channel": "admin"}
 

@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from redis.exceptions import DataError, ResponseError
 
 from service.deps import Deps
-from service.infra.redis import HiredisPackedConnection, ScriptHead, packs_heads
+from service.infra.redis import packs_heads
+from service.infra.redis_packing import HiredisPackedConnection, ScriptHead
 
 _args = st.lists(
     st.one_of(

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from service.infra.keys import LAUNCH_KEY_NAMES
-from service.infra.redis import (
+from service.infra.lua import (
     _HELPER,
     SCRIPT_NAMES,
     _lua_dir,

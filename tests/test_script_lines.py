@@ -7,7 +7,7 @@ import pytest
 from redis.exceptions import ResponseError
 
 from service.deps import Deps
-from service.infra.redis import SCRIPT_NAMES, _lua_dir, assemble, where
+from service.infra.lua import SCRIPT_NAMES, _lua_dir, assemble, where
 
 
 def _line_of(file: str, text: str) -> int:

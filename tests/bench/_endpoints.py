@@ -23,7 +23,7 @@ from litestar.params import JSONBody
 from redis.exceptions import NoScriptError
 
 from service.deps import Deps
-from service.infra.redis import ScriptHead
+from service.infra.redis_packing import ScriptHead
 from service.web.params import AppDeps
 from service.web.shopper import HoldCreate
 

@@ -22,7 +22,7 @@ from service.admin import allocations, launches
 from service.admin.models import ItemCreate, LaunchCreate, Transition
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
-from service.infra.redis import script_keys, script_source
+from service.infra.lua import script_keys, script_source
 from service.queue import checkin
 from service.queue.tickets import TTL_MS, TicketClaims
 
