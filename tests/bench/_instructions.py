@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
 import shutil
@@ -228,10 +229,15 @@ def _count(
     requests in the process `counted_pid` (None: the child, dumping to `_APP_OUT`; else
     the Redis of `_counted_redis`), instrumentation on for them alone. Returns
     instructions a request and the statuses answered, by route."""
+    # The child imports `tests.bench`: the checkout's root goes on its path (a script's
+    # own path is only its folder).
+    root = str(Path(__file__).resolve().parents[2])
+    path = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     child = subprocess.Popen(
         [*wrapper, sys.executable, __file__, "--child", str(work / "config.json")],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": path},
     )
     pid = counted_pid or str(child.pid)
     prefix = _REDIS_OUT if counted_pid else _APP_OUT
