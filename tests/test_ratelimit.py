@@ -19,6 +19,7 @@ from service.stock.codes import format_code, new_code
 from service.web.app import create_app
 from service.web.ratelimit import (
     LOOKUPS_PER_KEY,
+    SEARCHES_PER_KEY,
     SIGNUP_PER_ADDRESS,
     STATUS_PER_TICKET,
     Limit,
@@ -158,6 +159,23 @@ async def test_guessing_codes_at_the_desk_is_limited_per_key(
         clock.advance(1 / LOOKUPS_PER_KEY.rate)
         r = await http.get(f"{base}/{format_code(new_code())}", headers=staff)
         assert r.status_code == 404
+
+
+async def test_guessing_codes_in_the_agent_search_is_limited_per_key(
+    limited: Deps, clock: FakeClock
+) -> None:
+    deps = limited
+    agent = {"Authorization": f"Bearer {await create_key(deps.pool, 'agent')}"}
+    other = {"Authorization": f"Bearer {await create_key(deps.pool, 'agent')}"}
+    async with AsyncTestClient(create_app(deps.settings, clock=clock)) as http:
+        answers = []
+        for _ in range(int(SEARCHES_PER_KEY.burst) + 5):
+            r = await http.get("/api/agent/customers", params={"q": new_code()}, headers=agent)
+            answers.append(r.status_code)
+        assert answers == [200] * int(SEARCHES_PER_KEY.burst) + [429] * 5
+        assert int(r.headers["retry-after"]) >= 1
+        r = await http.get("/api/agent/customers", params={"q": new_code()}, headers=other)
+        assert r.status_code == 200, "another key has its own allowance"
 
 
 async def test_a_shared_limit_holds_across_two_real_workers(deps: Deps) -> None:

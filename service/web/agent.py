@@ -17,6 +17,7 @@ from service.stock import reservations
 from service.stock.models import Reservation
 from service.web.auth import requires
 from service.web.params import AppDeps, RegistrationId, ReservationId, SkuId, StoreId, Who
+from service.web.ratelimit import SEARCH_SPACE, SEARCHES_PER_KEY, take
 
 CHANNEL = "phone"
 """Agents work the phone: their actions show on the timeline on this channel."""
@@ -76,8 +77,10 @@ class AgentController(Controller):
     async def customers(
         self,
         deps: AppDeps,
+        who: Who,
         q: Annotated[str, QueryParameter(min_length=1, max_length=320)],
     ) -> list[search.CustomerView]:
+        await take(deps, SEARCH_SPACE, (SEARCHES_PER_KEY, who.actor))
         return await search.search(deps, q)
 
     @post(

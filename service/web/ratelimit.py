@@ -98,6 +98,10 @@ CHECKIN_PER_ADDRESS = Limit("check-in", rate=1.0, burst=30)
 CHECKIN_PER_REGISTRATION = Limit("check-in (per registration)", rate=0.2, burst=5)
 RESEND_PER_REGISTRATION = Limit("resend", rate=1 / 600, burst=5)
 LOOKUPS_PER_KEY = Limit("code lookup", rate=2.0, burst=30)
+SEARCHES_PER_KEY = Limit("customer search", rate=2.0, burst=30)
+"""An agent's searches (by code among others): guessing codes there is limited as at
+the desk. Counted under `SEARCH_SPACE`, as a search spans launches."""
+SEARCH_SPACE = "_agent-search"
 """Pickup desk lookups and collections by code, per staff key and launch: a desk
 works at the pace of the people in front of it; guessing codes does not."""
 
