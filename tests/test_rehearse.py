@@ -154,6 +154,8 @@ def test_the_proxy_is_the_shipped_config_with_its_upstream_and_port_replaced() -
     shipped = nginx.SHIPPED.read_text()
     site = nginx.site_config(shipped, "127.0.0.1:9001", 9002)
     assert "server 127.0.0.1:9001 max_fails=3 fail_timeout=10s max_conns=256;" in site
+    assert "server 127.0.0.1:9001 max_fails=3 fail_timeout=10s max_conns=64;" in site
+    assert site.count("server 127.0.0.1:9001") == 2  # one a budget: waiters, turns
     assert "listen 127.0.0.1:9002;" in site
     assert not re.search(r"server app\d", site) and "[::]" not in site
     kept = [
