@@ -106,8 +106,14 @@ def test_the_proxies_stream_the_apps_event_route() -> None:
     (events,) = _streamed_paths()
     example = re.sub(r"\{[^}]+\}", "iphone-17", events)
     nginx = (DEPLOY / "nginx.conf").read_text()
-    (pattern,) = re.findall(r"location ~ (\S+) \{", nginx)
-    assert re.fullmatch(pattern.strip("^$"), example), (pattern, example)
+    streamed = [
+        pattern
+        for pattern in re.findall(r"location ~ (\S+) \{", nginx)
+        if re.fullmatch(pattern.strip("^$"), example)
+    ]
+    assert streamed, example
+    (block,) = re.findall(r"location ~ " + re.escape(streamed[0]) + r" \{(.*?)\}", nginx, re.S)
+    assert "proxy_buffering off;" in block
     (ingress,) = [
         d for d in _manifests() if d["kind"] == "Ingress" and d["metadata"]["name"].endswith("events")
     ]

@@ -22,7 +22,7 @@ from service.infra.settings import Settings
 from service.rehearse import desk, measures, nginx
 from service.rehearse.analyse import INVARIANTS, server_errors
 from service.rehearse.desk import Pace, codes_per_desk, sample
-from service.rehearse.journey import Answer, retry_in
+from service.rehearse.journey import Answer, poll_again_in, retry_in
 from service.rehearse.monitor import Sample
 from service.rehearse.records import Journey, Poll
 from service.web.ratelimit import LOOKUPS_PER_KEY
@@ -154,6 +154,8 @@ def test_the_proxy_is_the_shipped_config_with_its_upstream_and_port_replaced() -
     shipped = nginx.SHIPPED.read_text()
     site = nginx.site_config(shipped, "127.0.0.1:9001", 9002)
     assert "server 127.0.0.1:9001 max_fails=3 fail_timeout=10s max_conns=256;" in site
+    assert "server 127.0.0.1:9001 max_fails=3 fail_timeout=10s max_conns=64;" in site
+    assert site.count("server 127.0.0.1:9001") == 2  # one a budget: waiters, turns
     assert "listen 127.0.0.1:9002;" in site
     assert not re.search(r"server app\d", site) and "[::]" not in site
     kept = [
@@ -199,3 +201,11 @@ def test_each_store_collects_what_its_desks_manage_at_the_limit() -> None:
     chosen = sample(codes, keys, random.Random(1))
     assert len(chosen["big"]) == 2 * per_desk < 500
     assert len(chosen["small"]) == 5
+
+
+def test_a_waiter_turned_away_polls_again_no_sooner_than_it_was_asked_to_poll() -> None:
+    shed = Answer(503, {"type": "https://fairdrop.dev/problems/unavailable"}, 6.0)
+    assert poll_again_in(shed, next_poll=15.0) == 15.0  # asked to poll every 15 s
+    assert poll_again_in(shed, next_poll=2.0) == 6.0  # Retry-After is later
+    assert poll_again_in(Answer(429, None, 20.0), next_poll=15.0) == 20.0
+    assert poll_again_in(Answer(0, None, None), next_poll=0.0) == 1.0  # no guidance yet

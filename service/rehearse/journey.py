@@ -43,6 +43,13 @@ def retry_in(answer: Answer, first_sent: float, now: float) -> float | None:
     return answer.retry_after or 1.0
 
 
+def poll_again_in(answer: Answer, next_poll: float) -> float:
+    """Seconds until a waiter repeats a status poll that was not answered: no sooner than
+    the last `next_poll_seconds` the service gave it, or `Retry-After`, whichever is later
+    (a crowd turned away at the door comes back no faster than it polls)."""
+    return max(next_poll, answer.retry_after or 1.0)
+
+
 class Client(Protocol):
     """The crowd's HTTP and clock, as a journey sees them."""
 
@@ -159,7 +166,7 @@ class Shop:
 
     def wait(self) -> str:
         """Poll at the interval the service asks until it is this shopper's turn."""
-        j, asked, sold_out_since = self.j, 0.0, 0.0
+        j, asked, sold_out_since, wait = self.j, 0.0, 0.0, 0.0
         while True:
             sent = time.time()
             if sent >= self.c.stop_at:
@@ -175,7 +182,7 @@ class Shop:
                 if answer.status not in (429, 503):
                     j.notes.append(describe("status", answer))
                 asked = 0.0
-                if not pause(self.c, answer.retry_after or 1.0):
+                if not pause(self.c, poll_again_in(answer, wait)):
                     return "waiting"
                 continue
             if answer.status != 200:

@@ -38,16 +38,26 @@ http {{
 
 
 def site_config(shipped: str, upstream: str, port: int) -> str:
-    """The shipped server block with its upstream servers replaced by `upstream`
-    (host:port) and its listen lines by one loopback port; everything else as shipped."""
-    servers = re.compile(r"^(\s*)server\s+\S+:\d+(\s[^;]*)?;\s*$", re.MULTILINE)
-    first = servers.search(shipped)
-    if first is None:
+    """The shipped server block with each upstream's servers replaced by one, `upstream`
+    (host:port) with that upstream's options (its `max_conns`), and its listen lines by
+    one loopback port; everything else as shipped."""
+    servers = re.compile(r"^(\s*)server\s+\S+:\d+(\s[^;]*)?;[ \t]*\n?", re.MULTILINE)
+
+    def one_server(block: re.Match[str]) -> str:
+        first = servers.search(block.group(2))
+        if first is None:
+            raise ValueError(f"the shipped nginx.conf's upstream {block.group(1)} names no server")
+        indent, options = first.group(1), first.group(2) or ""
+        body = block.group(2)
+        body = body[: first.start()] + "\0" + servers.sub("", body[first.end() :])
+        body = body.replace("\0", f"{indent}server {upstream}{options};\n")
+        return f"upstream {block.group(1)} {{\n{body}}}"
+
+    out, blocks = re.subn(
+        r"upstream\s+(\w+)\s*\{\n?(.*?)^\}", one_server, shipped, flags=re.MULTILINE | re.DOTALL
+    )
+    if not blocks:
         raise ValueError("the shipped nginx.conf names no upstream server")
-    indent, options = first.group(1), first.group(2) or ""
-    out = servers.sub("", shipped)
-    line = f"upstream fairdrop {{\n{indent}server {upstream}{options};"
-    out = out.replace("upstream fairdrop {", line, 1)
     out = re.sub(r"^\s*listen\s+\[::\]:80;\s*$", "", out, flags=re.MULTILINE)
     out, n = re.subn(
         r"^(\s*)listen\s+80;", rf"\g<1>listen 127.0.0.1:{port};", out, flags=re.MULTILINE

@@ -54,7 +54,15 @@
     let data = null;
     const text = await res.text();
     try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
-    return { ok: res.ok, status: res.status, body: data };
+    return { ok: res.ok, status: res.status, body: data, retryAfter: retryAfter(res.headers.get("Retry-After")) };
+  }
+  // Retry-After in seconds (it may be a number of seconds or an HTTP date); null if none.
+  function retryAfter(value) {
+    if (!value) return null;
+    const seconds = Number(value);
+    if (Number.isFinite(seconds)) return Math.max(0, seconds);
+    const at = Date.parse(value);
+    return Number.isNaN(at) ? null : Math.max(0, (at - Date.now()) / 1000);
   }
   function problemType(body) {
     const t = (body && body.type) || "";

@@ -17,6 +17,7 @@
   let current = "loading";
   let source = null;
   let pollTimer = null;
+  let pollEvery = 0; // the last next_poll_seconds the service asked of us
   let availTimer = null;
   let tick = null;
   let status = null;
@@ -77,13 +78,19 @@
       show(over ? "closed" : "notopen");
       setTimeout(checkIn, over ? 15000 : untilOpen());
     } else if (res.status === 429) {
-      setTimeout(checkIn, 1000 * (Number(res.body && res.body.retry_after) || 5));
+      setTimeout(checkIn, 1000 * waitAsked(res, 5));
     } else if (res.status === 401 || res.status === 403) {
       show("join");
     } else {
       flash("warn", res.body && res.body.detail ? res.body.detail : "We could not reach the waiting room. Retrying…");
-      setTimeout(checkIn, 5000);
+      setTimeout(checkIn, 1000 * waitAsked(res, 5));
     }
+  }
+
+  // How long the service asked us to wait before asking again (its Retry-After, as a
+  // crowd turned away at the door is told, or the problem's retry_after), else `fallback`.
+  function waitAsked(res, fallback) {
+    return res.retryAfter || Number(res.body && res.body.retry_after) || fallback;
   }
 
   // Until the announced opening, wait for it (spread over a second, so the room is not
@@ -115,12 +122,13 @@
     if (res.ok) {
       live("polling");
       apply(res.body);
-      next = res.body.status.next_poll_seconds;
+      next = pollEvery = res.body.status.next_poll_seconds;
     } else if (res.status === 401) {
       return checkIn(); // the ticket went stale: the same place comes back
     } else {
+      // Turned away (429, 503): not sooner than asked, nor than we would have polled.
       live("offline");
-      next = res.status === 429 ? 10 : 5;
+      next = Math.max(pollEvery, waitAsked(res, res.status === 429 ? 10 : 5));
     }
     if (!["closed", "lapsed", "done", "left"].includes(status && status.state)) {
       pollTimer = setTimeout(poll, next * 1000);
