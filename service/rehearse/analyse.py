@@ -77,33 +77,18 @@ def notes(e: Evidence) -> Counter[str]:
 
 
 def summarise(e: Evidence) -> dict[str, object]:
-    calls, journeys = e.crowd.calls, e.crowd.journeys
-    o = e.options
-    started = sale_started_at(e)
-    sold = sold_out_at(e)
-    over_stock, stock_broken = m.oversold_in(e.stock)
-    oversold = max(over_stock, e.postgres[0] if e.postgres else 0)
-    if e.postgres is not None:
-        double = e.postgres[1]
-    else:
-        double = sum(max(0, (j.live_at_end or 0) - o.limit) for j in journeys)
-    counts, times = m.admission_times(e.samples)
-    _, errors = m.eta_errors(journeys, counts, times)
-    holds = m.latencies(calls, KIND["hold"])
-    confirms = m.latencies(calls, KIND["confirm"])
-    span = int(max((c.t for c in calls), default=started) - min((c.t for c in calls), default=0))
-    peak = max(
-        m.per_second((c.t for c in calls), min((c.t for c in calls), default=0), span + 1),
-        default=0,
-    )
-    ranks = [j.rank for j in journeys if j.rank is not None]
-    desk = e.desk.answers.items() if e.desk else []
-    desk_5xx = sum(n for k, n in desk if server_errors([int(k.rsplit(" ", 1)[-1])]))
-    statuses = [c.status for c in calls]
-    drawn = o.mode != "fifo"
-    cpu = sizing.cpu_per_request(e)
-    outcomes = Counter(j.outcome for j in journeys)
-    summary: dict[str, object] = {
+    """`summary.json`: the run, its invariants, its latencies, and the crowd's side."""
+    summary = {**_the_run(e), **_invariants(e), **_timings(e), **_the_crowd(e)}
+    summary["invariants_hold"] = all(summary[k] == 0 for k in INVARIANTS) and summary[
+        "draw_verified"
+    ] in (True, None)
+    return summary
+
+
+def _the_run(e: Evidence) -> dict[str, object]:
+    o, journeys = e.options, e.crowd.journeys
+    started, sold = sale_started_at(e), sold_out_at(e)
+    return {
         "seed": o.seed,
         "shoppers": o.shoppers,
         "units": o.units,
@@ -117,7 +102,23 @@ def summarise(e: Evidence) -> dict[str, object]:
         "cancelled": sum(1 for j in journeys if j.cancelled_at is not None),
         "sale_start_lag_s": m.rounded(started - e.timeline.sale_starts_at),
         "sold_out_after_s": m.rounded(sold - started) if sold else None,
-        "oversold": oversold,
+    }
+
+
+def _invariants(e: Evidence) -> dict[str, object]:
+    journeys, o = e.crowd.journeys, e.options
+    over_stock, stock_broken = m.oversold_in(e.stock)
+    if e.postgres is not None:
+        double = e.postgres[1]
+    else:
+        double = sum(max(0, (j.live_at_end or 0) - o.limit) for j in journeys)
+    desk = e.desk.answers.items() if e.desk else []
+    desk_5xx = sum(n for k, n in desk if server_errors([int(k.rsplit(" ", 1)[-1])]))
+    statuses = [c.status for c in e.crowd.calls]
+    ranks = [j.rank for j in journeys if j.rank is not None]
+    drawn = o.mode != "fifo"
+    return {
+        "oversold": max(over_stock, e.postgres[0] if e.postgres else 0),
         "double_booked": double,
         "errors_5xx": server_errors(statuses) + desk_5xx,
         "turned_away_503": statuses.count(503),
@@ -134,6 +135,18 @@ def summarise(e: Evidence) -> dict[str, object]:
         "replayed_places_moved": sum(1 for b in e.crowd.bots if len(set(b.ranks)) > 1),
         "stock_mismatches": stock_broken,
         "draw_verified": (not e.draw_problems and e.draw_order is not None) if drawn else None,
+    }
+
+
+def _timings(e: Evidence) -> dict[str, object]:
+    calls, journeys = e.crowd.calls, e.crowd.journeys
+    counts, times = m.admission_times(e.samples)
+    _, errors = m.eta_errors(journeys, counts, times)
+    holds = m.latencies(calls, KIND["hold"])
+    confirms = m.latencies(calls, KIND["confirm"])
+    first = min((c.t for c in calls), default=0)
+    span = int(max((c.t for c in calls), default=sale_started_at(e)) - first)
+    return {
         "eta_abs_rel_error_p50": m.rounded(m.percentile(errors, 50), 3),
         "eta_abs_rel_error_p90": m.rounded(m.percentile(errors, 90), 3),
         "eta_samples": len(errors),
@@ -142,7 +155,15 @@ def summarise(e: Evidence) -> dict[str, object]:
         "confirm_latency_ms_p50": m.rounded(m.percentile(confirms, 50)),
         "confirm_latency_ms_p99": m.rounded(m.percentile(confirms, 99)),
         "requests": len(calls),
-        "requests_per_s_peak": peak,
+        "requests_per_s_peak": max(m.per_second((c.t for c in calls), first, span + 1), default=0),
+    }
+
+
+def _the_crowd(e: Evidence) -> dict[str, object]:
+    calls, journeys = e.crowd.calls, e.crowd.journeys
+    cpu = sizing.cpu_per_request(e)
+    desk = e.desk.answers.items() if e.desk else []
+    return {
         "rate_limited_shoppers": sum(1 for c in calls if c.status == 429 and not c.bot),
         "rate_limited_bots": sum(1 for c in calls if c.status == 429 and c.bot),
         "server_cpu_s_per_1k_polls": m.rounded(cpu.per_1k("status"), 3) if cpu else None,
@@ -155,13 +176,9 @@ def summarise(e: Evidence) -> dict[str, object]:
         "collected": e.desk.collected if e.desk else 0,
         "desk_refused_429": sum(n for k, n in desk if k.endswith(" 429")),
         "no_shows_released": e.desk.no_shows_released if e.desk else None,
-        "outcomes": dict(outcomes.most_common()),
+        "outcomes": dict(Counter(j.outcome for j in journeys).most_common()),
         "unexpected_answers": dict(notes(e).most_common(20)),
     }
-    summary["invariants_hold"] = all(summary[k] == 0 for k in INVARIANTS) and summary[
-        "draw_verified"
-    ] in (True, None)
-    return summary
 
 
 def broken_invariants(summary: dict[str, object]) -> list[str]:

@@ -113,35 +113,9 @@ def _notes(e: Evidence) -> str:
 
 def write(path: Path, e: Evidence, summary: dict[str, object]) -> None:
     started = analyse.sale_started_at(e)
-    sold = analyse.sold_out_at(e)
-    sold_rel = None if sold is None else sold - started
-    calls, journeys = e.crowd.calls, e.crowd.journeys
-    counts, times = m.admission_times(e.samples)
-    pairs, errors = m.eta_errors(journeys, counts, times)
     o = e.options
     replay = f"fairdrop rehearse --seed {o.seed} --shoppers {o.shoppers} --units {o.units}"
-    figures = [
-        _figure(charts.queue(e.samples, started, sold_rel),
-                "Checked in, the queue, how many were admitted and how many were shopping."),
-        _figure(charts.stock(e.samples, started, sold_rel),
-                "Units available, held and confirmed, summed over stores and SKUs."),
-        _figure(charts.admit_rate(e.samples, started, o.admit_rate),
-                "Admission is capped by the free units and the active cap, so it may run"
-                " below the set rate."),
-        _figure(charts.requests(calls, started), "Requests the crowd sent, per second."),
-        _figure(charts.latency(calls), "Client-side latency, every answered request."),
-        _figure(charts.latency_over_time(calls, started), "How latency moved with the load."),
-        _figure(charts.statuses(calls), "Every answer by endpoint and status."),
-        _figure(charts.eta(pairs, errors),
-                "Each waiting poll's ETA against the wait that followed (polls once the rate"
-                f" was measured, waits ≥ {m.SHORTEST_WAIT_S:g} s)."),
-        _figure(charts.time_spent(analyse.phase_times(journeys)),
-                "Buyers only: check-in, admitted, hold, confirm sent, confirmed."),
-        _figure(charts.outcomes(dict(Counter(j.outcome for j in journeys).most_common())),
-                "Each shopper's last state (the behaviour mix, and what the launch did)."),
-        _figure(charts.server_cpu(e.samples, started, e.crowd_cpu),
-                "Cores busy: fairdrop's processes (when it started them) and the crowd."),
-    ]
+    figures = _figures(e, started)
     broken = analyse.broken_invariants(summary)
     verdict = "<span class=ok>held</span>" if not broken else "<span class=bad>broke</span>"
     when = time.strftime("%Y-%m-%d %H:%M %Z", time.localtime(started))
@@ -172,6 +146,38 @@ Replay: <code>{html.escape(replay)}</code> (with the same other options).</p>
 </html>
 """
     path.write_text(page)
+
+
+def _figures(e: Evidence, started: float) -> list[str]:
+    """The report's charts over the launch, each with its caption."""
+    sold = analyse.sold_out_at(e)
+    sold_rel = None if sold is None else sold - started
+    calls, journeys = e.crowd.calls, e.crowd.journeys
+    counts, times = m.admission_times(e.samples)
+    pairs, errors = m.eta_errors(journeys, counts, times)
+    o = e.options
+    return [
+        _figure(charts.queue(e.samples, started, sold_rel),
+                "Checked in, the queue, how many were admitted and how many were shopping."),
+        _figure(charts.stock(e.samples, started, sold_rel),
+                "Units available, held and confirmed, summed over stores and SKUs."),
+        _figure(charts.admit_rate(e.samples, started, o.admit_rate),
+                "Admission is capped by the free units and the active cap, so it may run"
+                " below the set rate."),
+        _figure(charts.requests(calls, started), "Requests the crowd sent, per second."),
+        _figure(charts.latency(calls), "Client-side latency, every answered request."),
+        _figure(charts.latency_over_time(calls, started), "How latency moved with the load."),
+        _figure(charts.statuses(calls), "Every answer by endpoint and status."),
+        _figure(charts.eta(pairs, errors),
+                "Each waiting poll's ETA against the wait that followed (polls once the rate"
+                f" was measured, waits ≥ {m.SHORTEST_WAIT_S:g} s)."),
+        _figure(charts.time_spent(analyse.phase_times(journeys)),
+                "Buyers only: check-in, admitted, hold, confirm sent, confirmed."),
+        _figure(charts.outcomes(dict(Counter(j.outcome for j in journeys).most_common())),
+                "Each shopper's last state (the behaviour mix, and what the launch did)."),
+        _figure(charts.server_cpu(e.samples, started, e.crowd_cpu),
+                "Cores busy: fairdrop's processes (when it started them) and the crowd."),
+    ]
 
 
 def _seen(s: dict[str, object]) -> str:
