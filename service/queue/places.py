@@ -15,6 +15,7 @@ from service.deps import Deps
 from service.infra.db import Conn, allow_long
 from service.infra.drain import drain_list
 from service.infra.keys import LaunchKeys
+from service.store import queue as qstore
 
 _CHUNK = 10_000
 
@@ -59,8 +60,5 @@ async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:
         )
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        async with deps.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.qpos, items=[v for r in chunk for v in (r[0], r[1])])
-            pipe.hset(keys.qrank, items=[v for r in chunk for v in (r[1], r[0])])
-            await pipe.execute()
+        await qstore.write_places(deps.scripts, keys, [(r[0], r[1]) for r in chunk])
     return rows[-1][1] + 1 if rows else 0

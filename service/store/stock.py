@@ -16,7 +16,16 @@ import msgspec
 from service import errors
 from service.infra.keys import LaunchKeys
 from service.infra.redis import Scripts
-from service.store.records import HOLD_MS, LIMIT, LOADED, SELLING, SUSPECT, reading
+from service.store.records import (
+    HOLD_MS,
+    LIMIT,
+    LOADED,
+    SELLING,
+    SUSPECT,
+    HoldRecord,
+    hold_record,
+    reading,
+)
 
 NOT_LOADED: Final = "not-loaded"
 """Every script's answer while Redis has not loaded the launch (`load`)."""
@@ -445,3 +454,22 @@ async def hold_log(scripts: Scripts, keys: LaunchKeys, count: int = -1) -> list[
     last = count - 1 if count > 0 else -1
     with reading():
         return [str(line) for line in await scripts.client.lrange(keys.evlog, 0, last)]
+
+
+async def hold_ms(scripts: Scripts, keys: LaunchKeys) -> int | None:
+    """How long the launch's holds last, in ms; None while Redis has no settings for it."""
+    with reading():
+        found = await scripts.client.hget(keys.meta, HOLD_MS)
+    return None if found is None else int(found)
+
+
+async def holds_expiring(
+    scripts: Scripts, keys: LaunchKeys, *, after_ms: int, upto_ms: int
+) -> list[tuple[str, HoldRecord]]:
+    """(hold id, record) of the holds whose expiry falls in (after_ms, upto_ms], in
+    expiry order; a hold gone meanwhile is left out."""
+    redis = scripts.client
+    with reading():
+        ids = [str(i) for i in await redis.zrangebyscore(keys.expiry, f"({after_ms}", upto_ms)]
+        raws = await redis.hmget(keys.holds, ids) if ids else []
+    return [(i, hold_record(raw)) for i, raw in zip(ids, raws, strict=True) if raw]
