@@ -29,6 +29,7 @@ from service.stock.models import StockCount
 from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
 from service.store import stock as store
+from service.store import supply
 
 
 def _pair_lock(schema: str, launch_id: str, store_id: str, sku_id: str) -> int:
@@ -180,7 +181,7 @@ async def _lower(
     # Redis knows which units are free (not held); take them out there first, all or none.
     keys = deps.keys(launch_id)
     call = functools.partial(
-        store.withdraw_units,
+        supply.withdraw_units,
         deps.scripts,
         keys,
         now_ms=deps.clock.now_ms(),
@@ -191,7 +192,7 @@ async def _lower(
     if taken == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
         await ensure_loaded(deps, launch_id)
         taken = await call()
-    if isinstance(taken, store.Short):
+    if isinstance(taken, supply.Short):
         raise errors.AllocationTooLow(
             f"Only {taken.free} units are free; the rest are held or confirmed."
             f" The allocation is {allocated_now:,} now.",
@@ -218,7 +219,7 @@ async def _lower(
     except BaseException as exc:
         # Undo in Redis; a foreign-key refusal means Postgres holds a live reservation
         # on one of these units, so Redis was wrong about it being free.
-        await store.add_units(
+        await supply.add_units(
             deps.scripts,
             keys,
             outbox_id=f"undo:{secrets.token_hex(6)}",

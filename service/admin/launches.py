@@ -25,7 +25,7 @@ from service.deps import Deps
 from service.queue import lifecycle
 from service.stock.counts import units_left
 from service.stock.rebuild import selling_flag
-from service.store import stock as store
+from service.store import supply
 
 _LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
 
@@ -57,7 +57,7 @@ async def list_launches(deps: Deps) -> list[Launch]:
 
 async def _publish_settings(deps: Deps, launch: Launch) -> None:
     """Tell Redis what its scripts need to know of the launch (only if loaded there)."""
-    await store.publish_settings(
+    await supply.publish_settings(
         deps.scripts,
         deps.keys(launch.id),
         selling=bool(selling_flag(launch.state, launch.paused)),

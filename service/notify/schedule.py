@@ -24,6 +24,7 @@ from service.infra.db import Conn
 from service.notify.sender import TOPIC_PREFIX, enqueue_notification
 from service.store import queue as qstore
 from service.store import stock as store
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,7 @@ async def notify_admitted(deps: Deps, launch_id: str, batch: int = ADMITTED_BATC
 async def warn_expiring_holds(deps: Deps, launch_id: str) -> int:
     """Enqueue "hold expiring" for holds whose expiry enters the warning lead."""
     keys = deps.keys(launch_id)
-    hold_ms = await store.hold_ms(deps.scripts, keys)
+    hold_ms = await supply.hold_ms(deps.scripts, keys)
     if hold_ms is None:
         return 0
     now = deps.clock.now_ms()

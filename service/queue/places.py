@@ -13,8 +13,8 @@ from __future__ import annotations
 from service import events
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
-from service.infra.drain import drain_list
 from service.infra.keys import LaunchKeys
+from service.store import logs
 from service.store import queue as qstore
 
 _CHUNK = 10_000
@@ -44,8 +44,8 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
             con, launch_id=launch_id, channel="system", kind="queue.checked_in", rows=checked_in
         )
 
-    return await drain_list(
-        deps.pool, deps.redis, deps.keys(launch_id).placelog, store, batch=batch, most=most
+    return await logs.drain_place_log(
+        deps.scripts, deps.pool, deps.keys(launch_id), store, batch=batch, most=most
     )
 
 

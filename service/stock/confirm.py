@@ -34,6 +34,7 @@ from service.stock.mend import mend_holds
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 from service.stock.rebuild import ensure_loaded
 from service.store import stock as store
+from service.store import supply
 from service.store.stock import Begun
 
 log = logging.getLogger(__name__)
@@ -312,4 +313,6 @@ async def _mend_gone(deps: Deps, launch_id: str, hold_ids: list[str]) -> None:
             raise
         log.warning("mending %s after confirm_end failed (%r); left to the sweeper", launch_id, exc)
         with contextlib.suppress(Exception):
-            await store.mark_suspect(deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms())
+            await supply.mark_suspect(
+                deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms()
+            )

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from service.deps import Deps
 from service.stock.models import StockCount
-from service.store import stock as store
+from service.store import supply
 
 
 async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
     """Each (store, sku)'s counts as Redis has them at one moment."""
-    snap = await store.stock_snapshot(deps.scripts, deps.keys(launch_id))
+    snap = await supply.stock_snapshot(deps.scripts, deps.keys(launch_id))
     out = []
     for p, allocated in snap.allocated.items():
         store_id, sku_id = p.split(":", 1)
@@ -29,7 +29,7 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
 async def units_left(deps: Deps, launch_id: str) -> int | None:
     """Units available or held, as Redis counts them; None while Redis has not loaded
     the launch (nothing to go by)."""
-    if not await store.is_loaded(deps.scripts, deps.keys(launch_id)):
+    if not await supply.is_loaded(deps.scripts, deps.keys(launch_id)):
         return None
     return sum(c.available + c.held for c in await redis_counts(deps, launch_id))
 

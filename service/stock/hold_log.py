@@ -15,8 +15,7 @@ import msgspec
 from service.deps import Deps
 from service.infra import metrics
 from service.infra.db import Conn
-from service.infra.drain import drain_list
-from service.store import stock as store
+from service.store import logs
 
 
 class HoldEvent(msgspec.Struct, frozen=True):
@@ -37,7 +36,7 @@ def parse_hold_event(line: str) -> HoldEvent:
 
 async def hold_events(deps: Deps, launch_id: str, count: int = -1) -> list[HoldEvent]:
     """The oldest `count` (-1: all) hold events not yet drained."""
-    lines = await store.hold_log(deps.scripts, deps.keys(launch_id), count)
+    lines = await logs.hold_log(deps.scripts, deps.keys(launch_id), count)
     return [parse_hold_event(line) for line in lines]
 
 
@@ -65,8 +64,8 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
         )
         metrics.count_hold_events(launch_id, (e.kind for e in events))
 
-    return await drain_list(
-        deps.pool, deps.redis, deps.keys(launch_id).evlog, store, batch=batch, most=most
+    return await logs.drain_hold_log(
+        deps.scripts, deps.pool, deps.keys(launch_id), store, batch=batch, most=most
     )
 
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from service.deps import Deps, launch_lock
 from service.infra.db import allow_long
 from service.infra.keys import pair
-from service.store import stock as store
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def mend_holds(deps: Deps, launch_id: str, hold_ids: Sequence[str]) -> int
 async def mend_if_suspect(deps: Deps, launch_id: str) -> int | None:
     """If Postgres refused a confirm Redis allowed, take every unit Postgres has sold out
     of Redis's stock and clear the mark. None: nothing was suspect."""
-    mark = await store.suspect_mark(deps.scripts, deps.keys(launch_id))
+    mark = await supply.suspect_mark(deps.scripts, deps.keys(launch_id))
     if mark is None:
         return None
     return await _mend(deps, launch_id, _LIVE, [], mark)
@@ -61,7 +61,7 @@ async def _mend(deps: Deps, launch_id: str, sql: str, args: list[object], mark: 
         ]
         for start in range(0, max(len(units), 1), _CHUNK):
             last = start + _CHUNK >= len(units)
-            withdrawn += await store.withdraw_sold(
+            withdrawn += await supply.withdraw_sold(
                 deps.scripts, keys, mark=mark if last else "", units=units[start : start + _CHUNK]
             )
     if withdrawn:

@@ -12,7 +12,7 @@ from typing import Any
 from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import pair
-from service.store import stock as store
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
         first, end, units = (
             (p["first"], p["end"], ()) if "first" in p else (0, 0, sorted(p["units"]))
         )
-        return await store.add_units(
+        return await supply.add_units(
             scripts,
             keys,
             outbox_id=outbox_id,
@@ -48,7 +48,7 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
             units=units,
         )
     if topic == "return_unit":
-        return await store.return_unit(
+        return await supply.return_unit(
             scripts,
             keys,
             outbox_id=outbox_id,
@@ -60,7 +60,7 @@ async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict
             hold_id=p.get("hold", ""),  # rows enqueued before the hold id was recorded lack it
         )
     if topic == "move_unit":
-        return await store.move_unit(
+        return await supply.move_unit(
             scripts,
             keys,
             outbox_id=outbox_id,

@@ -18,7 +18,7 @@ from service.errors import NotFound
 from service.infra.db import allow_long
 from service.infra.keys import pair
 from service.stock.outbox import STOCK_TOPICS
-from service.store import stock as store
+from service.store import supply
 
 _CHUNK = 5000
 
@@ -64,7 +64,7 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
         await allow_long(con, deps.settings)
         # Callers that found the launch missing all queue on the lock; only the first
         # loads it. Another load would wipe the holds taken since (they live in Redis only).
-        if unless_loaded and await store.is_loaded(deps.scripts, keys):
+        if unless_loaded and await supply.is_loaded(deps.scripts, keys):
             return None
         launch = await con.fetchrow(
             "SELECT state, paused, hold_seconds, per_customer_limit FROM launches WHERE id = $1",
@@ -105,16 +105,16 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
             masks[str(row["registration_id"])] |= 1 << row["slot"]
 
         scripts = deps.scripts
-        await store.load_begin(scripts, keys)
+        await supply.load_begin(scripts, keys)
         for key, unit_numbers in free.items():
             # The fresh run goes as its two ends; only the units below it go one by one.
             rest = unit_numbers[: len(unit_numbers) - (fresh[key][1] - fresh[key][0])]
             for start in range(0, len(rest), _CHUNK):
-                await store.load_units(scripts, keys, key, rest[start : start + _CHUNK])
-        await store.load_counts(
+                await supply.load_units(scripts, keys, key, rest[start : start + _CHUNK])
+        await supply.load_counts(
             scripts, keys, allocated=allocated, confirmed=confirmed, slots=masks, fresh=fresh
         )
-        await store.load_finish(
+        await supply.load_finish(
             scripts,
             keys,
             selling=bool(selling_flag(launch["state"], launch["paused"])),
@@ -141,5 +141,5 @@ def fresh_run(free: list[int], top: int) -> tuple[int, int]:
 
 async def ensure_loaded(deps: Deps, launch_id: str) -> None:
     """Load the launch into Redis from Postgres if Redis does not have it."""
-    if not await store.is_loaded(deps.scripts, deps.keys(launch_id)):
+    if not await supply.is_loaded(deps.scripts, deps.keys(launch_id)):
         await _rebuild(deps, launch_id, unless_loaded=True)
