@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, cast
 
 import msgspec
 
@@ -226,3 +226,74 @@ async def phase(scripts: Scripts, keys: LaunchKeys) -> str | None:
     with reading():
         found = await scripts.client.hget(keys.qmeta, PHASE)
     return None if found is None else str(found)
+
+
+class AdmitReply(msgspec.Struct, frozen=True, array_like=True):
+    """`admit`'s answer (lua/admit.lua), in its order. Rates are in thousandths."""
+
+    phase: str
+    qlen: int
+    admitted: int
+    measured_rate_milli: int
+    sold_out: bool
+    active: int
+    lapsed: int
+    window_ms: int
+    restored_ms: int
+    """When `queue_restore` last rebuilt this queue; 0: never."""
+    set_rate_milli: int
+    cap: int
+    free: int
+    choosing: int
+    """Admitted, no hold yet."""
+    admitting: bool
+    """Drawn and selling."""
+    left: int
+    """Ranks given up so far."""
+    loaded: bool
+    """The launch's stock is in Redis."""
+    left_prequeue: int = 0
+    """Registrations that left the pre-queue, until the draw gives up their ranks."""
+
+
+async def admit(scripts: Scripts, keys: LaunchKeys, *, now_ms: int) -> AdmitReply:
+    """Admit the ranks whose turn has come and report the queue (lua/admit.lua)."""
+    reply = await scripts.run("admit", keys, now_ms)
+    return msgspec.convert(reply, AdmitReply, strict=False)
+
+
+class LeaveReply(msgspec.Struct, frozen=True):
+    """`leave`'s answer: `word` 'ok' with the rank given up (-1: from the pre-queue) and
+    from where (`how`: 'prequeue', 'waiting', 'turn', or 'left' when left before), or a
+    refusal ('not-in-queue', 'holding', 'over')."""
+
+    word: str
+    rank: int = -1
+    how: str = ""
+
+
+async def leave(
+    scripts: Scripts, keys: LaunchKeys, *, registration_id: int, replayed: bool = False
+) -> LeaveReply:
+    """Give up the registration's place (lua/leave.lua); `replayed` into a rebuilt queue
+    (counted before)."""
+    reply = await scripts.run("leave", keys, registration_id, int(replayed))
+    if reply[0] != "ok":
+        return LeaveReply(str(reply[0]))
+    return LeaveReply("ok", int(reply[1]), str(reply[2]))
+
+
+async def left_prequeue(scripts: Scripts, keys: LaunchKeys) -> set[int]:
+    """The registrations that left the pre-queue."""
+    with reading():
+        return {int(m) for m in await scripts.client.smembers(keys.leftpre)}
+
+
+async def left_since(scripts: Scripts, keys: LaunchKeys, seen: int) -> list[tuple[int, int]]:
+    """(rank, order) of the ranks given up after the first `seen`, scored by their order."""
+    with reading():
+        found = cast(
+            "list[tuple[str, float]]",
+            await scripts.client.zrangebyscore(keys.left, seen + 1, "+inf", withscores=True),
+        )
+    return [(int(rank), int(score)) for rank, score in found]
