@@ -25,7 +25,7 @@ NOT_LOADED: Final = "not-loaded"
 OK: Final = "ok"
 
 
-class Held(msgspec.Struct, frozen=True):
+class Held(msgspec.Struct, frozen=True, array_like=True):
     """`reserve`'s answer for a unit it held."""
 
     unit_no: int
@@ -70,9 +70,8 @@ async def reserve(
 ) -> Held | str:
     """Hold one unit (lua/reserve.lua): the unit held, or the script's refusal word.
 
-    The reply is one string ('ok <unit> <slot> <expires_ms>'), split here by hand: the
-    hot path's decode stays three `int()`s (a `msgspec.convert` costs more than the
-    split; see docs/performance.md for the reserve figures)."""
+    The reply is one string, 'ok <unit> <slot> <expires_ms>' (see the script); its words
+    decode into `Held` as a table reply would."""
     reply: str = await scripts.run(
         "reserve",
         keys,
@@ -83,9 +82,9 @@ async def reserve(
         sku_id,
         "" if rank is None else rank,
     )
-    if reply.startswith("ok "):
-        _, unit, slot, expires = reply.split(" ")
-        return Held(int(unit), int(slot), int(expires))
+    word, _, rest = reply.partition(" ")
+    if word == OK:
+        return msgspec.convert(rest.split(" "), Held, strict=False)
     return reply
 
 
