@@ -21,6 +21,7 @@ from service.auth import signin
 from service.auth.apikeys import Role, create_key
 from service.deps import Deps
 from service.queue import registrations, signup
+from service.store import logs
 
 DEMO_ID = "demo"
 NEXT_ID = "demo-next"
@@ -183,7 +184,7 @@ async def reset(deps: Deps) -> None:
             "DELETE FROM api_keys WHERE label = $1 OR label LIKE $1 || ':%'", KEY_LABEL
         )
     for launch_id in LAUNCHES:
-        await deps.redis.delete(*deps.keys(launch_id).all)
+        await logs.forget_launch(deps.scripts, deps.keys(launch_id))
 
 
 def describe(info: DemoInfo, public_url: str, command: str = "fairdrop") -> str:

@@ -7,6 +7,8 @@ import json
 
 from service.deps import Deps
 from service.stock.holds import Hold, reserve
+from service.store.records import HoldRecord, hold_record
+from service.store.stock import holds_expiring
 from tests.stock_kit import seed_launch
 
 L = "rec"
@@ -45,3 +47,26 @@ async def test_the_record_reads_back_as_its_fields_vouched_and_queued(deps: Deps
         assert json.loads(raw) == _expected(hold, slot, queued)
         again = await deps.redis.eval(_ROUND_TRIP, 1, keys.holds, hold.hold_id)
         assert json.loads(again) == _expected(hold, slot, queued)
+
+
+async def test_the_store_reads_the_record_as_written_and_as_cjson_rewrites_it(
+    deps: Deps,
+) -> None:
+    regs = await seed_launch(deps, L, hold_seconds=300, limit=3, allocs=[0, 0, 0, 12])
+    keys = deps.keys(L)
+    await deps.redis.zadd(keys.window, {"7": deps.clock.now_ms() + 60_000})
+    hold = await reserve(deps, L, regs[1], "S2", "K2", rank=7)
+    expected = HoldRecord(
+        registration_id=regs[1],
+        store_id="S2",
+        sku_id="K2",
+        unit_no=hold.unit_no,
+        expires_ms=hold.expires_ms,
+        state="held",
+        slot=0,
+        rank=7,
+    )
+    found = await holds_expiring(deps.scripts, keys, after_ms=0, upto_ms=hold.expires_ms)
+    assert found == [(hold.hold_id, expected)]
+    again = await deps.redis.eval(_ROUND_TRIP, 1, keys.holds, hold.hold_id)
+    assert hold_record(again) == expected

@@ -12,7 +12,8 @@ SERVICE = Path(__file__).resolve().parents[1] / "service"
 # What each package may import from fairdrop, besides itself.
 BELOW: dict[str, set[str]] = {
     "infra": {"errors", "clock"},
-    "stock": {"infra", "deps", "errors", "events", "clock"},
+    "store": {"infra", "errors"},  # the launch store: over the Redis client, nothing else
+    "stock": {"infra", "store", "deps", "errors", "events", "clock"},
 }
 # Only the outermost layers (entry points, the web and the page layer, the job table)
 # import these.

@@ -3,11 +3,12 @@ every key the script touches, itself or through the prelude's helpers."""
 
 from __future__ import annotations
 
+import inspect
 import re
 
 import pytest
 
-from service.infra.keys import LAUNCH_KEY_NAMES
+from service.infra.keys import LAUNCH_KEY_NAMES, LaunchKeys
 from service.infra.lua import (
     _HELPER,
     SCRIPT_NAMES,
@@ -84,3 +85,13 @@ def test_a_script_without_helpers_is_sent_none() -> None:
         "slot_mask",
     }
     assert {"expire_due", "drop_hold"} <= set(_DEFINED.findall(script_source("reserve")))
+
+
+def test_every_launch_key_has_a_property_and_nothing_else_passes_for_one() -> None:
+    keys = LaunchKeys("k-test", "p:")
+    for name in LAUNCH_KEY_NAMES:
+        assert isinstance(inspect.getattr_static(LaunchKeys, name), property), name
+        assert getattr(keys, name) == f"p:fd:{{k-test}}:{name}"
+    assert keys.all == [getattr(keys, name) for name in LAUNCH_KEY_NAMES]
+    with pytest.raises(AttributeError):
+        _ = keys.fre  # type: ignore[attr-defined]

@@ -12,6 +12,7 @@ migrations/0014) and bounds it to `MAX_ALLOCATED`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 
@@ -23,10 +24,12 @@ from service.deps import Deps, launch_lock
 from service.infra.db import Conn
 from service.infra.keys import pair
 from service.stock.counts import redis_counts
-from service.stock.holds import run_loaded
+from service.stock.holds import raise_for
 from service.stock.models import StockCount
 from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
+from service.store import stock as store
+from service.store import supply
 
 
 def _pair_lock(schema: str, launch_id: str, store_id: str, sku_id: str) -> int:
@@ -176,18 +179,30 @@ async def _lower(
     allocated_now: int,
 ) -> None:
     # Redis knows which units are free (not held); take them out there first, all or none.
-    reply = await run_loaded(
-        deps, "withdraw_units", launch_id, deps.clock.now_ms(), pair(store_id, sku_id), n
+    keys = deps.keys(launch_id)
+    call = functools.partial(
+        supply.withdraw_units,
+        deps.scripts,
+        keys,
+        now_ms=deps.clock.now_ms(),
+        pair=pair(store_id, sku_id),
+        n=n,
     )
-    if reply[0] == "short":
+    taken = await call()
+    if taken == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
+        await ensure_loaded(deps, launch_id)
+        taken = await call()
+    if isinstance(taken, supply.Short):
         raise errors.AllocationTooLow(
-            f"Only {reply[1]} units are free; the rest are held or confirmed."
+            f"Only {taken.free} units are free; the rest are held or confirmed."
             f" The allocation is {allocated_now:,} now.",
-            free=int(reply[1]),
+            free=taken.free,
             allocated=allocated_now,
         )
-    first, end = int(reply[1]), int(reply[2])  # the units [first, end), off the run's top
-    singles = [int(u) for u in reply[3:]]
+    if isinstance(taken, str):
+        raise_for(taken)
+        raise RuntimeError(f"unexpected withdraw_units reply {taken!r}")
+    first, end, singles = taken.first, taken.end, taken.units
     try:
         async with con.transaction():
             await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
@@ -204,14 +219,14 @@ async def _lower(
     except BaseException as exc:
         # Undo in Redis; a foreign-key refusal means Postgres holds a live reservation
         # on one of these units, so Redis was wrong about it being free.
-        await deps.scripts.run(
-            "add_units",
-            deps.keys(launch_id),
-            f"undo:{secrets.token_hex(6)}",
-            pair(store_id, sku_id),
-            first,
-            end,
-            *sorted(singles),
+        await supply.add_units(
+            deps.scripts,
+            keys,
+            outbox_id=f"undo:{secrets.token_hex(6)}",
+            pair=pair(store_id, sku_id),
+            first=first,
+            end=end,
+            units=sorted(singles),
         )
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             raise errors.AllocationTooLow("Some of those units are reserved.") from exc

@@ -13,6 +13,7 @@ from service.queue.eta import Pace, eta_seconds
 from service.queue.status import Snapshot
 from service.stock.counts import redis_counts
 from service.stock.rebuild import ensure_loaded
+from service.store import queue as qstore
 from service.webhooks.endpoints import disabled_endpoints
 from service.webhooks.models import DisabledEndpoint
 
@@ -117,7 +118,7 @@ async def dashboard(
         launch_id,
     )
     assert regs is not None  # an aggregate always returns its row
-    checked_in = await deps.redis.hlen(deps.keys(launch_id).qpos)
+    checked_in = await qstore.checked_in(deps.scripts, deps.keys(launch_id))
     stock = await _stock(deps, launch_id)
     drawn = snap is not None and snap.phase == "drawn"
     qlen = snap.qlen if snap is not None and drawn else 0

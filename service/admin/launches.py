@@ -25,6 +25,7 @@ from service.deps import Deps
 from service.queue import lifecycle
 from service.stock.counts import units_left
 from service.stock.rebuild import selling_flag
+from service.store import supply
 
 _LAUNCH_COLUMNS = ", ".join(f for f in Launch.__struct_fields__)
 
@@ -56,16 +57,13 @@ async def list_launches(deps: Deps) -> list[Launch]:
 
 async def _publish_settings(deps: Deps, launch: Launch) -> None:
     """Tell Redis what its scripts need to know of the launch (only if loaded there)."""
-    keys = deps.keys(launch.id)
-    if await deps.redis.hget(keys.meta, "loaded") == "1":
-        await deps.redis.hset(
-            keys.meta,
-            mapping={
-                "selling": selling_flag(launch.state, launch.paused),
-                "hold_ms": launch.hold_seconds * 1000,
-                "limit": launch.per_customer_limit,
-            },
-        )
+    await supply.publish_settings(
+        deps.scripts,
+        deps.keys(launch.id),
+        selling=bool(selling_flag(launch.state, launch.paused)),
+        hold_ms=launch.hold_seconds * 1000,
+        limit=launch.per_customer_limit,
+    )
 
 
 def _check_mode(mode: object, lottery_size: object) -> None:

@@ -22,6 +22,7 @@ from service.stock import confirm, holds
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
+from service.store import stock as store
 
 
 async def _locked(con: Conn, launch_id: str, reservation_id: int) -> asyncpg.Record:
@@ -65,7 +66,7 @@ async def _record(
 
 
 # Which refusal of the move's UPDATE means what for the unit the move took in Redis.
-_REFUSED = {
+_REFUSED: dict[type[Exception], store.AbortWhy] = {
     asyncpg.UniqueViolationError: "unit-taken",  # Redis thought it free; Postgres has it
     asyncpg.ForeignKeyViolationError: "no-such-unit",
 }
@@ -135,8 +136,12 @@ async def move(
                 await tx.rollback()
             finally:
                 if taken:  # give the unit back (or count it sold, if Postgres says so)
-                    await deps.scripts.run(
-                        "confirm_abort", keys, deps.clock.now_ms(), new_hold, refused or "retry"
+                    await store.confirm_abort(
+                        deps.scripts,
+                        keys,
+                        now_ms=deps.clock.now_ms(),
+                        hold_id=new_hold,
+                        why=refused or "retry",
                     )
             if refused is not None:
                 raise errors.Conflict(
@@ -156,26 +161,28 @@ async def _take_unit(
 ) -> int:
     """Take a free unit of the reservation's SKU at `to_store` in Redis (`move_begin`:
     *confirming* under `new_hold`, so no shopper can hold it); its unit number."""
-    reply = await deps.scripts.run(
-        "move_begin",
+    unit = await store.move_begin(
+        deps.scripts,
         keys,
-        deps.clock.now_ms(),
-        new_hold,
-        old["registration_id"],
-        to_store,
-        old["sku_id"],
-        confirm.deadline_ms(deps),
+        now_ms=deps.clock.now_ms(),
+        hold_id=new_hold,
+        registration_id=old["registration_id"],
+        store_id=to_store,
+        sku_id=old["sku_id"],
+        deadline_ms=confirm.deadline_ms(deps),
     )
-    if reply[0] == "not-loaded":
+    if isinstance(unit, int):
+        return unit
+    if unit == store.NOT_LOADED:
         raise errors.Unavailable("The launch's stock is being rebuilt; try again.")
-    if reply[0] == "unknown-item":
+    if unit == "unknown-item":
         raise errors.NotFound(f"This launch has no store {to_store!r}.")
-    if reply[0] == "sold-out":
+    if unit == "sold-out":
         raise errors.SoldOut(
             f"{to_store} has no {old['sku_id']} free; the reservation stays at {old['store_id']}."
         )
-    holds.raise_for(reply)
-    return int(reply[1])
+    holds.raise_for(unit)
+    raise RuntimeError(f"unexpected move_begin reply {unit!r}")
 
 
 async def extend_pickup(

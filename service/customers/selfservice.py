@@ -21,6 +21,7 @@ from service.queue.status import QueueStatus, QueueWatch
 from service.queue.tickets import TicketClaims
 from service.stock.codes import format_code
 from service.stock.models import Reservation
+from service.store import stock as store
 
 LIVE = ("confirmed", "collected")
 
@@ -148,13 +149,14 @@ async def live_holds(
     deps: Deps, launch_id: str, registration_id: int, live_reservations: int
 ) -> list[tuple[str, str, str, int, str]]:
     """(hold id, store, sku, expires_ms, state) of the registration's live holds."""
-    flat = await deps.scripts.run(
-        "holds_of", deps.keys(launch_id), deps.clock.now_ms(), registration_id, live_reservations
+    found = await store.holds_of(
+        deps.scripts,
+        deps.keys(launch_id),
+        now_ms=deps.clock.now_ms(),
+        registration_id=registration_id,
+        live=live_reservations,
     )
-    return [
-        (str(flat[i]), str(flat[i + 1]), str(flat[i + 2]), int(flat[i + 3]), str(flat[i + 4]))
-        for i in range(0, len(flat), 5)
-    ]
+    return [(h.hold_id, h.store_id, h.sku_id, h.expires_ms, h.state) for h in found]
 
 
 def _links(base: str, status: str, pickup_set: bool) -> dict[str, str]:

@@ -53,10 +53,99 @@ class LaunchKeys(msgspec.Struct, frozen=True):
         """The keys called `names`, in that order: what a script takes as KEYS."""
         return named_keys(self.launch_id, self.prefix, names)
 
-    def __getattr__(self, name: str) -> str:
-        if name in LAUNCH_KEY_NAMES:
-            return self.key(name)
-        raise AttributeError(name)
+    # One property per name in `LAUNCH_KEY_NAMES` (tests/test_script_keys.py checks), so a
+    # misspelt key is an AttributeError that mypy finds, not a new key.
+    @property
+    def meta(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "meta")
+
+    @property
+    def free(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "free")
+
+    @property
+    def fresh(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "fresh")
+
+    @property
+    def holds(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "holds")
+
+    @property
+    def expiry(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "expiry")
+
+    @property
+    def confirming(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "confirming")
+
+    @property
+    def cust(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "cust")
+
+    @property
+    def held(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "held")
+
+    @property
+    def confirmed(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "confirmed")
+
+    @property
+    def allocated(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "allocated")
+
+    @property
+    def applied(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "applied")
+
+    @property
+    def evlog(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "evlog")
+
+    @property
+    def qpos(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "qpos")
+
+    @property
+    def prequeue(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "prequeue")
+
+    @property
+    def drawset(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "drawset")
+
+    @property
+    def qmeta(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "qmeta")
+
+    @property
+    def window(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "window")
+
+    @property
+    def shopping(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "shopping")
+
+    @property
+    def qrank(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "qrank")
+
+    @property
+    def placelog(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "placelog")
+
+    @property
+    def limits(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "limits")
+
+    @property
+    def left(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "left")
+
+    @property
+    def leftpre(self) -> str:
+        return launch_key(self.launch_id, self.prefix, "leftpre")
 
 
 def launch_key(launch_id: str, prefix: str, name: str) -> str:

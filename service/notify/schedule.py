@@ -14,15 +14,17 @@ this at once enqueue every message once. Nothing here sends: the sender does.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
 from service import events
 from service.deps import Deps
 from service.infra.db import Conn
 from service.notify.sender import TOPIC_PREFIX, enqueue_notification
+from service.store import queue as qstore
+from service.store import stock as store
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -133,24 +135,22 @@ async def _registrations_at(deps: Deps, con: Conn, launch_id: str, ranks: range)
         out += list(drawn or [])
     later = [r for r in ranks if r >= entrants]
     if later:
-        regs = await deps.redis.hmget(deps.keys(launch_id).qrank, [str(r) for r in later])
+        regs = await qstore.holders(deps.scripts, deps.keys(launch_id), later)
         missing = [rank for rank, reg in zip(later, regs, strict=True) if reg is None]
         if missing:  # Redis lost them (a restore keeps only the drawn places)
             log.warning("no registration known for ranks %s of %s", missing[:10], launch_id)
-        out += [int(reg) for reg in regs if reg is not None]
+        out += [reg for reg in regs if reg is not None]
     return out
 
 
 async def notify_admitted(deps: Deps, launch_id: str, batch: int = ADMITTED_BATCH) -> int:
     """Enqueue "your turn" for ranks admitted since the last call; returns how many."""
     keys = deps.keys(launch_id)
-    phase, admitted_raw, window_raw = await deps.redis.hmget(
-        keys.qmeta, ["phase", "admitted", "window_ms"]
-    )
-    if phase != "drawn" or not admitted_raw:
+    seen = await qstore.admission(deps.scripts, keys)
+    if seen.phase != "drawn" or seen.admitted is None:
         return 0
-    admitted = int(admitted_raw)
-    until_ms = deps.clock.now_ms() + int(window_raw or 120_000)
+    admitted = seen.admitted
+    until_ms = deps.clock.now_ms() + (seen.window_ms or 120_000)
     async with deps.pool.acquire() as con, con.transaction():
         reached, _ = await _progress(con, launch_id, "your_turn")
         if admitted <= reached:
@@ -182,32 +182,30 @@ async def notify_admitted(deps: Deps, launch_id: str, batch: int = ADMITTED_BATC
 async def warn_expiring_holds(deps: Deps, launch_id: str) -> int:
     """Enqueue "hold expiring" for holds whose expiry enters the warning lead."""
     keys = deps.keys(launch_id)
-    hold_ms = await deps.redis.hget(keys.meta, "hold_ms")
+    hold_ms = await supply.hold_ms(deps.scripts, keys)
     if hold_ms is None:
         return 0
     now = deps.clock.now_ms()
-    upto = now + min(HOLD_WARNING_MS, int(hold_ms) // 2)
+    upto = now + min(HOLD_WARNING_MS, hold_ms // 2)
     async with deps.pool.acquire() as con, con.transaction():
         since, _ = await _progress(con, launch_id, "hold_expiring")
         if upto <= since:
             return 0
         # Each expiry time is looked at once: (last upper bound, now + lead].
-        ids = cast(
-            "list[str]", await deps.redis.zrangebyscore(keys.expiry, f"({max(since, now)}", upto)
+        found = await store.holds_expiring(
+            deps.scripts, keys, after_ms=max(since, now), upto_ms=upto
         )
-        raws = await deps.redis.hmget(keys.holds, ids) if ids else []
         messages = []
-        for hold_id, raw in zip(ids, raws, strict=True):
-            h = json.loads(raw) if raw else None
-            if h is None or h.get("st") != "held":
+        for hold_id, h in found:
+            if h.state != "held":
                 continue
             payload = {
-                "registration": int(h["r"]),
+                "registration": h.registration_id,
                 "hold": hold_id,
-                "store": h["s"],
-                "sku": h["k"],
-                "expires_ms": int(h["e"]),
-                "stale_after_ms": int(h["e"]),
+                "store": h.store_id,
+                "sku": h.sku_id,
+                "expires_ms": h.expires_ms,
+                "stale_after_ms": h.expires_ms,
             }
             messages.append((f"hold_expiring:{launch_id}:{hold_id}", payload))
         await _enqueue_many(con, launch_id, "hold_expiring", messages)

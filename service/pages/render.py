@@ -48,7 +48,13 @@ def _error_page(status: int, title: str, detail: str) -> Template:
 
 
 def _domain(request: Request[Any, Any, Any], exc: FairdropError) -> Template:
-    return _error_page(exc.status, exc.title, exc.detail)
+    """The error's page; a 503 (a backend out) or 429 says when to try again, as the
+    problem responses do."""
+    template = _error_page(exc.status, exc.title, exc.detail)
+    retry = exc.extra.get("retry_after", 1 if exc.status == 503 else None)
+    if retry is not None:
+        template.headers = {**template.headers, "Retry-After": str(retry)}
+    return template
 
 
 def _http(request: Request[Any, Any, Any], exc: HTTPException) -> Template:

@@ -11,6 +11,7 @@ from service import errors
 from service.deps import Deps
 from service.queue import tickets
 from service.queue.leave import LEFT
+from service.store import queue as qstore
 
 RANK_BLOCK = 32
 """Ranks kept in Postgres ahead of those given, beyond the check-ins waiting for a
@@ -32,31 +33,39 @@ class CheckedIn(msgspec.Struct, frozen=True):
 async def check_in(deps: Deps, launch_id: str, registration_id: int) -> CheckedIn:
     """The registration's ticket: the same place however often it checks in."""
     keys = deps.keys(launch_id)
-    reply = await deps.scripts.run("checkin", keys, deps.clock.now_ms(), registration_id)
+    reply = await qstore.checkin(
+        deps.scripts, keys, now_ms=deps.clock.now_ms(), registration_id=registration_id
+    )
     for _ in range(_CEILING_TRIES):
-        if reply[0] != "need-ceiling":
+        if reply.word != "need-ceiling":
             break
+        assert reply.value is not None
         _waiting[launch_id] += 1
         try:
-            upto = int(reply[1]) + RANK_BLOCK + _waiting[launch_id]
+            upto = reply.value + RANK_BLOCK + _waiting[launch_id]
             ceiling = await reserve_ranks(deps, launch_id, upto)
         finally:
             _waiting[launch_id] -= 1
-        reply = await deps.scripts.run(
-            "checkin", keys, deps.clock.now_ms(), registration_id, ceiling
+        reply = await qstore.checkin(
+            deps.scripts,
+            keys,
+            now_ms=deps.clock.now_ms(),
+            registration_id=registration_id,
+            ceiling=ceiling,
         )
     else:
         raise errors.Unavailable("Check-ins are arriving faster than places are kept; try again.")
-    if reply[0] == "closed":
+    if reply.word == "closed":
         raise errors.CheckinClosed()
-    if reply[0] == "not-invited":
+    if reply.word == "not-invited":
         raise errors.NotInvited(
             "Only registrations drawn in the lottery can check in. If you are on the"
             " waiting list, we write to you the moment you move up."
         )
-    if reply[0] == "left":
+    if reply.word == "left":
         raise errors.LeftQueue(LEFT)
-    rank = int(reply[1])
+    assert reply.value is not None
+    rank = reply.value
     return CheckedIn(
         ticket=tickets.issue(deps, launch_id, registration_id, rank),
         rank=None if rank == tickets.PREQUEUE else rank,
@@ -82,5 +91,4 @@ async def reserve_ranks(deps: Deps, launch_id: str, upto: int) -> int:
 
 async def current_rank(deps: Deps, launch_id: str, registration_id: int) -> int | None:
     """The rank Redis holds for a registration (None if it never checked in)."""
-    rank = await deps.redis.hget(deps.keys(launch_id).qpos, str(registration_id))
-    return None if rank is None else int(rank)
+    return await qstore.rank_of(deps.scripts, deps.keys(launch_id), registration_id)

@@ -17,7 +17,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TypeVar, cast
+from typing import TypeVar
 
 import msgspec
 
@@ -25,6 +25,7 @@ from service import errors, events
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
 from service.infra.keys import LaunchKeys
+from service.store import queue as qstore
 
 _T = TypeVar("_T")
 
@@ -265,33 +266,24 @@ async def drawn_order(
 
 
 async def place_ranks(deps: Deps, keys: LaunchKeys, ranked: list[int]) -> None:
-    """Write each ranked registration's rank to the launch's qpos hash. Two writers, so
-    one packs its next chunk while Redis stores the other's."""
+    """Write each ranked registration's rank to the launch's qpos hash."""
 
-    async def write(starts: range) -> None:
-        for start in starts:
-            chunk = ranked[start : start + _PLACE_CHUNK]
-            pairs = zip(chunk, range(start, start + len(chunk)), strict=True)
-            await deps.redis.hset(keys.qpos, items=[v for pair in pairs for v in pair])
-
-    starts = range(0, len(ranked), _PLACE_CHUNK)
-    await asyncio.gather(write(starts[0::2]), write(starts[1::2]))
+    await qstore.place_ranks(deps.scripts, keys, ranked, chunk=_PLACE_CHUNK)
 
 
 async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
     """Order the pre-queue, give everyone their rank, reveal the seed. Returns entrants."""
     keys = deps.keys(launch_id)
-    began = await deps.scripts.run("draw_begin", keys)
-    if began[0] != "ok":
-        raise errors.Conflict(f"The queue is not waiting for a draw (it is {began[1]}).")
+    began = await qstore.draw_begin(deps.scripts, keys)
+    if not began.begun:
+        raise errors.Conflict(f"The queue is not waiting for a draw (it is {began.phase}).")
     seed = await deps.pool.fetchval("SELECT seed FROM draws WHERE launch_id = $1", launch_id)
     if seed is None:
         await commit(deps, launch_id, actor=actor)  # registration never closed: commit now
         seed = await deps.pool.fetchval("SELECT seed FROM draws WHERE launch_id = $1", launch_id)
     seed = bytes(seed)
     # The draw set in arrival order: those off the roster queue behind, in that order.
-    drawset = cast("list[str]", await deps.redis.lrange(keys.drawset, 0, -1))
-    members = list(map(int, drawset))
+    members = await qstore.drawset(deps.scripts, keys)
     async with deps.pool.acquire() as con, con.transaction():
         await allow_long(con, deps.settings)  # a million entrants: seconds
         ranked, outside = await drawn_order(con, launch_id, seed, members)
@@ -321,5 +313,5 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
         finally:
             placing.cancel()  # if Postgres failed first; a no-op once done
             await asyncio.gather(placing, return_exceptions=True)
-    await deps.scripts.run("draw_finish", keys, len(ranked), *outside)
+    await qstore.draw_finish(deps.scripts, keys, entrants=len(ranked), outside=outside)
     return len(ranked)

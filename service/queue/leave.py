@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from service import errors, events
 from service.deps import Deps
+from service.store import queue as qstore
 
 LEFT = (
     "Your place went to the people behind you, and this registration cannot queue again"
@@ -25,13 +26,12 @@ async def leave(deps: Deps, launch_id: str, registration_id: int, *, channel: st
     """Give up the registration's place (or unused turn); the same if done before.
     Returns the rank given up (None from the pre-queue: the draw has not ranked it).
     The audit trail says from where: the pre-queue, waiting in line, or a turn."""
-    reply = await deps.scripts.run("leave", deps.keys(launch_id), registration_id, 0)
-    word = str(reply[0])
-    if word in _REFUSED:
-        raise errors.Conflict(_REFUSED[word])
-    if word == "not-in-queue":
+    reply = await qstore.leave(deps.scripts, deps.keys(launch_id), registration_id=registration_id)
+    if reply.word in _REFUSED:
+        raise errors.Conflict(_REFUSED[reply.word])
+    if reply.word == "not-in-queue":
         raise errors.NotFound("This registration has not checked in to the waiting room.")
-    rank, how = int(reply[1]), str(reply[2])
+    rank, how = reply.rank, reply.how
     if how == "left":
         return None if rank < 0 else rank  # left before: nothing new to record
     await events.record(
@@ -55,4 +55,4 @@ async def replay(deps: Deps, launch_id: str) -> None:
     keys = deps.keys(launch_id)
     for row in rows:
         registration_id = int(str(row["subject"]).removeprefix("registration:"))
-        await deps.scripts.run("leave", keys, registration_id, 1)
+        await qstore.leave(deps.scripts, keys, registration_id=registration_id, replayed=True)

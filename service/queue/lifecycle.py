@@ -7,6 +7,7 @@ from typing import NamedTuple, Protocol
 from service.deps import Deps
 from service.queue import draw, leave, lottery, places
 from service.stock.rebuild import ensure_loaded
+from service.store import queue as qstore
 
 QUEUE_STATES = ("checkin_open", "selling", "sold_out", "closed")
 
@@ -33,13 +34,12 @@ class QueueSettings(Protocol):
 
 async def publish_admission(deps: Deps, launch: AdmissionSettings) -> None:
     """Rate, cap and window as the operator set them; the admit script reads them live."""
-    await deps.redis.hset(
-        deps.keys(launch.id).qmeta,
-        mapping={
-            "rate": launch.admit_rate,
-            "cap": launch.active_cap,
-            "window_ms": launch.admission_window_seconds * 1000,
-        },
+    await qstore.publish_admission(
+        deps.scripts,
+        deps.keys(launch.id),
+        rate=launch.admit_rate,
+        cap=launch.active_cap,
+        window_ms=launch.admission_window_seconds * 1000,
     )
 
 
@@ -57,10 +57,10 @@ async def on_state(deps: Deps, launch: QueueSettings, previous: str) -> None:
     if launch.state in queue_states:
         # Open the queue once: a shuffled launch collects a pre-queue first.
         phase = "pre" if launch.fairness_mode == "prequeue-shuffle" else "drawn"
-        await deps.redis.hsetnx(keys.qmeta, "phase", phase)
+        await qstore.open_queue(deps.scripts, keys, phase)
     if launch.state == "selling":
         await ensure_loaded(deps, launch.id)  # admission reads stock and "selling"
-        if await deps.redis.hget(keys.qmeta, "phase") == "pre":
+        if await qstore.phase(deps.scripts, keys) == "pre":
             await draw.run(deps, launch.id)
 
 
@@ -112,16 +112,16 @@ async def restore(deps: Deps, launch_id: str) -> bool:
     # someone's ticket names.
     kept = await places.restore_places(deps, keys, launch_id)
     qlen = max(qlen, launch["qlen"] or 0, kept, launch["rank_ceiling"] or 0)
-    restored: int = await deps.scripts.run(
-        "queue_restore",
+    restored = await qstore.queue_restore(
+        deps.scripts,
         keys,
-        deps.clock.now_ms(),
-        phase,
-        qlen,
-        launch["admitted"] or 0,
-        launch["lapsed"] or 0,
-        launch["admission_window_seconds"] * 1000,
-        min(launch["active_cap"], 10_000),
+        now_ms=deps.clock.now_ms(),
+        phase=phase,
+        qlen=qlen,
+        admitted=launch["admitted"] or 0,
+        lapsed=launch["lapsed"] or 0,
+        window_ms=launch["admission_window_seconds"] * 1000,
+        cap=min(launch["active_cap"], 10_000),
     )
     if restored == 1:
         await leave.replay(deps, launch_id)

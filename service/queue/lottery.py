@@ -25,6 +25,7 @@ from service.infra.db import Conn, allow_long
 from service.notify.schedule import enqueue_moved_up
 from service.notify.sender import enqueue_notifications
 from service.queue import draw
+from service.store import queue as qstore
 
 _PLACE_CHUNK = 10_000  # registrations per invite.lua call
 
@@ -146,12 +147,12 @@ async def place(deps: Deps, launch_id: str, *, open_queue: bool = True) -> int:
     placed: list[int] = list(row["placed"] or [])
     keys = deps.keys(launch_id)
     for start in range(0, max(len(placed), 1), _PLACE_CHUNK):  # once even if none: the gate
-        pairs: list[str | int] = []
-        for i, registration_id in enumerate(placed[start : start + _PLACE_CHUNK]):
-            pairs += [registration_id, start + i]
-        await deps.scripts.run("invite", keys, -1, *pairs)
+        chunk = placed[start : start + _PLACE_CHUNK]
+        await qstore.invite(
+            deps.scripts, keys, places=[(reg, start + i) for i, reg in enumerate(chunk)]
+        )
     if open_queue:  # the length last: a place is only ever admitted once it is written
-        await deps.scripts.run("invite", keys, len(placed))
+        await qstore.invite(deps.scripts, keys, qlen=len(placed))
     return len(placed)
 
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 from service import events
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
-from service.infra.drain import drain_list
 from service.infra.keys import LaunchKeys
+from service.store import logs
+from service.store import queue as qstore
 
 _CHUNK = 10_000
 
@@ -43,8 +44,8 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
             con, launch_id=launch_id, channel="system", kind="queue.checked_in", rows=checked_in
         )
 
-    return await drain_list(
-        deps.pool, deps.redis, deps.keys(launch_id).placelog, store, batch=batch, most=most
+    return await logs.drain_place_log(
+        deps.scripts, deps.pool, deps.keys(launch_id), store, batch=batch, most=most
     )
 
 
@@ -59,8 +60,5 @@ async def restore_places(deps: Deps, keys: LaunchKeys, launch_id: str) -> int:
         )
     for start in range(0, len(rows), _CHUNK):
         chunk = rows[start : start + _CHUNK]
-        async with deps.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.qpos, items=[v for r in chunk for v in (r[0], r[1])])
-            pipe.hset(keys.qrank, items=[v for r in chunk for v in (r[1], r[0])])
-            await pipe.execute()
+        await qstore.write_places(deps.scripts, keys, [(r[0], r[1]) for r in chunk])
     return rows[-1][1] + 1 if rows else 0

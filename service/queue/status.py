@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import logging
 from collections import deque
-from typing import Literal, cast
+from typing import Literal
 
 import msgspec
 
@@ -22,6 +22,7 @@ from service.queue.leave import LEFT
 from service.queue.polls import next_poll, poll_cap, prequeue_poll
 from service.queue.tickets import PREQUEUE, TicketClaims
 from service.stock.rebuild import ensure_loaded
+from service.store import queue as qstore
 
 log = logging.getLogger(__name__)
 
@@ -101,29 +102,27 @@ STILL = (
 """A place in a queue that admission does not move (not selling, or paused)."""
 
 
-def snapshot_from_reply(reply: list[object], at_ms: int) -> Snapshot:
-    phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms, restored = reply[:9]
-    rate_milli, cap, free, choosing, admitting, left, loaded = reply[9:16]
-    mrate = int(str(mrate_milli)) / 1000
+def snapshot_from_reply(reply: qstore.AdmitReply, at_ms: int) -> Snapshot:
+    mrate = reply.measured_rate_milli / 1000
     return Snapshot(
-        phase=str(phase),
-        qlen=int(str(qlen)),
-        admitted=int(str(admitted)),
+        phase=reply.phase,
+        qlen=reply.qlen,
+        admitted=reply.admitted,
         measured_rate=mrate if mrate > 0 else None,
-        sold_out=int(str(sold_out)) == 1,
-        active=int(str(active)),
-        lapsed=int(str(lapsed)),
-        window_ms=int(str(window_ms)),
+        sold_out=reply.sold_out,
+        active=reply.active,
+        lapsed=reply.lapsed,
+        window_ms=reply.window_ms,
         at_ms=at_ms,
-        restored_ms=int(str(restored)),
-        set_rate=int(str(rate_milli)) / 1000,
-        cap=int(str(cap)),
-        free=int(str(free)),
-        choosing=int(str(choosing)),
-        admitting=int(str(admitting)) == 1,
-        left=int(str(left)),
-        loaded=int(str(loaded)) == 1,
-        left_prequeue=int(str(reply[16])) if len(reply) > 16 else 0,
+        restored_ms=reply.restored_ms,
+        set_rate=reply.set_rate_milli / 1000,
+        cap=reply.cap,
+        free=reply.free,
+        choosing=reply.choosing,
+        admitting=reply.admitting,
+        left=reply.left,
+        loaded=reply.loaded,
+        left_prequeue=reply.left_prequeue,
     )
 
 
@@ -221,8 +220,8 @@ class QueueWatch:
 
     async def refresh(self, launch_id: str) -> Snapshot:
         now = self.deps.clock.now_ms()
-        reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
-        snap = snapshot_from_reply(reply, now)
+        keys = self.deps.keys(launch_id)
+        snap = snapshot_from_reply(await qstore.admit(self.deps.scripts, keys, now_ms=now), now)
         lost_queue = snap.phase == "none" and launch_id in self.active
         lost_stock = not snap.loaded and launch_id in self.selling
         if lost_queue or lost_stock:
@@ -233,14 +232,14 @@ class QueueWatch:
                 log.warning("restored the queue of %s from Postgres", launch_id)
             if launch_id in self.selling:
                 await ensure_loaded(self.deps, launch_id)
-            reply = await self.deps.scripts.run("admit", self.deps.keys(launch_id), now)
+            reply = await qstore.admit(self.deps.scripts, keys, now_ms=now)
             snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
         if snap.left != self._left.get(launch_id, (0, None))[0]:
             await self._learn_left(launch_id, snap.left)
         if snap.left_prequeue != self._left_pre.get(launch_id, (0, None))[0]:
-            members = await self.deps.redis.smembers(self.deps.keys(launch_id).leftpre)
-            self._left_pre[launch_id] = (snap.left_prequeue, {int(m) for m in members})
+            members = await qstore.left_prequeue(self.deps.scripts, keys)
+            self._left_pre[launch_id] = (snap.left_prequeue, members)
         times = self._times.setdefault(launch_id, deque(maxlen=_HISTORY))
         counts = self._counts.setdefault(launch_id, deque(maxlen=_HISTORY))
         if not counts or counts[-1] != snap.admitted:
@@ -256,14 +255,9 @@ class QueueWatch:
         seen, ranks = self._left.get(launch_id, (0, set()))
         if count < seen:  # the queue was rebuilt: learn it all again
             seen, ranks = 0, set()
-        new = cast(
-            "list[tuple[str, float]]",
-            await self.deps.redis.zrangebyscore(
-                self.deps.keys(launch_id).left, seen + 1, "+inf", withscores=True
-            ),
-        )
-        ranks.update(int(rank) for rank, _ in new)
-        self._left[launch_id] = (max([seen, *(int(score) for _, score in new)]), ranks)
+        new = await qstore.left_since(self.deps.scripts, self.deps.keys(launch_id), seen)
+        ranks.update(rank for rank, _ in new)
+        self._left[launch_id] = (max([seen, *(order for _, order in new)]), ranks)
 
     def has_left(self, claims: TicketClaims) -> bool:
         """The ticket's holder gave their place up (in line, in a turn, or from the

@@ -16,6 +16,7 @@ import msgspec
 from service.deps import Deps
 from service.queue.leave import LEFT
 from service.stock.codes import format_code
+from service.store import queue as qstore
 
 Outcome = Literal["admitted", "done", "lapsed", "left"]
 
@@ -77,13 +78,13 @@ async def _ended(deps: Deps, launch_id: str, registration_id: int) -> Turn:
 async def turn(deps: Deps, launch_id: str, rank: int, registration_id: int) -> Turn:
     """Where the turn of an admitted `rank` stands."""
     now = deps.clock.now_ms()
-    reply = str(await deps.scripts.run("turn", deps.keys(launch_id), now, rank, registration_id))
-    word, *rest = reply.split(" ")
-    if word == "holding":
+    reply = await qstore.turn(
+        deps.scripts, deps.keys(launch_id), now_ms=now, rank=rank, registration_id=registration_id
+    )
+    if reply.word == "holding":
         return Turn("admitted", HOLDING)
-    if word == "left":
+    if reply.word == "left":
         return Turn("left", LEFT)
-    if word == "open":
-        until_ms, used, limit = (int(x) for x in rest)
-        return Turn("admitted", _open(until_ms, used, limit), until_ms)
+    if reply.word == "open":
+        return Turn("admitted", _open(reply.until_ms, reply.used, reply.limit), reply.until_ms)
     return await _ended(deps, launch_id, registration_id)

@@ -19,21 +19,23 @@ runs first commits and the other finds its reservation (`service/stock/reconcile
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import Sequence
-from typing import Any
 
 import asyncpg
-import msgspec
 
 from service import errors
 from service.deps import Deps
-from service.infra.keys import LaunchKeys
 from service.infra.outages import outage
 from service.stock.codes import new_code
-from service.stock.holds import gone, raise_for, run_loaded
+from service.stock.holds import gone, raise_for
 from service.stock.mend import mend_holds
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
+from service.stock.rebuild import ensure_loaded
+from service.store import stock as store
+from service.store import supply
+from service.store.stock import Begun
 
 log = logging.getLogger(__name__)
 
@@ -92,19 +94,10 @@ INSERT_MANY = insert_sql(
 )
 
 
-class Begun(msgspec.Struct, frozen=True):
-    """A hold that `confirm_begin` marked confirming: what its reservation claims."""
-
-    store_id: str
-    sku_id: str
-    unit_no: int
-    slot: int
-
-
 _BY_HOLD = f"SELECT {RESERVATION_COLUMNS} FROM reservations WHERE launch_id = $1 AND hold_id = $2"
 
 # Which unique index refused the insert → how Redis must settle the hold.
-_REFUSALS = {
+_REFUSALS: dict[str, store.AbortWhy] = {
     "reservations_one_per_unit": "unit-taken",
     "reservations_one_per_slot": "slot-taken",
 }
@@ -115,8 +108,10 @@ async def find_by_hold(deps: Deps, launch_id: str, hold_id: str) -> Reservation 
     return None if row is None else reservation_from_row(row)
 
 
-async def _abort(deps: Deps, launch_id: str, hold_id: str, why: str) -> None:
-    await deps.scripts.run("confirm_abort", deps.keys(launch_id), deps.clock.now_ms(), hold_id, why)
+async def _abort(deps: Deps, launch_id: str, hold_id: str, why: store.AbortWhy) -> None:
+    await store.confirm_abort(
+        deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms(), hold_id=hold_id, why=why
+    )
 
 
 async def _committed_anyway(
@@ -185,18 +180,20 @@ async def _insert(
 
 
 async def settle_begin(
-    deps: Deps, launch_id: str, registration_id: int, hold_id: str, reply: list[Any]
+    deps: Deps, launch_id: str, registration_id: int, hold_id: str, reply: Begun | str
 ) -> Reservation | Begun:
     """What `confirm_begin`'s reply means: the hold to record, the reservation an earlier
     confirm of this hold made, or an error."""
-    if reply[0] == "hold-not-found":
+    if isinstance(reply, Begun):
+        return reply
+    if reply == "hold-not-found":
         # Already confirmed by an earlier call (the hold is gone from Redis)?
         done = await find_by_hold(deps, launch_id, hold_id)
         if done is not None and done.registration_id == registration_id:
             return done
         raise await gone(deps, launch_id, registration_id, hold_id)
     raise_for(reply)
-    return Begun(str(reply[1]), str(reply[2]), int(reply[3]), int(reply[4]))
+    raise RuntimeError(f"unexpected confirm_begin reply {reply!r}")
 
 
 async def record(
@@ -254,18 +251,21 @@ async def confirm(
 ) -> Reservation:
     """Turn a live hold into a durable reservation with a code, or raise why not."""
     actor = actor or f"registration:{registration_id}"
-    reply = await run_loaded(
-        deps,
-        "confirm_begin",
-        launch_id,
-        deps.clock.now_ms(),
-        deadline_ms(deps),
-        hold_id,
-        registration_id,
+    call = functools.partial(
+        store.confirm_begin,
+        deps.scripts,
+        deps.keys(launch_id),
+        now_ms=deps.clock.now_ms(),
+        deadline_ms=deadline_ms(deps),
+        holds=[(hold_id, registration_id)],
     )
-    if reply[0] == "not-loaded":
+    replies = await call()
+    if replies == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
+        await ensure_loaded(deps, launch_id)
+        replies = await call()
+    if isinstance(replies, str):
         raise errors.Unavailable("The launch's stock could not be loaded; try again.")
-    begun = await settle_begin(deps, launch_id, registration_id, hold_id, reply[0])
+    begun = await settle_begin(deps, launch_id, registration_id, hold_id, replies[0])
     if isinstance(begun, Reservation):
         return begun
     reservation = await record(deps, launch_id, registration_id, hold_id, begun, channel, actor)
@@ -285,12 +285,9 @@ async def end(deps: Deps, committed: Sequence[tuple[str, str]]) -> None:
     holds: dict[str, list[str]] = {}
     for launch_id, hold_id in committed:
         holds.setdefault(launch_id, []).append(hold_id)
-    now = deps.clock.now_ms()
-    calls: list[tuple[LaunchKeys, list[str | int]]] = [
-        (deps.keys(launch_id), [now, *ids]) for launch_id, ids in holds.items()
-    ]
+    calls = [(deps.keys(launch_id), ids) for launch_id, ids in holds.items()]
     try:
-        replies = await deps.scripts.run_each("confirm_end", calls, raise_on_error=False)
+        replies = await store.confirm_end_each(deps.scripts, calls, now_ms=deps.clock.now_ms())
     except errors.Unavailable:
         log.warning("confirm_end for %d hold(s) left to the reconciler", len(committed))
         return
@@ -298,7 +295,7 @@ async def end(deps: Deps, committed: Sequence[tuple[str, str]]) -> None:
         if isinstance(reply, Exception):
             log.warning("confirm_end on %s failed (%r); the reconciler ends it", launch_id, reply)
             continue
-        gone = [hold for hold, (word, *_) in zip(ids, reply, strict=True) if word == "gone"]
+        gone = [hold for hold, ended in zip(ids, reply, strict=True) if not ended]
         if gone:
             log.info("confirm_end: %d hold(s) of %s were settled already", len(gone), launch_id)
             await _mend_gone(deps, launch_id, gone)
@@ -316,4 +313,6 @@ async def _mend_gone(deps: Deps, launch_id: str, hold_ids: list[str]) -> None:
             raise
         log.warning("mending %s after confirm_end failed (%r); left to the sweeper", launch_id, exc)
         with contextlib.suppress(Exception):
-            await deps.redis.hset(deps.keys(launch_id).meta, "suspect", deps.clock.now_ms())
+            await supply.mark_suspect(
+                deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms()
+            )

@@ -15,7 +15,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 import asyncpg
 
@@ -24,7 +23,6 @@ from service.deps import Deps
 from service.stock.codes import new_code
 from service.stock.confirm import (
     INSERT_MANY,
-    Begun,
     confirm,
     deadline_ms,
     end,
@@ -32,6 +30,8 @@ from service.stock.confirm import (
     settle_begin,
 )
 from service.stock.models import Reservation, reservation_from_row
+from service.store import stock as store
+from service.store.stock import Begun
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +63,9 @@ def _by_launch(jobs: list[_Job]) -> dict[str, list[_Job]]:
     return out
 
 
-def _pairs(jobs: list[_Job]) -> list[str | int]:
-    """confirm_begin's per-hold arguments: hold id, registration id, ..."""
-    return [arg for job in jobs for arg in (job.hold_id, job.registration_id)]
+def _holds(jobs: list[_Job]) -> list[tuple[str, int]]:
+    """confirm_begin's holds: (hold id, registration id) each."""
+    return [(job.hold_id, job.registration_id) for job in jobs]
 
 
 @dataclass
@@ -124,18 +124,16 @@ class ConfirmBatcher:
         now, deadline = deps.clock.now_ms(), deadline_ms(deps)
         # One script call per launch in the batch, begun for all its holds at once.
         launches = _by_launch(batch)
-        replies = await deps.scripts.run_each(
-            "confirm_begin",
-            [
-                (deps.keys(launch_id), (now, deadline, *_pairs(jobs)))
-                for launch_id, jobs in launches.items()
-            ],
-            raise_on_error=False,
+        replies = await store.confirm_begin_each(
+            deps.scripts,
+            [(deps.keys(launch_id), _holds(jobs)) for launch_id, jobs in launches.items()],
+            now_ms=now,
+            deadline_ms=deadline,
         )
         pending: list[_Job] = []
         singles: list[_Job] = []
         for (_, jobs), reply in zip(launches.items(), replies, strict=True):
-            if isinstance(reply, Exception) or reply[0] == "not-loaded":
+            if isinstance(reply, (Exception, str)):  # failed, or store.NOT_LOADED
                 singles += jobs  # the one-hold path rebuilds or reports it
             else:
                 pending += await self._settle(jobs, reply)
@@ -152,7 +150,7 @@ class ConfirmBatcher:
             assert job.done is not None
             job.succeed(job.done)
 
-    async def _settle(self, jobs: list[_Job], replies: list[Any]) -> list[_Job]:
+    async def _settle(self, jobs: list[_Job], replies: list[Begun | str]) -> list[_Job]:
         """Each job's `confirm_begin` answer: failed, already confirmed, or to record."""
         to_record = []
         for job, reply in zip(jobs, replies, strict=True):

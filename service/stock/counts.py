@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from service import errors
 from service.deps import Deps
 from service.stock.models import StockCount
-
-_READS = 5
+from service.store import supply
 
 
 async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
-    """Each (store, sku)'s counts as Redis has them at one moment: every count in one
-    transaction, so a hold or return between two reads cannot show a unit twice."""
-    keys = deps.keys(launch_id)
-    pairs = sorted(str(p) for p in await deps.redis.hkeys(keys.allocated))
-    for _ in range(_READS):
-        async with deps.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(keys.allocated)
-            pipe.hgetall(keys.held)
-            pipe.hgetall(keys.confirmed)
-            pipe.hgetall(keys.fresh)
-            for p in pairs:
-                pipe.zlexcount(keys.free, f"[{p}:", f"({p};")
-            allocated, held, confirmed, fresh, *available = await pipe.execute()
-        if sorted(allocated) == pairs:
-            break
-        pairs = sorted(allocated)  # a store or model was added meanwhile: read again
-    else:
-        raise errors.Unavailable("The stock is being changed; try again.")
+    """Each (store, sku)'s counts as Redis has them at one moment."""
+    snap = await supply.stock_snapshot(deps.scripts, deps.keys(launch_id))
     out = []
-    for p, free in zip(pairs, available, strict=True):
+    for p, allocated in snap.allocated.items():
         store_id, sku_id = p.split(":", 1)
         out.append(
             StockCount(
                 store_id=store_id,
                 sku_id=sku_id,
-                allocated=int(allocated[p]),
-                available=int(free) + fresh_count(fresh, p),
-                held=int(held.get(p, 0)),
-                confirmed=int(confirmed.get(p, 0)),
+                allocated=allocated,
+                available=snap.free[p] + snap.fresh[p],
+                held=snap.held.get(p, 0),
+                confirmed=snap.confirmed.get(p, 0),
             )
         )
     return out
@@ -47,14 +29,9 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
 async def units_left(deps: Deps, launch_id: str) -> int | None:
     """Units available or held, as Redis counts them; None while Redis has not loaded
     the launch (nothing to go by)."""
-    if await deps.redis.hget(deps.keys(launch_id).meta, "loaded") != "1":
+    if not await supply.is_loaded(deps.scripts, deps.keys(launch_id)):
         return None
     return sum(c.available + c.held for c in await redis_counts(deps, launch_id))
-
-
-def fresh_count(fresh: dict[str, str], pair: str) -> int:
-    """The units of the pair's fresh run, out of the launch's `fresh` hash."""
-    return int(fresh.get(f"{pair}:t", 0)) - int(fresh.get(f"{pair}:n", 0))
 
 
 async def postgres_counts(deps: Deps, launch_id: str) -> dict[str, tuple[int, int]]:

@@ -15,7 +15,7 @@ import msgspec
 from service.deps import Deps
 from service.infra import metrics
 from service.infra.db import Conn
-from service.infra.drain import drain_list
+from service.store import logs
 
 
 class HoldEvent(msgspec.Struct, frozen=True):
@@ -36,9 +36,8 @@ def parse_hold_event(line: str) -> HoldEvent:
 
 async def hold_events(deps: Deps, launch_id: str, count: int = -1) -> list[HoldEvent]:
     """The oldest `count` (-1: all) hold events not yet drained."""
-    last = count - 1 if count > 0 else -1
-    lines = await deps.redis.lrange(deps.keys(launch_id).evlog, 0, last)
-    return [parse_hold_event(str(line)) for line in lines]
+    lines = await logs.hold_log(deps.scripts, deps.keys(launch_id), count)
+    return [parse_hold_event(line) for line in lines]
 
 
 async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int = 100_000) -> int:
@@ -65,8 +64,8 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
         )
         metrics.count_hold_events(launch_id, (e.kind for e in events))
 
-    return await drain_list(
-        deps.pool, deps.redis, deps.keys(launch_id).evlog, store, batch=batch, most=most
+    return await logs.drain_hold_log(
+        deps.scripts, deps.pool, deps.keys(launch_id), store, batch=batch, most=most
     )
 
 

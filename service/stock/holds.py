@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import random
 from datetime import UTC, datetime
-from typing import Any
 
 from service import errors
 from service.deps import Deps
 from service.stock.hold_log import last_event
 from service.stock.models import Hold
 from service.stock.rebuild import ensure_loaded
+from service.store import stock as store
 
 # What a script's first reply word means for the caller.
 SCRIPT_ERRORS: dict[str, type[errors.FairdropError]] = {
@@ -31,29 +32,14 @@ _DETAILS = {
 }
 
 
-def raise_for(reply: list[Any]) -> None:
-    word = reply[0]
-    if word == "ok":
+def raise_for(word: str) -> None:
+    """Raise the error a script's refusal word means; nothing for 'ok'."""
+    if word == store.OK:
         return
     error = SCRIPT_ERRORS.get(word)
     if error is None:
-        raise RuntimeError(f"unexpected script reply {reply!r}")
+        raise RuntimeError(f"unexpected script reply {word!r}")
     raise error(_DETAILS.get(word))
-
-
-async def run_loaded(deps: Deps, name: str, launch_id: str, *args: str | int) -> list[Any]:
-    """Run a launch script; if Redis has lost the launch, rebuild it from Postgres once.
-    A reply of one string (reserve's) comes back as its words, like a table's."""
-    keys = deps.keys(launch_id)
-    reply = _words(await deps.scripts.run(name, keys, *args))
-    if reply[0] == "not-loaded":
-        await ensure_loaded(deps, launch_id)
-        reply = _words(await deps.scripts.run(name, keys, *args))
-    return reply
-
-
-def _words(reply: Any) -> list[Any]:
-    return reply.split(" ") if type(reply) is str else reply
 
 
 def new_hold_id() -> str:
@@ -77,37 +63,52 @@ async def reserve(
     live admission. None means a staff channel vouches for the customer (agent, store
     desk): no queue, but the same limit and stock.
     """
-    hold_id = new_hold_id()
-    reply = await run_loaded(
-        deps,
-        "reserve",
-        launch_id,
-        deps.clock.now_ms(),
-        hold_id,
-        registration_id,
-        store_id,
-        sku_id,
-        "" if rank is None else rank,
+    hold_id, keys = new_hold_id(), deps.keys(launch_id)
+    call = functools.partial(
+        store.reserve,
+        deps.scripts,
+        keys,
+        now_ms=deps.clock.now_ms(),
+        hold_id=hold_id,
+        registration_id=registration_id,
+        store_id=store_id,
+        sku_id=sku_id,
+        rank=rank,
     )
-    raise_for(reply)
+    held = await call()
+    if held == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
+        await ensure_loaded(deps, launch_id)
+        held = await call()
+    if isinstance(held, str):
+        raise_for(held)
+        raise AssertionError(held)  # raise_for raised: only 'ok' has a unit
     return Hold(
         hold_id=hold_id,
         launch_id=launch_id,
         registration_id=registration_id,
         store_id=store_id,
         sku_id=sku_id,
-        unit_no=int(reply[1]),
-        expires_ms=int(reply[3]),
+        unit_no=held.unit_no,
+        expires_ms=held.expires_ms,
     )
 
 
 async def release(deps: Deps, launch_id: str, registration_id: int, hold_id: str) -> None:
-    reply = await run_loaded(
-        deps, "release", launch_id, deps.clock.now_ms(), hold_id, registration_id
+    call = functools.partial(
+        store.release,
+        deps.scripts,
+        deps.keys(launch_id),
+        now_ms=deps.clock.now_ms(),
+        hold_id=hold_id,
+        registration_id=registration_id,
     )
-    if reply[0] == "hold-not-found":
+    word = await call()
+    if word == store.NOT_LOADED:
+        await ensure_loaded(deps, launch_id)
+        word = await call()
+    if word == "hold-not-found":
         raise await gone(deps, launch_id, registration_id, hold_id)
-    raise_for(reply)
+    raise_for(word)
 
 
 async def gone(
@@ -140,7 +141,6 @@ _ENDED = {
 
 async def expire(deps: Deps, launch_id: str, max_holds: int = -1) -> int:
     """Release holds past their time (the sweeper's tidy-up; scripts do it anyway)."""
-    released: int = await deps.scripts.run(
-        "expire", deps.keys(launch_id), deps.clock.now_ms(), max_holds
+    return await store.expire(
+        deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms(), most=max_holds
     )
-    return released

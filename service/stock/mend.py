@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from service.deps import Deps, launch_lock
 from service.infra.db import allow_long
 from service.infra.keys import pair
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +38,10 @@ async def mend_holds(deps: Deps, launch_id: str, hold_ids: Sequence[str]) -> int
 async def mend_if_suspect(deps: Deps, launch_id: str) -> int | None:
     """If Postgres refused a confirm Redis allowed, take every unit Postgres has sold out
     of Redis's stock and clear the mark. None: nothing was suspect."""
-    mark = await deps.redis.hget(deps.keys(launch_id).meta, "suspect")
+    mark = await supply.suspect_mark(deps.scripts, deps.keys(launch_id))
     if mark is None:
         return None
-    return await _mend(deps, launch_id, _LIVE, [], str(mark))
+    return await _mend(deps, launch_id, _LIVE, [], mark)
 
 
 async def _mend(deps: Deps, launch_id: str, sql: str, args: list[object], mark: str) -> int:
@@ -49,15 +50,20 @@ async def _mend(deps: Deps, launch_id: str, sql: str, args: list[object], mark: 
         await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
         await allow_long(con, deps.settings)
         rows = await con.fetch(sql, launch_id, *args)
-        units: list[str | int] = []
-        for row in rows:
-            units += [pair(row["store_id"], row["sku_id"]), row["unit_no"]]
-            units += [row["registration_id"], row["slot"]]
-        step = _CHUNK * 4
-        for start in range(0, max(len(units), 1), step):
-            last = start + step >= len(units)
-            chunk = units[start : start + step]
-            withdrawn += await deps.scripts.run("withdraw_sold", keys, mark if last else "", *chunk)
+        units = [
+            (
+                pair(row["store_id"], row["sku_id"]),
+                row["unit_no"],
+                row["registration_id"],
+                row["slot"],
+            )
+            for row in rows
+        ]
+        for start in range(0, max(len(units), 1), _CHUNK):
+            last = start + _CHUNK >= len(units)
+            withdrawn += await supply.withdraw_sold(
+                deps.scripts, keys, mark=mark if last else "", units=units[start : start + _CHUNK]
+            )
     if withdrawn:
         log.warning(
             "launch %s: Redis offered %d unit(s) Postgres has sold; withdrawn", launch_id, withdrawn

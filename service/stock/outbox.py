@@ -12,6 +12,7 @@ from typing import Any
 from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import pair
+from service.store import supply
 
 log = logging.getLogger(__name__)
 
@@ -29,41 +30,48 @@ async def enqueue(con: Conn, launch_id: str, topic: str, payload: dict[str, Any]
 
 
 async def _apply(deps: Deps, launch_id: str, outbox_id: int, topic: str, p: dict[str, Any]) -> str:
-    keys = deps.keys(launch_id)
+    """Apply one stock row: 'ok', 'duplicate', or `store.NOT_LOADED` (Redis lost the
+    launch; the rebuild reads Postgres, which has this)."""
+    keys, scripts = deps.keys(launch_id), deps.scripts
     if topic == "add_units":
         # The units [first, end); rows enqueued before runs were sent list them one by one.
-        units = (p["first"], p["end"]) if "first" in p else (0, 0, *sorted(p["units"]))
-        reply = await deps.scripts.run(
-            "add_units", keys, str(outbox_id), pair(p["store"], p["sku"]), *units
+        first, end, units = (
+            (p["first"], p["end"], ()) if "first" in p else (0, 0, sorted(p["units"]))
         )
-    elif topic == "return_unit":
-        reply = await deps.scripts.run(
-            "return_unit",
+        return await supply.add_units(
+            scripts,
             keys,
-            str(outbox_id),
-            p["store"],
-            p["sku"],
-            p["unit"],
-            p["registration"],
-            p["slot"],
-            p.get("hold", ""),  # rows enqueued before the hold id was recorded lack it
+            outbox_id=outbox_id,
+            pair=pair(p["store"], p["sku"]),
+            first=first,
+            end=end,
+            units=units,
         )
-    elif topic == "move_unit":
-        reply = await deps.scripts.run(
-            "move_unit",
+    if topic == "return_unit":
+        return await supply.return_unit(
+            scripts,
             keys,
-            str(outbox_id),
-            p["store"],
-            p["sku"],
-            p["unit"],
-            p["hold"],
-            p["to_store"],
-            p["to_hold"],
+            outbox_id=outbox_id,
+            store_id=p["store"],
+            sku_id=p["sku"],
+            unit_no=p["unit"],
+            registration_id=p["registration"],
+            slot=p["slot"],
+            hold_id=p.get("hold", ""),  # rows enqueued before the hold id was recorded lack it
         )
-    else:
-        raise ValueError(f"not a stock topic: {topic}")
-    # 'not-loaded': Redis lost the launch; the rebuild reads Postgres, which has this.
-    return str(reply[0])
+    if topic == "move_unit":
+        return await supply.move_unit(
+            scripts,
+            keys,
+            outbox_id=outbox_id,
+            store_id=p["store"],
+            sku_id=p["sku"],
+            unit_no=p["unit"],
+            hold_id=p["hold"],
+            to_store_id=p["to_store"],
+            to_hold_id=p["to_hold"],
+        )
+    raise ValueError(f"not a stock topic: {topic}")
 
 
 async def apply_pending(deps: Deps, launch_id: str | None = None, limit: int = 200) -> int:

@@ -9,7 +9,6 @@ done in the same transaction (their effect is already in what we read).
 from __future__ import annotations
 
 import bisect
-import json
 from collections import defaultdict
 
 import msgspec
@@ -19,6 +18,7 @@ from service.errors import NotFound
 from service.infra.db import allow_long
 from service.infra.keys import pair
 from service.stock.outbox import STOCK_TOPICS
+from service.store import supply
 
 _CHUNK = 5000
 
@@ -64,7 +64,7 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
         await allow_long(con, deps.settings)
         # Callers that found the launch missing all queue on the lock; only the first
         # loads it. Another load would wipe the holds taken since (they live in Redis only).
-        if unless_loaded and await deps.redis.hget(keys.meta, "loaded") == "1":
+        if unless_loaded and await supply.is_loaded(deps.scripts, keys):
             return None
         launch = await con.fetchrow(
             "SELECT state, paused, hold_seconds, per_customer_limit FROM launches WHERE id = $1",
@@ -104,22 +104,22 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
         for row in slots:
             masks[str(row["registration_id"])] |= 1 << row["slot"]
 
-        run = deps.scripts.run
-        await run("load", keys, "begin")
+        scripts = deps.scripts
+        await supply.load_begin(scripts, keys)
         for key, unit_numbers in free.items():
             # The fresh run goes as its two ends; only the units below it go one by one.
             rest = unit_numbers[: len(unit_numbers) - (fresh[key][1] - fresh[key][0])]
             for start in range(0, len(rest), _CHUNK):
-                await run("load", keys, "units", key, *rest[start : start + _CHUNK])
-        counts = {"alloc": allocated, "confirmed": confirmed, "cust": masks, "fresh": fresh}
-        await run("load", keys, "counts", json.dumps(counts))
-        await run(
-            "load",
+                await supply.load_units(scripts, keys, key, rest[start : start + _CHUNK])
+        await supply.load_counts(
+            scripts, keys, allocated=allocated, confirmed=confirmed, slots=masks, fresh=fresh
+        )
+        await supply.load_finish(
+            scripts,
             keys,
-            "finish",
-            selling_flag(launch["state"], launch["paused"]),
-            launch["hold_seconds"] * 1000,
-            launch["per_customer_limit"],
+            selling=bool(selling_flag(launch["state"], launch["paused"])),
+            hold_ms=launch["hold_seconds"] * 1000,
+            limit=launch["per_customer_limit"],
         )
     total_alloc = sum(allocated.values())
     total_conf = sum(confirmed.values())
@@ -141,5 +141,5 @@ def fresh_run(free: list[int], top: int) -> tuple[int, int]:
 
 async def ensure_loaded(deps: Deps, launch_id: str) -> None:
     """Load the launch into Redis from Postgres if Redis does not have it."""
-    if await deps.redis.hget(deps.keys(launch_id).meta, "loaded") != "1":
+    if not await supply.is_loaded(deps.scripts, deps.keys(launch_id)):
         await _rebuild(deps, launch_id, unless_loaded=True)

@@ -19,38 +19,27 @@ from __future__ import annotations
 
 import logging
 
-import msgspec
-
 from service import errors
 from service.deps import Deps, launch_lock
 from service.infra.outages import outage
-from service.stock.confirm import Begun, end, record
+from service.stock.confirm import end, record
+from service.store import stock as store
+from service.store.stock import Begun, Overdue
 
 log = logging.getLogger(__name__)
 
 _BATCH = 100  # holds settled per launch per sweep
 
 
-class Overdue(msgspec.Struct, frozen=True, array_like=True):
-    """`confirm_overdue`'s answer for one hold."""
-
-    hold_id: str
-    registration_id: int
-    store_id: str
-    sku_id: str
-    unit_no: int
-    slot: int
-    """-1: a move's hold, which has no slot of its own."""
-
-
 async def reconcile(deps: Deps, launch_id: str) -> dict[str, int]:
     """Settle the launch's holds confirming past their deadline. Returns how many were
     confirmed, aborted (refused by Postgres, or a move that never committed) and left
     for the next sweep (Postgres or Redis did not answer)."""
-    keys = deps.keys(launch_id)
-    reply = await deps.scripts.run("confirm_overdue", keys, deps.clock.now_ms(), _BATCH)
+    overdue = await store.confirm_overdue(
+        deps.scripts, deps.keys(launch_id), now_ms=deps.clock.now_ms(), most=_BATCH
+    )
     settled = {"confirmed": 0, "aborted": 0, "left": 0}
-    for hold in msgspec.convert(reply, list[Overdue], strict=False):
+    for hold in overdue:
         try:
             if hold.slot < 0:
                 outcome = await _settle_move(deps, launch_id, hold.hold_id)
@@ -86,7 +75,7 @@ async def _settle_move(deps: Deps, launch_id: str, hold_id: str) -> str:
             "SELECT 1 FROM reservations WHERE launch_id = $1 AND hold_id = $2", launch_id, hold_id
         )
         if moved:
-            await deps.scripts.run("confirm_end", keys, now, hold_id)
+            await store.confirm_end(deps.scripts, keys, now_ms=now, hold_ids=[hold_id])
             return "confirmed"
-        await deps.scripts.run("confirm_abort", keys, now, hold_id, "retry")
+        await store.confirm_abort(deps.scripts, keys, now_ms=now, hold_id=hold_id, why="retry")
         return "aborted"

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Response, get
 
 from service.deps import Deps
+from service.store import logs
 from service.web.params import AppDeps
 from service.web.problems import MEDIA_TYPE, problem_parts
 
@@ -38,7 +39,7 @@ async def backend_checks(deps: Deps) -> dict[str, str]:
     except Exception as exc:
         checks["postgres"] = f"down: {type(exc).__name__}"
     try:
-        await asyncio.wait_for(deps.redis.ping(), 2)
+        await asyncio.wait_for(logs.ping(deps.scripts), 2)
         checks["redis"] = "ok"
     except Exception as exc:
         checks["redis"] = f"down: {type(exc).__name__}"

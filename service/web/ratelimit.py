@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from service.deps import Deps
 from service.errors import TooManyRequests
+from service.store import queue as qstore
 from service.web.params import AnyRequest
 
 _MAX_KEYS = 100_000  # per limit; least recently seen keys are forgotten first
@@ -55,12 +56,14 @@ async def take(deps: Deps, launch_id: str, *uses: tuple[Limit, str]) -> None:
     none of them and raise `TooManyRequests` for the one with the longest wait."""
     if not deps.settings.rate_limits:
         return
-    args: list[str | float] = [deps.clock.now_ms()]
-    for limit, subject in uses:
-        args += [f"{limit.name}|{subject}", 1000 / limit.rate, limit.burst]
-    wait_ms, refused = await deps.scripts.run("rate_limit", deps.keys(launch_id), *args)
+    wait_ms, refused = await qstore.rate_limit(
+        deps.scripts,
+        deps.keys(launch_id),
+        now_ms=deps.clock.now_ms(),
+        allowances=[(f"{lim.name}|{subject}", 1000 / lim.rate, lim.burst) for lim, subject in uses],
+    )
     if refused:
-        raise _refused(uses[int(refused) - 1][0], max(1, math.ceil(int(wait_ms) / 1000)))
+        raise _refused(uses[refused - 1][0], max(1, math.ceil(wait_ms / 1000)))
 
 
 class Limiter:
