@@ -11,7 +11,7 @@ async def redis_counts(deps: Deps, launch_id: str) -> list[StockCount]:
     """Each (store, sku)'s counts as Redis has them at one moment."""
     snap = await supply.stock_snapshot(deps.scripts, deps.keys(launch_id))
     out = []
-    for p, allocated in snap.allocated.items():
+    for p, allocated in sorted(snap.allocated.items()):  # in order, as the pages list them
         store_id, sku_id = p.split(":", 1)
         out.append(
             StockCount(
