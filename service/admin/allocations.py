@@ -20,7 +20,7 @@ import asyncpg
 
 from service import errors, events
 from service.admin.models import MAX_ALLOCATED
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import pair
 from service.stock.counts import redis_counts
@@ -128,7 +128,7 @@ async def _raise(
     channel: str,
 ) -> None:
     async with con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id))
         # Not max(unit_no): without statistics (a fresh bulk load) the planner counts
         # through every unit for it; the index read backwards stops at the first.
         first: int = await con.fetchval(
@@ -205,7 +205,9 @@ async def _lower(
     first, end, singles = taken.first, taken.end, taken.units
     try:
         async with con.transaction():
-            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+            await con.execute(
+                "SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id)
+            )
             await _delete_units(con, launch_id, store_id, sku_id, first, end, singles)
             await events.record(
                 con,

@@ -13,7 +13,7 @@ import asyncpg
 
 from service import errors, events
 from service.customers.story import TimelineEntry
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import LaunchKeys
 from service.notify.sender import enqueue_notification
@@ -100,7 +100,9 @@ async def move(
         await tx.start()
         try:
             # Shared with cancels and releases; a rebuild cannot run half-way through this.
-            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+            await con.execute(
+                "SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id)
+            )
             old = await _locked(con, launch_id, reservation_id)
             _must_be_confirmed(old, "moved")
             if old["store_id"] == to_store:

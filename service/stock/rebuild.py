@@ -13,7 +13,7 @@ from collections import defaultdict
 
 import msgspec
 
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.errors import NotFound
 from service.infra.db import allow_long
 from service.infra.keys import pair
@@ -59,7 +59,7 @@ async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:
 async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> RebuildReport | None:
     keys = deps.keys(launch_id)
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock($1)", deps.launch_lock(launch_id))
         # The lock is waited for as any request waits; reading every unit may take longer.
         await allow_long(con, deps.settings)
         # Callers that found the launch missing all queue on the lock; only the first

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from service import errors, events
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.stock.codes import normalize_code
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 from service.stock.outbox import apply_now, enqueue
@@ -54,7 +54,7 @@ async def cancel(
     `registration_id` set → the shopper may cancel only their own (others are 404).
     """
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id))
         old = await con.fetchrow(
             "SELECT id, hold_id, registration_id, store_id, sku_id, unit_no, slot, status"
             " FROM reservations WHERE launch_id = $1 AND id = $2 FOR UPDATE",
