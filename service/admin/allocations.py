@@ -18,7 +18,7 @@ import secrets
 
 import asyncpg
 
-from service import errors, events
+from service import errors, events, subjects
 from service.admin.models import MAX_ALLOCATED
 from service.deps import Deps
 from service.infra.db import Conn
@@ -160,7 +160,7 @@ async def _raise(
             actor=actor,
             channel=channel,
             kind="allocation.raised",
-            subject=f"launch:{launch_id}",
+            subject=subjects.launch(launch_id),
             data={"store": store_id, "sku": sku_id, "added": n},
         )
     await apply_now(deps, launch_id)
@@ -193,7 +193,7 @@ async def _lower(
                 actor=actor,
                 channel=channel,
                 kind="allocation.lowered",
-                subject=f"launch:{launch_id}",
+                subject=subjects.launch(launch_id),
                 data={"store": store_id, "sku": sku_id, "removed": n},
             )
     except BaseException as exc:

@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 
-from service import errors, events
+from service import errors, events, subjects
 from service.customers.story import TimelineEntry
 from service.deps import Deps
 from service.infra.db import Conn
@@ -60,7 +60,7 @@ async def _record(
         actor=actor,
         channel=channel,
         kind=kind,
-        subject=f"registration:{row['registration_id']}",
+        subject=subjects.registration(row["registration_id"]),
         data={"reservation": row["id"], **data},
     )
 
@@ -305,7 +305,7 @@ async def add_note(
             actor=actor,
             channel=channel,
             kind="customer.note",
-            subject=f"registration:{registration_id}",
+            subject=subjects.registration(registration_id),
             data={"note": note},
         )
     return TimelineEntry(
@@ -342,7 +342,7 @@ async def book(
         actor=actor,
         channel=channel,
         kind="reservation.booked_by_agent",
-        subject=f"registration:{registration_id}",
+        subject=subjects.registration(registration_id),
         data={"reservation": done.id, "reason": reason},
     )
     return done

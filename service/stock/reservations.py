@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from service import errors, events
+from service import errors, events, subjects
 from service.deps import Deps
 from service.infra.db import Conn
 from service.stock.codes import normalize_code
@@ -92,7 +92,7 @@ async def _announce_cancel(
         actor=actor,
         channel=channel,
         kind="reservation.cancelled",
-        subject=f"registration:{old['registration_id']}",
+        subject=subjects.registration(old["registration_id"]),
         data={"reservation": old["id"], "reason": reason},
     )
     await enqueue(
