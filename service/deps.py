@@ -27,12 +27,17 @@ class Deps:
         self.scripts = Scripts(redis)
         self.signer = TokenSigner(settings.secret)
 
+    def launch_lock(self, launch_id: str) -> int:
+        """The advisory-lock key of the launch's stock (`launch_lock`)."""
+        return launch_lock(launch_id, self.settings.db_schema)
+
     def keys(self, launch_id: str) -> LaunchKeys:
         return LaunchKeys(launch_id, self.settings.redis_prefix)
 
 
-def launch_lock(launch_id: str) -> int:
-    """The advisory-lock key of a launch's stock (shared by changes, exclusive for rebuild)."""
-    return int.from_bytes(
-        hashlib.sha256(b"fairdrop-launch:" + launch_id.encode()).digest()[:8], "big", signed=True
-    )
+def launch_lock(launch_id: str, schema: str) -> int:
+    """The advisory-lock key of a launch's stock in a schema (shared by changes, exclusive
+    for a rebuild or a mend): launches of one id in separate schemas never wait for each
+    other."""
+    name = f"fairdrop-launch:{schema}:{launch_id}".encode()
+    return int.from_bytes(hashlib.sha256(name).digest()[:8], "big", signed=True)

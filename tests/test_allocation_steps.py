@@ -16,7 +16,7 @@ from service import errors
 from service.admin import allocations
 from service.admin.allocations import set_allocation
 from service.clock import FakeClock
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra import db
 from service.infra.settings import Settings
 from service.stock.rebuild import rebuild
@@ -153,7 +153,7 @@ async def test_a_request_waiting_on_a_lock_is_a_503_not_a_hang(
     assert settings.database_url is not None
     holder = await asyncpg.connect(settings.database_url)  # a rebuild that never ends
     try:
-        await holder.execute("SELECT pg_advisory_lock($1)", launch_lock(L))
+        await holder.execute("SELECT pg_advisory_lock($1)", deps.launch_lock(L))
         async with AsyncTestClient(create_app(quick, clock)) as client:
             r = await asyncio.wait_for(
                 client.put(
@@ -168,3 +168,32 @@ async def test_a_request_waiting_on_a_lock_is_a_503_not_a_hang(
     finally:
         await holder.close()
     assert await _size(deps) == 1, "nothing changed"
+
+
+async def test_a_launch_locked_in_one_schema_does_not_hold_up_its_namesake_in_another(
+    settings: Settings, deps: Deps, clock: FakeClock
+) -> None:
+    """Tenants in separate schemas may use the same launch id: a rebuild of one (its
+    launch's exclusive lock held here for good) never stalls the other's."""
+    other_schema = f"{settings.db_schema}_b"
+    assert settings.database_url is not None
+    await db.migrate_url(settings.database_url, other_schema)
+    other = msgspec.structs.replace(
+        settings, db_schema=other_schema, redis_prefix="b" + settings.redis_prefix
+    )
+    pool = await db.create_pool(other)
+    holder = await asyncpg.connect(settings.database_url)
+    try:
+        them = Deps(settings=other, pool=pool, redis=deps.redis, clock=clock)
+        await stocked_launch(deps, L, units=1, registrations=0)
+        await stocked_launch(them, L, units=2, registrations=0)
+        assert them.launch_lock(L) != deps.launch_lock(L)
+        await holder.execute("SELECT pg_advisory_lock($1)", deps.launch_lock(L))
+        report = await asyncio.wait_for(rebuild(them, L), timeout=30)  # a bound, not a timing
+        assert report.allocated == 2
+    finally:
+        await holder.close()
+        await pool.close()
+        con = await asyncpg.connect(settings.database_url)
+        await con.execute(f'DROP SCHEMA "{other_schema}" CASCADE')
+        await con.close()

@@ -13,7 +13,7 @@ SERVICE = Path(__file__).resolve().parents[1] / "service"
 BELOW: dict[str, set[str]] = {
     "infra": {"errors", "clock"},
     "store": {"infra", "errors"},  # the launch store: over the Redis client, nothing else
-    "stock": {"infra", "store", "deps", "errors", "events", "clock"},
+    "stock": {"infra", "store", "deps", "errors", "events", "subjects", "clock"},
 }
 # Only the outermost layers (entry points, the web and the page layer, the job table)
 # import these.

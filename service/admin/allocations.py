@@ -18,11 +18,11 @@ import secrets
 
 import asyncpg
 
-from service import errors, events
+from service import errors, events, subjects
 from service.admin.models import MAX_ALLOCATED
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.db import Conn
-from service.infra.keys import pair
+from service.infra.keys import LaunchKeys, pair
 from service.stock.counts import redis_counts
 from service.stock.holds import raise_for
 from service.stock.models import StockCount
@@ -128,7 +128,7 @@ async def _raise(
     channel: str,
 ) -> None:
     async with con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id))
         # Not max(unit_no): without statistics (a fresh bulk load) the planner counts
         # through every unit for it; the index read backwards stops at the first.
         first: int = await con.fetchval(
@@ -160,7 +160,7 @@ async def _raise(
             actor=actor,
             channel=channel,
             kind="allocation.raised",
-            subject=f"launch:{launch_id}",
+            subject=subjects.launch(launch_id),
             data={"store": store_id, "sku": sku_id, "added": n},
         )
     await apply_now(deps, launch_id)
@@ -178,34 +178,14 @@ async def _lower(
     *,
     allocated_now: int,
 ) -> None:
-    # Redis knows which units are free (not held); take them out there first, all or none.
     keys = deps.keys(launch_id)
-    call = functools.partial(
-        supply.withdraw_units,
-        deps.scripts,
-        keys,
-        now_ms=deps.clock.now_ms(),
-        pair=pair(store_id, sku_id),
-        n=n,
-    )
-    taken = await call()
-    if taken == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
-        await ensure_loaded(deps, launch_id)
-        taken = await call()
-    if isinstance(taken, supply.Short):
-        raise errors.AllocationTooLow(
-            f"Only {taken.free} units are free; the rest are held or confirmed."
-            f" The allocation is {allocated_now:,} now.",
-            free=taken.free,
-            allocated=allocated_now,
-        )
-    if isinstance(taken, str):
-        raise_for(taken)
-        raise RuntimeError(f"unexpected withdraw_units reply {taken!r}")
+    taken = await _withdraw(deps, keys, launch_id, pair(store_id, sku_id), n, allocated_now)
     first, end, singles = taken.first, taken.end, taken.units
     try:
         async with con.transaction():
-            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+            await con.execute(
+                "SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id)
+            )
             await _delete_units(con, launch_id, store_id, sku_id, first, end, singles)
             await events.record(
                 con,
@@ -213,7 +193,7 @@ async def _lower(
                 actor=actor,
                 channel=channel,
                 kind="allocation.lowered",
-                subject=f"launch:{launch_id}",
+                subject=subjects.launch(launch_id),
                 data={"store": store_id, "sku": sku_id, "removed": n},
             )
     except BaseException as exc:
@@ -231,6 +211,36 @@ async def _lower(
         if isinstance(exc, asyncpg.ForeignKeyViolationError):
             raise errors.AllocationTooLow("Some of those units are reserved.") from exc
         raise
+
+
+async def _withdraw(
+    deps: Deps, keys: LaunchKeys, launch_id: str, key: str, n: int, allocated_now: int
+) -> supply.Withdrawn:
+    """Take `n` free units of "store:sku" `key` out of Redis, all or none: Redis knows
+    which units are free (not held), so they go there first."""
+    call = functools.partial(
+        supply.withdraw_units,
+        deps.scripts,
+        keys,
+        now_ms=deps.clock.now_ms(),
+        pair=key,
+        n=n,
+    )
+    taken = await call()
+    if taken == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
+        await ensure_loaded(deps, launch_id)
+        taken = await call()
+    if isinstance(taken, supply.Short):
+        raise errors.AllocationTooLow(
+            f"Only {taken.free} units are free; the rest are held or confirmed."
+            f" The allocation is {allocated_now:,} now.",
+            free=taken.free,
+            allocated=allocated_now,
+        )
+    if isinstance(taken, str):
+        raise_for(taken)
+        raise RuntimeError(f"unexpected withdraw_units reply {taken!r}")
+    return taken
 
 
 async def _delete_units(

@@ -8,7 +8,7 @@ from typing import Any, cast
 import asyncpg
 import msgspec
 
-from service import errors, events
+from service import errors, events, subjects
 from service.admin import timeline
 from service.admin.models import (
     STATES,
@@ -95,7 +95,7 @@ async def create_launch(deps: Deps, body: LaunchCreate, *, actor: str, channel: 
             actor=actor,
             channel=channel,
             kind="launch.created",
-            subject=f"launch:{body.id}",
+            subject=subjects.launch(body.id),
             data={"name": body.name},
         )
     return _launch(row)
@@ -133,7 +133,7 @@ async def update_launch(
             actor=actor,
             channel=channel,
             kind="launch.updated",
-            subject=f"launch:{launch_id}",
+            subject=subjects.launch(launch_id),
             data={k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in changes.items()},
         )
     launch = _launch(row)
@@ -164,7 +164,7 @@ async def add_item(
             actor=actor,
             channel=channel,
             kind=f"{table[:-1]}.created",
-            subject=f"launch:{launch_id}",
+            subject=subjects.launch(launch_id),
             data={"id": body.id, "name": body.name},
         )
     return Item(id=body.id, name=body.name)
@@ -248,7 +248,7 @@ async def _transition(
             actor=actor,
             channel=channel,
             kind=f"launch.{body.action}",
-            subject=f"launch:{launch_id}",
+            subject=subjects.launch(launch_id),
             data={"from": current["state"], "to": state, "paused": paused, "reason": body.reason},
         )
     launch = _launch(row)

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import errors, events
+from service import errors, events, subjects
 from service.admin import launches
 from service.customers import calendar, links
 from service.customers.selfservice import LIVE, live_holds, names_of
@@ -63,7 +63,7 @@ async def cancel_reservation(
         launch_id,
         reservation_id,
         registration_id=registration_id,
-        actor=f"registration:{registration_id}",
+        actor=subjects.registration(registration_id),
         channel=channel,
     )
 
@@ -138,10 +138,10 @@ async def resend_code(
         await events.record(
             con,
             launch_id=launch_id,
-            actor=f"registration:{registration_id}",
+            actor=subjects.registration(registration_id),
             channel=channel,
             kind="reservation.code_resent",
-            subject=f"registration:{registration_id}",
+            subject=subjects.registration(registration_id),
             data={"reservation": reservation_id},
         )
     return Resent(status="queued", retry_after_seconds=retry)
@@ -172,7 +172,7 @@ async def calendar_file(
         "SELECT (SELECT pickup_ends_at FROM reservations WHERE id = $3),"
         " (SELECT count(*) FROM events WHERE subject = $1 AND kind = ANY($2)"
         "  AND data->>'reservation' = $3::bigint::text)",
-        f"registration:{registration_id}",
+        subjects.registration(registration_id),
         _EVENT_CHANGES,
         reservation_id,
     )

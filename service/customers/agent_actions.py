@@ -11,9 +11,9 @@ from typing import Any
 
 import asyncpg
 
-from service import errors, events
+from service import errors, events, subjects
 from service.customers.story import TimelineEntry
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import LaunchKeys
 from service.notify.sender import enqueue_notification
@@ -60,7 +60,7 @@ async def _record(
         actor=actor,
         channel=channel,
         kind=kind,
-        subject=f"registration:{row['registration_id']}",
+        subject=subjects.registration(row["registration_id"]),
         data={"reservation": row["id"], **data},
     )
 
@@ -100,49 +100,20 @@ async def move(
         await tx.start()
         try:
             # Shared with cancels and releases; a rebuild cannot run half-way through this.
-            await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+            await con.execute(
+                "SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id)
+            )
             old = await _locked(con, launch_id, reservation_id)
             _must_be_confirmed(old, "moved")
             if old["store_id"] == to_store:
                 raise errors.Conflict(f"The reservation is at {to_store} already.")
             unit_no = await _take_unit(deps, keys, old, to_store, new_hold)
             taken = True
-            row = await con.fetchrow(
-                "UPDATE reservations SET store_id = $2, unit_no = $3, hold_id = $4 WHERE id = $1"
-                f" RETURNING {RESERVATION_COLUMNS}",
-                reservation_id,
-                to_store,
-                unit_no,
-                new_hold,
+            row = await _move_row(
+                con, launch_id, old, to_store, unit_no, new_hold, (actor, channel, reason)
             )
-            await _record(
-                con,
-                launch_id,
-                old,
-                "reservation.moved",
-                actor=actor,
-                channel=channel,
-                reason=reason,
-                from_store=old["store_id"],
-                to_store=to_store,
-                sku=old["sku_id"],
-            )
-            payload = {"store": old["store_id"], "sku": old["sku_id"], "unit": old["unit_no"]}
-            payload |= {"hold": old["hold_id"], "to_store": to_store, "to_hold": new_hold}
-            await enqueue(con, launch_id, "move_unit", payload)
         except BaseException as exc:
-            refused = next((w for t, w in _REFUSED.items() if isinstance(exc, t)), None)
-            try:
-                await tx.rollback()
-            finally:
-                if taken:  # give the unit back (or count it sold, if Postgres says so)
-                    await store.confirm_abort(
-                        deps.scripts,
-                        keys,
-                        now_ms=deps.clock.now_ms(),
-                        hold_id=new_hold,
-                        why=refused or "retry",
-                    )
+            refused = await _undo_move(deps, tx, keys, new_hold if taken else None, exc)
             if refused is not None:
                 raise errors.Conflict(
                     f"Stock at {to_store} was not what Redis said ({refused}); the"
@@ -154,6 +125,65 @@ async def move(
         await tx.commit()
     await apply_now(deps, launch_id)
     return reservation_from_row(row)
+
+
+async def _move_row(
+    con: Conn,
+    launch_id: str,
+    old: asyncpg.Record,
+    to_store: str,
+    unit_no: int,
+    new_hold: str,
+    who: tuple[str, str, str],
+) -> asyncpg.Record:
+    """Postgres's half of a move: the reservation onto its new unit, the audit event, and
+    the old unit's return to stock (through the outbox). `who`: actor, channel, reason."""
+    actor, channel, reason = who
+    row = await con.fetchrow(
+        "UPDATE reservations SET store_id = $2, unit_no = $3, hold_id = $4 WHERE id = $1"
+        f" RETURNING {RESERVATION_COLUMNS}",
+        old["id"],
+        to_store,
+        unit_no,
+        new_hold,
+    )
+    await _record(
+        con,
+        launch_id,
+        old,
+        "reservation.moved",
+        actor=actor,
+        channel=channel,
+        reason=reason,
+        from_store=old["store_id"],
+        to_store=to_store,
+        sku=old["sku_id"],
+    )
+    payload = {"store": old["store_id"], "sku": old["sku_id"], "unit": old["unit_no"]}
+    payload |= {"hold": old["hold_id"], "to_store": to_store, "to_hold": new_hold}
+    await enqueue(con, launch_id, "move_unit", payload)
+    assert row is not None  # the reservation is locked: the update finds it
+    return row
+
+
+async def _undo_move(
+    deps: Deps, tx: Any, keys: LaunchKeys, taken: str | None, exc: BaseException
+) -> str | None:
+    """Roll the move back, and give the unit taken under hold `taken` back (or count it
+    sold, if Postgres refused it as sold). Returns the refusal's word, if any."""
+    refused = next((w for t, w in _REFUSED.items() if isinstance(exc, t)), None)
+    try:
+        await tx.rollback()
+    finally:
+        if taken is not None:
+            await store.confirm_abort(
+                deps.scripts,
+                keys,
+                now_ms=deps.clock.now_ms(),
+                hold_id=taken,
+                why=refused or "retry",
+            )
+    return refused
 
 
 async def _take_unit(
@@ -275,7 +305,7 @@ async def add_note(
             actor=actor,
             channel=channel,
             kind="customer.note",
-            subject=f"registration:{registration_id}",
+            subject=subjects.registration(registration_id),
             data={"note": note},
         )
     return TimelineEntry(
@@ -312,7 +342,7 @@ async def book(
         actor=actor,
         channel=channel,
         kind="reservation.booked_by_agent",
-        subject=f"registration:{registration_id}",
+        subject=subjects.registration(registration_id),
         data={"reservation": done.id, "reason": reason},
     )
     return done

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from service import subjects
 from service.customers.story import TimelineEntry
 from service.moments import when
 from service.stock.codes import format_code
@@ -183,7 +184,7 @@ def who(
 ) -> str:
     """Who did it, in plain words: you, customer service (Phone team), store staff, …;
     a member of staff by the label of their key (`labels`), never by its id."""
-    if actor == f"registration:{registration_id}":
+    if actor == subjects.registration(registration_id):
         return you
     label = (labels or {}).get(actor)
     said = f" ({label})" if label else ""

@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from service import errors
+from service import errors, subjects
 from service.admin.launches import launch_zone
 from service.admin.models import Registration
 from service.auth.apikeys import key_labels
@@ -95,14 +95,14 @@ async def _view(deps: Deps, reg: Registration) -> CustomerView:
             reg.id,
         )
     }
-    subjects = [f"registration:{reg.id}"] + [f"reservation:{r.id}" for r in reservations]
+    about = [subjects.registration(reg.id)] + [subjects.reservation(r.id) for r in reservations]
     reservation_of = {r.hold_id: r.id for r in reservations}
     events = [
         _event(e, reservation_of)
         for e in await deps.pool.fetch(
             "SELECT at, kind, actor, channel, data FROM events WHERE subject = ANY($1)"
             " ORDER BY at, id",
-            subjects,
+            about,
         )
     ]
     # A hold that became a reservation: the reservation's own event says so, with who.

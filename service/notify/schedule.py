@@ -18,7 +18,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from service import events
+from service import events, subjects
 from service.deps import Deps
 from service.infra.db import Conn
 from service.notify.sender import TOPIC_PREFIX, enqueue_notification
@@ -171,7 +171,12 @@ async def notify_admitted(deps: Deps, launch_id: str, batch: int = ADMITTED_BATC
             channel="system",
             kind="queue.admitted",
             rows=[
-                ("system", f"registration:{r}", {"until_ms": until_ms}, f"{launch_id}:admitted:{r}")
+                (
+                    "system",
+                    subjects.registration(r),
+                    {"until_ms": until_ms},
+                    f"{launch_id}:admitted:{r}",
+                )
                 for r in regs
             ],
         )

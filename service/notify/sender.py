@@ -27,6 +27,7 @@ from typing import Any
 import aiosmtplib
 import asyncpg
 
+from service import subjects
 from service.customers import links
 from service.deps import Deps
 from service.infra.db import Conn
@@ -231,7 +232,7 @@ _DROP = (
 
 def _subject(payload: dict[str, Any]) -> str | None:
     registration = payload.get("registration") if isinstance(payload, dict) else None
-    return None if registration is None else f"registration:{registration}"
+    return None if registration is None else subjects.registration(registration)
 
 
 async def prepare(

@@ -11,7 +11,7 @@ from datetime import UTC, date, datetime, time, timedelta
 import msgspec
 from asyncpg import Record
 
-from service import errors, events
+from service import errors, events, subjects
 from service.admin.exports import safe_cell
 from service.admin.models import check_years
 from service.auth.apikeys import display_names
@@ -135,7 +135,7 @@ async def collect(
                 actor=actor,
                 channel="store",
                 kind="reservation.collected",
-                subject=f"reservation:{done}",
+                subject=subjects.reservation(done),
                 data={"store": store_id, "code": code},
             )
     card = await lookup(deps, launch_id, store_id, code)

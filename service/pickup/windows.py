@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 
 import msgspec
 
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.notify.sender import TOPIC_PREFIX
 from service.stock.outbox import apply_now
 
@@ -115,7 +115,7 @@ async def release_no_shows(deps: Deps, launch_id: str | None = None, *, batch: i
         while True:
             async with deps.pool.acquire() as con, con.transaction():
                 # Shared: no rebuild reads the launch half-way through this.
-                await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(lid))
+                await con.execute("SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(lid))
                 n: int = await con.fetchval(_RELEASE, lid, now, batch, TOPIC_PREFIX + NO_SHOW_KIND)
             released += n
             if n:

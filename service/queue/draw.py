@@ -21,7 +21,7 @@ from typing import TypeVar
 
 import msgspec
 
-from service import errors, events
+from service import errors, events, subjects
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
 from service.infra.keys import LaunchKeys
@@ -168,7 +168,7 @@ async def commit(deps: Deps, launch_id: str, *, actor: str = "system") -> Commit
                 actor=actor,
                 channel="system",
                 kind="draw.committed",
-                subject=f"launch:{launch_id}",
+                subject=subjects.launch(launch_id),
                 data={"seed_hash": hashlib.sha256(seed).hexdigest(), "roster": len(roster)},
             )
     return await commitment(deps, launch_id)
@@ -306,7 +306,7 @@ async def run(deps: Deps, launch_id: str, *, actor: str = "system") -> int:
                 actor=actor,
                 channel="system",
                 kind="draw.revealed",
-                subject=f"launch:{launch_id}",
+                subject=subjects.launch(launch_id),
                 data={"entrants": len(ranked), "seed": seed.hex()},
             )
             await placing

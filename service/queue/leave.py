@@ -8,7 +8,7 @@ given back, and checking in again says so.
 
 from __future__ import annotations
 
-from service import errors, events
+from service import errors, events, subjects
 from service.deps import Deps
 from service.store import queue as qstore
 
@@ -37,10 +37,10 @@ async def leave(deps: Deps, launch_id: str, registration_id: int, *, channel: st
     await events.record(
         deps.pool,
         launch_id=launch_id,
-        actor=f"registration:{registration_id}",
+        actor=subjects.registration(registration_id),
         channel=channel,
         kind="queue.left",
-        subject=f"registration:{registration_id}",
+        subject=subjects.registration(registration_id),
         data={"rank": None if rank < 0 else rank, "from": how},
     )
     return None if rank < 0 else rank

@@ -19,7 +19,7 @@ from typing import Literal
 
 import msgspec
 
-from service import errors, events
+from service import errors, events, subjects
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
 from service.notify.schedule import enqueue_moved_up
@@ -127,7 +127,7 @@ async def _draw(
         actor=actor,
         channel="system",
         kind="lottery.drawn",
-        subject=f"launch:{launch_id}",
+        subject=subjects.launch(launch_id),
         data={"entrants": len(ordered), "invited": invited, "seed": seed.hex()},
     )
 
@@ -194,7 +194,7 @@ async def move_up(
                 actor=actor,
                 channel="system",
                 kind="lottery.moved_up",
-                subject=f"registration:{registration_id}",
+                subject=subjects.registration(registration_id),
                 data={"rank": start + n, "reason": reason},
             )
     await place(deps, launch_id)

@@ -10,7 +10,7 @@ and becomes a `queue.checked_in` event in the audit trail.
 
 from __future__ import annotations
 
-from service import events
+from service import events, subjects
 from service.deps import Deps
 from service.infra.db import Conn, allow_long
 from service.infra.keys import LaunchKeys
@@ -30,7 +30,7 @@ async def drain_places(deps: Deps, launch_id: str, batch: int = 5_000, most: int
             if int(rank) >= 0:
                 regs.append(int(reg))
                 ranks.append(int(rank))
-            who = f"registration:{reg}"
+            who = subjects.registration(reg)
             data = {"rank": int(rank) if int(rank) >= 0 else None}
             checked_in.append((who, who, data, f"{launch_id}:checked_in:{reg}"))
         await con.execute(

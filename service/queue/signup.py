@@ -12,7 +12,7 @@ from typing import Annotated
 import asyncpg
 import msgspec
 
-from service import errors, events
+from service import errors, events, subjects
 from service.auth.tokens import ShopperClaims
 from service.deps import Deps
 from service.ids import StoreId
@@ -95,10 +95,10 @@ async def sign_up(deps: Deps, launch_id: str, body: SignUp, *, channel: str) -> 
         await events.record(
             con,
             launch_id=launch_id,
-            actor=f"registration:{registration_id}",
+            actor=subjects.registration(registration_id),
             channel=channel,
             kind="registration.created",
-            subject=f"registration:{registration_id}",
+            subject=subjects.registration(registration_id),
         )
         await _send_link(deps, con, launch_id, registration_id)
     return SignUpAccepted()
@@ -182,10 +182,10 @@ async def verify(deps: Deps, launch_id: str, token: str, *, channel: str) -> Ver
         await events.record(
             con,
             launch_id=launch_id,
-            actor=f"registration:{claims.registration_id}",
+            actor=subjects.registration(claims.registration_id),
             channel=channel,
             kind="registration.verified",
-            subject=f"registration:{claims.registration_id}",
+            subject=subjects.registration(claims.registration_id),
         )
     return _verified(deps, launch_id, claims.registration_id, public_id)
 

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
-from service import errors
+from service import errors, subjects
 from service.deps import Deps
 from service.infra.outages import outage
 from service.stock.codes import new_code
@@ -250,7 +250,7 @@ async def confirm(
     actor: str | None = None,
 ) -> Reservation:
     """Turn a live hold into a durable reservation with a code, or raise why not."""
-    actor = actor or f"registration:{registration_id}"
+    actor = actor or subjects.registration(registration_id)
     call = functools.partial(
         store.confirm_begin,
         deps.scripts,

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from service import errors
+from service import errors, subjects
 from service.deps import Deps
 from service.stock.codes import new_code
 from service.stock.confirm import (
@@ -91,7 +91,7 @@ class ConfirmBatcher:
         actor: str | None = None,
     ) -> Reservation:
         future: asyncio.Future[Reservation] = asyncio.get_running_loop().create_future()
-        actor = actor or f"registration:{registration_id}"
+        actor = actor or subjects.registration(registration_id)
         self._queue.append(_Job(launch_id, registration_id, hold_id, channel, actor, future))
         self._kick()
         return await future

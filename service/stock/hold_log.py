@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import msgspec
 
+from service import subjects
 from service.deps import Deps
 from service.infra import metrics
 from service.infra.db import Conn
@@ -49,9 +50,9 @@ async def drain_events(deps: Deps, launch_id: str, batch: int = 500, most: int =
         rows = [
             (
                 launch_id,
-                f"registration:{e.reg}",
+                subjects.registration(e.reg),
                 "hold." + e.kind,
-                f"registration:{e.reg}",
+                subjects.registration(e.reg),
                 {"hold": e.hold, "store": e.store, "sku": e.sku, "at_ms": e.at_ms},
                 f"{launch_id}:{e.hold}:{e.kind}:{e.at_ms}",
             )
@@ -90,5 +91,7 @@ async def last_event(
     trail, or None if it never had that hold. Drains the log first, so an event a script
     wrote a moment ago counts. Only for refusals: it costs Postgres round trips."""
     await drain_events(deps, launch_id)
-    row = await deps.pool.fetchrow(_LAST, f"registration:{registration_id}", launch_id, hold_id)
+    row = await deps.pool.fetchrow(
+        _LAST, subjects.registration(registration_id), launch_id, hold_id
+    )
     return None if row is None else HoldEnd(row["kind"], row["at_ms"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.db import allow_long
 from service.infra.keys import pair
 from service.store import supply
@@ -47,7 +47,7 @@ async def mend_if_suspect(deps: Deps, launch_id: str) -> int | None:
 async def _mend(deps: Deps, launch_id: str, sql: str, args: list[object], mark: str) -> int:
     keys, withdrawn = deps.keys(launch_id), 0
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock($1)", deps.launch_lock(launch_id))
         await allow_long(con, deps.settings)
         rows = await con.fetch(sql, launch_id, *args)
         units = [

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import bisect
 from collections import defaultdict
+from dataclasses import dataclass, field
 
+import asyncpg
 import msgspec
 
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.errors import NotFound
-from service.infra.db import allow_long
-from service.infra.keys import pair
+from service.infra.db import Conn, allow_long
+from service.infra.keys import LaunchKeys, pair
 from service.stock.outbox import STOCK_TOPICS
 from service.store import supply
 
@@ -59,7 +61,7 @@ async def rebuild(deps: Deps, launch_id: str) -> RebuildReport:
 async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> RebuildReport | None:
     keys = deps.keys(launch_id)
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock($1)", deps.launch_lock(launch_id))
         # The lock is waited for as any request waits; reading every unit may take longer.
         await allow_long(con, deps.settings)
         # Callers that found the launch missing all queue on the lock; only the first
@@ -78,52 +80,72 @@ async def _rebuild(deps: Deps, launch_id: str, *, unless_loaded: bool) -> Rebuil
             launch_id,
             STOCK_TOPICS,
         )
-        stock = await con.fetch(_STOCK, launch_id)
-        slots = await con.fetch(
-            "SELECT registration_id, slot FROM reservations"
-            " WHERE launch_id = $1 AND slot IS NOT NULL",
-            launch_id,
-        )
-        allocated: dict[str, int] = defaultdict(int)
-        confirmed: dict[str, int] = {}
-        free: dict[str, list[int]] = defaultdict(list)
-        top: dict[str, int] = defaultdict(int)  # one past the highest unit number
-        for row in stock:
-            key = pair(row["store_id"], row["sku_id"])
-            allocated[key], confirmed[key] = row["allocated"], row["confirmed"]
-            free[key], top[key] = row["free"], row["top"]
-        # Pairs with no units yet still exist for the scripts (sold out, not unknown).
-        for row in await con.fetch(
-            "SELECT s.id AS store_id, k.id AS sku_id FROM stores s JOIN skus k"
-            " ON k.launch_id = s.launch_id WHERE s.launch_id = $1",
-            launch_id,
-        ):
-            allocated[pair(row["store_id"], row["sku_id"])] += 0
-        fresh = {key: fresh_run(free[key], top[key]) for key in allocated}
-        masks: dict[str, int] = defaultdict(int)
-        for row in slots:
-            masks[str(row["registration_id"])] |= 1 << row["slot"]
-
-        scripts = deps.scripts
-        await supply.load_begin(scripts, keys)
-        for key, unit_numbers in free.items():
-            # The fresh run goes as its two ends; only the units below it go one by one.
-            rest = unit_numbers[: len(unit_numbers) - (fresh[key][1] - fresh[key][0])]
-            for start in range(0, len(rest), _CHUNK):
-                await supply.load_units(scripts, keys, key, rest[start : start + _CHUNK])
-        await supply.load_counts(
-            scripts, keys, allocated=allocated, confirmed=confirmed, slots=masks, fresh=fresh
-        )
-        await supply.load_finish(
-            scripts,
-            keys,
-            selling=bool(selling_flag(launch["state"], launch["paused"])),
-            hold_ms=launch["hold_seconds"] * 1000,
-            limit=launch["per_customer_limit"],
-        )
-    total_alloc = sum(allocated.values())
-    total_conf = sum(confirmed.values())
+        stock = await _read_stock(con, launch_id)
+        await _load(deps, keys, stock, launch)
+    total_alloc = sum(stock.allocated.values())
+    total_conf = sum(stock.confirmed.values())
     return RebuildReport(launch_id, total_alloc, total_conf, total_alloc - total_conf)
+
+
+@dataclass
+class _Stock:
+    """A launch's stock as Postgres has it, per "store:sku"."""
+
+    allocated: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    confirmed: dict[str, int] = field(default_factory=dict)
+    free: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    top: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """One past the highest unit number."""
+    masks: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    """Registration → its limit slots in use, as a bitmask."""
+
+
+async def _read_stock(con: Conn, launch_id: str) -> _Stock:
+    stock = _Stock()
+    for row in await con.fetch(_STOCK, launch_id):
+        key = pair(row["store_id"], row["sku_id"])
+        stock.allocated[key], stock.confirmed[key] = row["allocated"], row["confirmed"]
+        stock.free[key], stock.top[key] = row["free"], row["top"]
+    # Pairs with no units yet still exist for the scripts (sold out, not unknown).
+    for row in await con.fetch(
+        "SELECT s.id AS store_id, k.id AS sku_id FROM stores s JOIN skus k"
+        " ON k.launch_id = s.launch_id WHERE s.launch_id = $1",
+        launch_id,
+    ):
+        stock.allocated[pair(row["store_id"], row["sku_id"])] += 0
+    for row in await con.fetch(
+        "SELECT registration_id, slot FROM reservations WHERE launch_id = $1 AND slot IS NOT NULL",
+        launch_id,
+    ):
+        stock.masks[str(row["registration_id"])] |= 1 << row["slot"]
+    return stock
+
+
+async def _load(deps: Deps, keys: LaunchKeys, stock: _Stock, launch: asyncpg.Record) -> None:
+    """Load `stock` and the launch's settings into Redis, in phases (`lua/load.lua`)."""
+    scripts = deps.scripts
+    fresh = {key: fresh_run(stock.free[key], stock.top[key]) for key in stock.allocated}
+    await supply.load_begin(scripts, keys)
+    for key, unit_numbers in stock.free.items():
+        # The fresh run goes as its two ends; only the units below it go one by one.
+        rest = unit_numbers[: len(unit_numbers) - (fresh[key][1] - fresh[key][0])]
+        for start in range(0, len(rest), _CHUNK):
+            await supply.load_units(scripts, keys, key, rest[start : start + _CHUNK])
+    await supply.load_counts(
+        scripts,
+        keys,
+        allocated=stock.allocated,
+        confirmed=stock.confirmed,
+        slots=stock.masks,
+        fresh=fresh,
+    )
+    await supply.load_finish(
+        scripts,
+        keys,
+        selling=bool(selling_flag(launch["state"], launch["paused"])),
+        hold_ms=launch["hold_seconds"] * 1000,
+        limit=launch["per_customer_limit"],
+    )
 
 
 def fresh_run(free: list[int], top: int) -> tuple[int, int]:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 
 from service import errors
-from service.deps import Deps, launch_lock
+from service.deps import Deps
 from service.infra.outages import outage
 from service.stock.confirm import end, record
 from service.store import stock as store
@@ -70,7 +70,7 @@ async def _finish(deps: Deps, launch_id: str, hold: Overdue) -> str:
 async def _settle_move(deps: Deps, launch_id: str, hold_id: str) -> str:
     keys, now = deps.keys(launch_id), deps.clock.now_ms()
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock($1)", deps.launch_lock(launch_id))
         moved = await con.fetchval(
             "SELECT 1 FROM reservations WHERE launch_id = $1 AND hold_id = $2", launch_id, hold_id
         )

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-from service import errors, events
-from service.deps import Deps, launch_lock
+import asyncpg
+
+from service import errors, events, subjects
+from service.deps import Deps
+from service.infra.db import Conn
 from service.stock.codes import normalize_code
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
 from service.stock.outbox import apply_now, enqueue
@@ -54,7 +57,7 @@ async def cancel(
     `registration_id` set → the shopper may cancel only their own (others are 404).
     """
     async with deps.pool.acquire() as con, con.transaction():
-        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", launch_lock(launch_id))
+        await con.execute("SELECT pg_advisory_xact_lock_shared($1)", deps.launch_lock(launch_id))
         old = await con.fetchrow(
             "SELECT id, hold_id, registration_id, store_id, sku_id, unit_no, slot, status"
             " FROM reservations WHERE launch_id = $1 AND id = $2 FOR UPDATE",
@@ -73,33 +76,41 @@ async def cancel(
             f" WHERE id = $1 RETURNING {RESERVATION_COLUMNS}",
             reservation_id,
         )
-        await events.record(
-            con,
-            launch_id=launch_id,
-            actor=actor,
-            channel=channel,
-            kind="reservation.cancelled",
-            subject=f"registration:{old['registration_id']}",
-            data={"reservation": reservation_id, "reason": reason},
-        )
-        await enqueue(
-            con,
-            launch_id,
-            "return_unit",
-            {
-                "store": old["store_id"],
-                "sku": old["sku_id"],
-                "unit": old["unit_no"],
-                "registration": old["registration_id"],
-                "slot": old["slot"],
-                "hold": old["hold_id"],
-            },
-        )
-        await enqueue(
-            con,
-            launch_id,
-            "notify.reservation_cancelled",
-            {"reservation": reservation_id, "registration": old["registration_id"]},
-        )
+        await _announce_cancel(con, launch_id, old, actor=actor, channel=channel, reason=reason)
     await apply_now(deps, launch_id)
     return reservation_from_row(row)
+
+
+async def _announce_cancel(
+    con: Conn, launch_id: str, old: asyncpg.Record, *, actor: str, channel: str, reason: str
+) -> None:
+    """The cancel's audit event, its unit's return to Redis and the customer's e-mail, in
+    the cancel's transaction (the outbox applies them once it has committed)."""
+    await events.record(
+        con,
+        launch_id=launch_id,
+        actor=actor,
+        channel=channel,
+        kind="reservation.cancelled",
+        subject=subjects.registration(old["registration_id"]),
+        data={"reservation": old["id"], "reason": reason},
+    )
+    await enqueue(
+        con,
+        launch_id,
+        "return_unit",
+        {
+            "store": old["store_id"],
+            "sku": old["sku_id"],
+            "unit": old["unit_no"],
+            "registration": old["registration_id"],
+            "slot": old["slot"],
+            "hold": old["hold_id"],
+        },
+    )
+    await enqueue(
+        con,
+        launch_id,
+        "notify.reservation_cancelled",
+        {"reservation": old["id"], "registration": old["registration_id"]},
+    )

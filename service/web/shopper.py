@@ -9,6 +9,7 @@ import msgspec
 from litestar import Controller, delete, get, post
 from litestar.params import FromPath, JSONBody, PathParameter
 
+from service import subjects
 from service.admin import launches
 from service.stock import holds, reservations
 from service.stock.codes import format_code
@@ -171,7 +172,7 @@ class ShopperController(Controller):
             launch_id,
             reservation_id,
             registration_id=registration_id,
-            actor=f"registration:{registration_id}",
+            actor=subjects.registration(registration_id),
             channel=channel_of(request),
         )
         return reservation_out(cancelled)

@@ -17,6 +17,7 @@ from typing import Any
 import asyncpg
 import msgspec
 
+from service import subjects
 from service.deps import Deps
 from service.infra.db import Conn
 from service.webhooks import payloads as p
@@ -114,7 +115,7 @@ Payload = Callable[..., p.WebhookEvent]
 def _customer_event(
     cls: Payload,
     make: Callable[[p.WebhookCustomer, dict[str, Any]], Any],
-    key: Callable[[int, dict[str, Any]], str] = lambda reg, d: f"registration:{reg}",
+    key: Callable[[int, dict[str, Any]], str] = lambda reg, d: subjects.registration(reg),
 ) -> Builder:
     def build(row: asyncpg.Record, facts: _Facts, env: dict[str, Any]) -> Built:
         reg = _registration_id(row, facts)
@@ -162,14 +163,14 @@ def _reservation(
             status=status,  # type: ignore[arg-type]
             **extra(d),
         )
-        return [(f"reservation:{rid}", cls(**env, data=data))]
+        return [(subjects.reservation(rid), cls(**env, data=data))]
 
     return build
 
 
 def _launch_state(row: asyncpg.Record, facts: _Facts, env: dict[str, Any]) -> Built:
     d = row["data"]
-    key = f"launch:{row['launch_id']}"
+    key = subjects.launch(row["launch_id"])
     out: Built = [
         (
             key,
