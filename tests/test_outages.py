@@ -26,6 +26,7 @@ from service.errors import PROBLEM_BASE
 from service.infra import db
 from service.infra.redis import create_redis
 from service.infra.settings import Settings
+from service.queue import status as queue_status
 from service.stock.confirm import confirm
 from service.stock.holds import reserve
 from service.stock.reconciler import reconcile
@@ -262,6 +263,24 @@ async def test_every_route_answers_503_while_redis_is_stopped(
     assert back.json()["availability"] == [
         {"store_id": "S1", "sku_id": "K1", "available": available}
     ]
+
+
+async def test_a_status_is_not_answered_from_a_view_that_stopped_moving(
+    redis_deps: Deps, private_redis: PrivateRedis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Polls are answered from each worker's memory; once its refreshes have failed for
+    a while (Redis out), a poll or the event stream asks Redis, and is a 503."""
+    s = await scene(redis_deps)
+    monkeypatch.setattr(queue_status, "STALE_SECONDS", 0.5)
+    path = f"/api/launches/{L}/queue/status"
+    async with app_client(redis_deps) as client:
+        assert (await client.get(path, headers=s.ticket)).status_code == 200
+        private_redis.stop()
+        await asyncio.sleep(1.0)  # longer than a view may go unrefreshed here
+        for route in (path, f"/api/launches/{L}/queue/events"):
+            r = await client.get(route, headers=s.ticket, timeout=30)
+            assert r.status_code == 503, (route, r.text)
+            assert int(r.headers["retry-after"]) >= 1
 
 
 BOUND = 20.0

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import time
 from collections import deque
 from typing import Literal
 
@@ -27,6 +28,8 @@ from service.store import queue as qstore
 log = logging.getLogger(__name__)
 
 State = Literal["prequeue", "waiting", "admitted", "lapsed", "done", "sold_out", "closed", "left"]
+STALE_SECONDS = 5.0
+"""A launch's view not refreshed for this long (its refreshes fail) is not answered from."""
 REFRESH_SECONDS = 0.2
 """How often each process refreshes its view of the queues (and admits)."""
 LOAD_EVERY_SECONDS = 1.0
@@ -207,6 +210,7 @@ class QueueWatch:
         self.lotteries: set[str] = set()  # lottery launches whose waiting list can move
         self.sale_starts: dict[str, int] = {}  # ms, for launches whose start is set
         self.launches: list[str] | None = None  # active launches, as last loaded
+        self._refreshed: dict[str, float] = {}  # monotonic time of each launch's last refresh
         # Per launch: the ranks given up, as far as learnt (the count learnt so far).
         self._left: dict[str, tuple[int, set[int]]] = {}
         # Per launch: the registrations that left the pre-queue (their count, them).
@@ -235,6 +239,7 @@ class QueueWatch:
             reply = await qstore.admit(self.deps.scripts, keys, now_ms=now)
             snap = snapshot_from_reply(reply, now)
         self.snapshots[launch_id] = snap
+        self._refreshed[launch_id] = time.monotonic()
         if snap.left != self._left.get(launch_id, (0, None))[0]:
             await self._learn_left(launch_id, snap.left)
         if snap.left_prequeue != self._left_pre.get(launch_id, (0, None))[0]:
@@ -288,7 +293,11 @@ class QueueWatch:
 
     async def status(self, claims: TicketClaims) -> QueueStatus:
         snap = self.snapshots.get(claims.launch_id)
-        if snap is None:  # the first ask for this launch in this process
+        fresh = self._refreshed.get(claims.launch_id, 0.0) > time.monotonic() - STALE_SECONDS
+        if snap is None or not fresh:
+            # The first ask for this launch in this process, or its refreshes have failed
+            # for a while (Redis out): ask Redis now, rather than answer from a view that
+            # stopped moving (an outage is a 503 then, and the client comes back).
             snap = await self.refresh(claims.launch_id)
         now = self.deps.clock.now_ms()
         status = compute(
