@@ -27,7 +27,7 @@
 --                    (a list: ~5 bytes a waiter where a sorted set took ~95)
 --   drawset    list  the pre-queue as the draw took it
 --   qmeta      hash  phase, qlen, admitted, credit, last_ms, rate, cap, window_ms,
---                    mrate (measured admissions/s), lapsed, nleft
+--                    lapsed, nleft
 --   window     zset  rank by deadline_ms: admitted, no hold placed yet
 --   shopping   hash  registration -> live holds of an admitted shopper
 --   qrank      hash  rank -> registration, for ranks given here (after the draw,

@@ -6,7 +6,7 @@
 --   A rank given up (left) is passed by: it takes no window, room or unit.
 -- KEYS: meta free fresh held qmeta window shopping left leftpre
 -- ARGV: 1 now_ms
--- Returns {phase, qlen, admitted, mrate_milli, sold_out, active, lapsed, window_ms,
+-- Returns {phase, qlen, admitted, sold_out, active, lapsed, window_ms,
 --   restored_ms (when queue_restore last rebuilt this queue, 0 = never), rate_milli (set),
 --   cap, free, choosing (admitted, no hold yet), admitting (1: drawn and selling),
 --   nleft (ranks given up so far), loaded (1: the launch's stock is in Redis),
@@ -58,16 +58,10 @@ else
   credit = admitted
 end
 
--- Measured admission rate: a moving average over intervals of at least a second.
-local mrate = tonumber(redis.call('HGET', K_QMETA, 'mrate') or '-1')
-local mrate_t, mrate_base = num('mrate_t', now), num('mrate_base', admitted)
-if now - mrate_t >= 1000 then
-  local inst = (admitted - mrate_base) * 1000 / (now - mrate_t)
-  if mrate < 0 then mrate = inst else mrate = 0.7 * mrate + 0.3 * inst end
-  mrate_t, mrate_base = now, admitted
-end
+-- (The pace admission keeps is measured by each worker, from these counts over time:
+-- service/queue/eta.py.)
 redis.call('HSET', K_QMETA, 'admitted', admitted, 'credit', credit, 'last_ms', now,
-  'lapsed', lapsed, 'mrate', mrate, 'mrate_t', mrate_t, 'mrate_base', mrate_base)
-return {phase, qlen, admitted, math.floor(mrate * 1000), sold_out, active, lapsed, window_ms,
+  'lapsed', lapsed)
+return {phase, qlen, admitted, sold_out, active, lapsed, window_ms,
   num('restored_ms', 0), math.floor(rate * 1000), cap, free, waiting_window, admitting and 1 or 0,
   nleft, loaded and 1 or 0, redis.call('SCARD', K_LEFTPRE)}

@@ -13,7 +13,7 @@ from service.queue.status import Snapshot
 from tests.serve import selling_launch
 
 DRAWN = Snapshot(
-    phase="drawn", qlen=5, admitted=1, measured_rate=None, sold_out=False, active=1,
+    phase="drawn", qlen=5, admitted=1, sold_out=False, active=1,
     lapsed=0, window_ms=120_000, at_ms=0, set_rate=5.0, cap=10, free=9, choosing=1,
     admitting=True,
 )  # fmt: skip

@@ -58,7 +58,7 @@ def test_the_checker_sees_an_offence(tmp_path: Path) -> None:
 
 
 def test_admit_reply_decodes_positionally_with_or_without_its_last_count() -> None:
-    reply = ["drawn", 5, 3, 1500, 0, 2, 1, 120000, 0, 2000, 100, 50, 1, 1, 0, 1]
+    reply = ["drawn", 5, 3, 0, 2, 1, 120000, 0, 2000, 100, 50, 1, 1, 0, 1]
     older = msgspec.convert(reply, AdmitReply, strict=False)
     assert (older.qlen, older.admitting, older.loaded, older.left_prequeue) == (5, True, True, 0)
     assert msgspec.convert([*reply, 4], AdmitReply, strict=False).left_prequeue == 4

@@ -33,9 +33,8 @@ STALE_SECONDS = 5.0
 REFRESH_SECONDS = 0.2
 """How often each process refreshes its view of the queues (and admits)."""
 LOAD_EVERY_SECONDS = 1.0
-"""How often it looks which launches have a queue."""
-"""Refreshes between looks at Postgres for the launches' states (~1 s): a launch that
-opens, draws or closes is seen by every worker within about a second."""
+"""How often it looks at Postgres for the launches' states: a launch that opens, draws or
+closes is seen by every worker within about a second."""
 _HISTORY = 3000  # refreshes kept to date admissions (10 minutes at 200 ms)
 
 
@@ -43,8 +42,6 @@ class Snapshot(msgspec.Struct, frozen=True):
     phase: str
     qlen: int
     admitted: int
-    measured_rate: float | None
-    """Admissions per second, None until measured."""
     sold_out: bool
     active: int
     lapsed: int
@@ -106,12 +103,10 @@ STILL = (
 
 
 def snapshot_from_reply(reply: qstore.AdmitReply, at_ms: int) -> Snapshot:
-    mrate = reply.measured_rate_milli / 1000
     return Snapshot(
         phase=reply.phase,
         qlen=reply.qlen,
         admitted=reply.admitted,
-        measured_rate=mrate if mrate > 0 else None,
         sold_out=reply.sold_out,
         active=reply.active,
         lapsed=reply.lapsed,

@@ -234,7 +234,6 @@ class AdmitReply(msgspec.Struct, frozen=True, array_like=True):
     phase: str
     qlen: int
     admitted: int
-    measured_rate_milli: int
     sold_out: bool
     active: int
     lapsed: int
