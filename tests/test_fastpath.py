@@ -17,7 +17,7 @@ from service.infra.settings import Settings
 from service.queue import checkin
 from service.stock import holds
 from service.web.app import create_app
-from service.web.fastpath import FastLane
+from service.web.fastpath import FAST_ROUTES, FastLane
 from tests.serve import advance, assert_consistent, selling_launch, stocked_launch
 
 A = {"actor": "test", "channel": "admin"}
@@ -157,3 +157,16 @@ async def test_confirms_in_the_fast_lane_answer_as_the_routed_handler(
         assert [missing.status_code, forged.status_code] == [401, 401]
         assert routed.paths == [url(held[2].hold_id)] * 2
     await assert_consistent(deps, "fc")
+
+
+def test_each_fast_route_stands_beside_a_routed_handler_of_its_name(settings: Settings) -> None:
+    app = create_app(msgspec.structs.replace(settings, background=False))
+    routed = {
+        (method, route.path): handler.operation_id
+        for route in app.routes
+        for handler in getattr(route, "route_handlers", [])
+        for method in getattr(handler, "http_methods", ())
+    }
+    for fast in FAST_ROUTES:
+        assert routed.get((fast.method, fast.template)) == fast.operation_id, fast
+        assert callable(getattr(FastLane, fast.lane))

@@ -28,6 +28,7 @@ the rest in the routed app).
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any, cast
 
 import msgspec
@@ -48,9 +49,37 @@ from service.web.shopper import reservation_out
 
 log = logging.getLogger(__name__)
 
-_PREFIX, _STATUS, _CONFIRM = "/api/launches/", "/queue/status", "/confirm"
+_PREFIX = "/api/launches/"
 _JSON, _PROBLEM = b"application/json", problems.MEDIA_TYPE.encode()
 _encoder = msgspec.json.Encoder()
+
+
+@dataclass(frozen=True)
+class FastRoute:
+    """A route the lane answers beside its routed handler: that handler's method, path
+    template and operation id (its answers are counted under it), and the lane's method.
+    `tests/test_fastpath.py` checks each stands beside a routed handler so named."""
+
+    method: str
+    template: str
+    operation_id: str
+    lane: str
+
+    @property
+    def suffix(self) -> str:
+        """The template's end after its last parameter: what the path must end with."""
+        return self.template.rsplit("}", 1)[1]
+
+
+FAST_ROUTES: tuple[FastRoute, ...] = (
+    FastRoute("GET", "/api/launches/{launch_id:str}/queue/status", "queueStatus", "_status"),
+    FastRoute(
+        "POST",
+        "/api/launches/{launch_id:str}/holds/{hold_id:str}/confirm",
+        "confirmHold",
+        "_confirm",
+    ),
+)
 
 
 class FastLane:
@@ -64,13 +93,12 @@ class FastLane:
             path: str = scope["path"]
             # Not plain ASCII (a NUL, a lone surrogate, ...): the routed app refuses it.
             if path.startswith(_PREFIX) and path.isascii() and "\x00" not in path:
-                answered = False
-                if scope["method"] == "GET" and path.endswith(_STATUS):
-                    answered = await self._status(scope, send, path[len(_PREFIX) : -len(_STATUS)])
-                elif scope["method"] == "POST" and path.endswith(_CONFIRM):
-                    answered = await self._confirm(scope, send, path)
-                if answered:
-                    return
+                for route in FAST_ROUTES:
+                    if scope["method"] == route.method and path.endswith(route.suffix):
+                        middle = path[len(_PREFIX) : -len(route.suffix)]
+                        if await getattr(self, route.lane)(scope, send, middle):
+                            return
+                        break
         await self.app(scope, receive, send)
 
     async def _status(self, scope: Scope, send: Send, launch_id: str) -> bool:
@@ -92,8 +120,8 @@ class FastLane:
         await _send(send, 200, _JSON, _encoder.encode(out))
         return True
 
-    async def _confirm(self, scope: Scope, send: Send, path: str) -> bool:
-        parts = path[len(_PREFIX) : -len(_CONFIRM)].split("/")
+    async def _confirm(self, scope: Scope, send: Send, middle: str) -> bool:
+        parts = middle.split("/")
         confirmer: ConfirmBatcher | None = self.app.state.get("confirmer")
         if len(parts) != 3 or parts[1] != "holds" or not all(parts) or confirmer is None:
             return False
@@ -111,7 +139,7 @@ class FastLane:
                 launch_id, registration_id, hold_id, channel=sent.channel
             )
         except Exception as exc:
-            await _send_problem(send, problems.exception_parts("POST", path, exc))
+            await _send_problem(send, problems.exception_parts("POST", scope["path"], exc))
         else:
             body = _encoder.encode(reservation_out(reservation))
             await _send(send, 201, _JSON, body)
