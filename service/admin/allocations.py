@@ -24,11 +24,10 @@ from service.deps import Deps
 from service.infra.db import Conn
 from service.infra.keys import LaunchKeys, pair
 from service.stock.counts import redis_counts
-from service.stock.holds import raise_for
+from service.stock.holds import raise_for, run_loaded
 from service.stock.models import StockCount
 from service.stock.outbox import apply_now, enqueue
 from service.stock.rebuild import ensure_loaded
-from service.store import stock as store
 from service.store import supply
 
 
@@ -226,10 +225,7 @@ async def _withdraw(
         pair=key,
         n=n,
     )
-    taken = await call()
-    if taken == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
-        await ensure_loaded(deps, launch_id)
-        taken = await call()
+    taken = await run_loaded(deps, launch_id, call)
     if isinstance(taken, supply.Short):
         raise errors.AllocationTooLow(
             f"Only {taken.free} units are free; the rest are held or confirmed."

@@ -29,10 +29,9 @@ from service import errors, subjects
 from service.deps import Deps
 from service.infra.outages import outage
 from service.stock.codes import new_code
-from service.stock.holds import gone, raise_for
+from service.stock.holds import gone, raise_for, run_loaded
 from service.stock.mend import mend_holds
 from service.stock.models import RESERVATION_COLUMNS, Reservation, reservation_from_row
-from service.stock.rebuild import ensure_loaded
 from service.store import stock as store
 from service.store import supply
 from service.store.stock import Begun
@@ -259,10 +258,7 @@ async def confirm(
         deadline_ms=deadline_ms(deps),
         holds=[(hold_id, registration_id)],
     )
-    replies = await call()
-    if replies == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
-        await ensure_loaded(deps, launch_id)
-        replies = await call()
+    replies = await run_loaded(deps, launch_id, call)
     if isinstance(replies, str):
         raise errors.Unavailable("The launch's stock could not be loaded; try again.")
     begun = await settle_begin(deps, launch_id, registration_id, hold_id, replies[0])

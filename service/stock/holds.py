@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import random
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from service import errors
 from service.deps import Deps
@@ -12,6 +14,8 @@ from service.stock.hold_log import last_event
 from service.stock.models import Hold
 from service.stock.rebuild import ensure_loaded
 from service.store import stock as store
+
+T = TypeVar("T")
 
 # What a script's first reply word means for the caller.
 SCRIPT_ERRORS: dict[str, type[errors.FairdropError]] = {
@@ -40,6 +44,16 @@ def raise_for(word: str) -> None:
     if error is None:
         raise RuntimeError(f"unexpected script reply {word!r}")
     raise error(_DETAILS.get(word))
+
+
+async def run_loaded(deps: Deps, launch_id: str, call: Callable[[], Awaitable[T]]) -> T:
+    """A launch store call; if Redis has lost the launch (`NOT_LOADED`), rebuild it from
+    Postgres once and call again."""
+    reply = await call()
+    if reply == store.NOT_LOADED:
+        await ensure_loaded(deps, launch_id)
+        reply = await call()
+    return reply
 
 
 def new_hold_id() -> str:
@@ -75,10 +89,7 @@ async def reserve(
         sku_id=sku_id,
         rank=rank,
     )
-    held = await call()
-    if held == store.NOT_LOADED:  # Redis lost the launch: rebuild it from Postgres once
-        await ensure_loaded(deps, launch_id)
-        held = await call()
+    held = await run_loaded(deps, launch_id, call)
     if isinstance(held, str):
         raise_for(held)
         raise AssertionError(held)  # raise_for raised: only 'ok' has a unit
@@ -102,10 +113,7 @@ async def release(deps: Deps, launch_id: str, registration_id: int, hold_id: str
         hold_id=hold_id,
         registration_id=registration_id,
     )
-    word = await call()
-    if word == store.NOT_LOADED:
-        await ensure_loaded(deps, launch_id)
-        word = await call()
+    word = await run_loaded(deps, launch_id, call)
     if word == "hold-not-found":
         raise await gone(deps, launch_id, registration_id, hold_id)
     raise_for(word)
